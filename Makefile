@@ -1,0 +1,38 @@
+# The two commands a user runs are `make bench` and `make test`; each creates .venv when missing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: bench test verify serve perf lint clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+bench: $(STAMP)
+	$(BIN)/cachebench verify
+	$(BIN)/python bench/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
+
+verify: $(STAMP)
+	$(BIN)/cachebench verify
+
+STRATEGY ?= hierarchical
+serve: $(STAMP)
+	$(BIN)/cachebench serve $(STRATEGY)
+
+perf: $(STAMP)
+	$(BIN)/python bench/perf.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,53 @@
+"""A circuit breaker: after N consecutive failures, stop calling a layer for a cool-down.
+
+Written here because the maintained breakers (pybreaker, aiobreaker) wrap calls in their own
+decorators and state storage; the layered cache needs two counters and a clock it can inject.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class CircuitBreaker:
+    """Closed until ``failures_before_open`` errors in a row; then open for ``cooldown_s``.
+
+    After the cool-down one call is let through (half-open); its success closes the breaker,
+    its failure opens it for another cool-down, so a dead layer costs one timeout per cool-down.
+    """
+
+    def __init__(
+        self,
+        failures_before_open: int,
+        cooldown_s: float,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failures_before_open = failures_before_open
+        self.cooldown_s = cooldown_s
+        self._timer = timer
+        self._consecutive_failures = 0
+        self._open_until = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_until > 0.0
+
+    def allow(self) -> bool:
+        if not self._open_until:
+            return True
+        now = self._timer()
+        if now < self._open_until:
+            return False
+        # Let this one call probe; the others keep skipping the layer until it answers.
+        self._open_until = now + self.cooldown_s
+        return True
+
+    def record_success(self) -> None:
+        self._consecutive_failures = 0
+        self._open_until = 0.0
+
+    def record_failure(self) -> None:
+        self._consecutive_failures += 1
+        if self._consecutive_failures >= self.failures_before_open:
+            self._open_until = self._timer() + self.cooldown_s

@@ -1,0 +1,157 @@
+"""Start a target under uvicorn on a free loopback port, wait until it serves, stop it by PID."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+import psutil
+
+from cachebench.processes import HOST, free_port, terminate
+from cachebench.settings import ENV_PREFIX, load_settings
+from targets import TARGETS
+
+READY_TIMEOUT_S = 30.0
+LOG_TAIL_CHARS = 3000
+
+
+def settings_env(settings: dict[str, object]) -> dict[str, str]:
+    """``{"l1_ttl_s": 5}`` as the environment a target reads: ``{"CACHEBENCH_L1_TTL_S": "5"}``."""
+    env = {}
+    for name, value in settings.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"{ENV_PREFIX}{name.upper()}"] = "" if value is None else str(value)
+    return env
+
+
+def target_module(strategy: str) -> str:
+    if strategy == "custom":
+        return "targets.custom"
+    try:
+        return TARGETS[strategy]
+    except KeyError:
+        raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(TARGETS)}") from None
+
+
+class TargetProcess:
+    """One target: ``uvicorn targets.<module>:app`` with its settings in the environment."""
+
+    def __init__(
+        self,
+        strategy: str,
+        settings: dict[str, object] | None = None,
+        workers: int = 1,
+        port: int | None = None,
+        cpus: list[int] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.strategy = strategy
+        self.module = target_module(strategy)
+        self.settings = dict(settings or {})
+        # Validate in this process first, so bad settings fail with one clear line.
+        load_settings(strategy=strategy, **self.settings)
+        self.workers = workers
+        self.port = port
+        self.cpus = cpus
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self._private_dir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> TargetProcess:
+        importlib.import_module("targets")  # fail here, not in the child, if the tree is broken
+        self._private_dir = Path(tempfile.mkdtemp(prefix=f"cachebench-{self.strategy}-"))
+        prometheus_dir = self._private_dir / "prometheus"
+        prometheus_dir.mkdir()
+        if self.port is None:
+            self.port = free_port()
+        settings = dict(self.settings)
+        # A private origin file: writes made while measuring this target stay with it.
+        settings.setdefault("origin_path", self._private_dir / "origin.sqlite3")
+        env = {**os.environ, **settings_env(settings)}
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(prometheus_dir)
+        command = [
+            sys.executable, "-m", "uvicorn", f"{self.module}:app",
+            "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
+            "--no-access-log", "--log-level", "info",
+        ]  # fmt: skip
+        log_path = self.log_path or self._private_dir / "target.log"
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        self._log_path = log_path
+        try:
+            self._wait_until_ready()
+            if self.cpus:
+                for process in self.processes():
+                    process.cpu_affinity(self.cpus)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with httpx.Client(timeout=1.0) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"target {self.strategy} exited with {self.proc.returncode}:\n{self.log_tail()}"
+                    )
+                try:
+                    if client.get(f"{self.url}/healthz").status_code == 200 and self._all_workers_up():
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        raise RuntimeError(f"target {self.strategy} did not answer in {READY_TIMEOUT_S}s:\n{self.log_tail()}")
+
+    def _all_workers_up(self) -> bool:
+        # With several workers, /healthz answers as soon as the first is up; the others must
+        # have finished starting too before anything is measured.
+        if self.workers == 1:
+            return True
+        log = self._log_path.read_text(errors="replace")
+        return log.count("Application startup complete") >= self.workers
+
+    def processes(self) -> list[psutil.Process]:
+        """The supervisor (when several workers) and every worker, for CPU and memory sampling."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        parent = psutil.Process(self.proc.pid)
+        return [parent, *parent.children(recursive=True)]
+
+    def log_tail(self) -> str:
+        try:
+            return self._log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            terminate(self.proc)
+            self.proc = None
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
+            self._private_dir = None
+
+    def __enter__(self) -> TargetProcess:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,277 @@
+"""Read-through over an ordered list of cache layers (nearest the client first), then the origin.
+
+Every target is this class with a different list of layers: none (nocache), [l1], [redis],
+[l1, redis] (hierarchical). It also applies the invalidation mode on writes, coalesces
+concurrent misses, skips a failing layer for a cool-down, and says what happened in RFC 9211
+``Cache-Status`` and ``Server-Timing`` terms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from cachebench import codec, metrics
+from cachebench.backends import BackendUnavailable, CacheBackend
+from cachebench.breaker import CircuitBreaker
+from cachebench.codec import Item, Profile
+from cachebench.settings import Settings
+
+Loader = Callable[[], Awaitable[Item | Profile | None]]
+
+
+class InvalidationChannel(Protocol):
+    """What the layered cache needs from a cross-process invalidation bus."""
+
+    healthy: bool
+
+    async def publish(self, key: str) -> None: ...
+
+
+@dataclass(slots=True)
+class Outcome:
+    """A read's result: the body to send (None when the origin has no such row) and its headers."""
+
+    body: bytes | None
+    version: int | None
+    cache_status: str | None
+    server_timing: str
+
+
+class Layer:
+    """One backend as the layered cache uses it: its TTL, breaker and pre-built header parts."""
+
+    def __init__(self, backend: CacheBackend, ttl_s: float, settings: Settings) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.ttl_s = ttl_s
+        self.breaker = CircuitBreaker(settings.redis_failures_before_cooldown, settings.redis_cooldown_s)
+        self.hit = f"{self.name}; hit"
+        self.miss = f"{self.name}; fwd=miss"
+        self.stored = f"{self.name}; fwd=miss; stored"
+        self.error = f"{self.name}; fwd=miss; detail=error"
+        self.open = f"{self.name}; fwd=bypass; detail=circuit-open"
+        self.gap = f"{self.name}; fwd=bypass; detail=invalidation-gap"
+        ops = metrics.CACHE_OPERATIONS
+        self.count = {
+            r: ops.labels(self.name, r)
+            for r in ("hit", "miss", "set", "delete", "error", "undecodable", "bypass")
+        }
+
+
+class LayeredCache:
+    """The read and write paths shared by every strategy."""
+
+    def __init__(
+        self,
+        layers: list[tuple[CacheBackend, float]],
+        settings: Settings,
+        channel: InvalidationChannel | None = None,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.layers = [Layer(backend, ttl_s, settings) for backend, ttl_s in layers]
+        self.channel = channel
+        self.mode = settings.invalidation
+        self.namespace = settings.namespace
+        self.jitter = settings.ttl_jitter
+        self.coalesce = settings.coalesce
+        self._timer = timer
+        self._inflight: dict[str, asyncio.Future] = {}
+
+    # Keys: namespaced, and built only from validated integers, so bounded in length.
+    def key(self, kind: str, ident: int, version: int | None = None) -> str:
+        if version is None:
+            return f"{self.namespace}:{kind}:{ident}"
+        return f"{self.namespace}:{kind}:{ident}:v{version}"
+
+    def generation_key(self, kind: str, ident: int) -> str:
+        return f"{self.namespace}:gen:{kind}:{ident}"
+
+    def _usable(self, layer: Layer, statuses: list[str]) -> bool:
+        if layer.backend.in_process and self.channel is not None and not self.channel.healthy:
+            statuses.append(layer.gap)
+            layer.count["bypass"].inc()
+            return False
+        if not layer.breaker.allow():
+            statuses.append(layer.open)
+            layer.count["bypass"].inc()
+            return False
+        return True
+
+    async def read(self, kind: str, ident: int, load: Loader) -> Outcome:
+        """Serve ``kind``/``ident`` from the nearest layer that has it, else from ``load``."""
+        statuses: list[str] = []
+        timings: list[str] = []
+        if self.mode == "version":
+            generation = await self._lookup(self.generation_key(kind, ident), kind, statuses, timings)
+            if generation is None:
+                return await self._load(kind, ident, None, load, statuses, timings)
+            key = self.key(kind, ident, int(generation))
+            statuses.clear()
+        else:
+            key = self.key(kind, ident)
+        value = await self._lookup(key, kind, statuses, timings)
+        if value is None:
+            return await self._load(kind, ident, key, load, statuses, timings)
+        return Outcome(value, None, _status(statuses), ", ".join(timings))
+
+    async def _lookup(self, key: str, kind: str, statuses: list[str], timings: list[str]) -> bytes | None:
+        """Walk the layers; on a hit, copy the value into the layers that missed before it."""
+        missed: list[Layer] = []
+        for layer in self.layers:
+            if not self._usable(layer, statuses):
+                continue
+            started = self._timer()
+            try:
+                value = await layer.backend.get(key)
+            except BackendUnavailable:
+                layer.breaker.record_failure()
+                layer.count["error"].inc()
+                statuses.append(layer.error)
+                continue
+            finally:
+                timings.append(f"{layer.name};dur={(self._timer() - started) * 1000:.3f}")
+            layer.breaker.record_success()
+            if value is not None and not layer.backend.in_process and not _decodes(kind, key, value):
+                layer.count["undecodable"].inc()
+                await self._delete_from(layer, key)
+                value = None
+            if value is None:
+                layer.count["miss"].inc()
+                statuses.append(layer.miss)
+                missed.append(layer)
+                continue
+            layer.count["hit"].inc()
+            statuses.append(layer.hit)
+            for upper in missed:
+                await self._store_in(upper, key, value)
+                statuses[statuses.index(upper.miss)] = upper.stored
+            return value
+        return None
+
+    async def _load(
+        self,
+        kind: str,
+        ident: int,
+        key: str | None,
+        load: Loader,
+        statuses: list[str],
+        timings: list[str],
+    ) -> Outcome:
+        """Read the origin (once per key per process when coalescing) and fill every layer."""
+        started = self._timer()
+        flight_key = key or self.generation_key(kind, ident)
+        collapsed = False
+        if self.coalesce and flight_key in self._inflight:
+            collapsed = True
+            row = await asyncio.shield(self._inflight[flight_key])
+        elif self.coalesce:
+            future = self._inflight[flight_key] = asyncio.get_running_loop().create_future()
+            try:
+                row = await load()
+                future.set_result(row)
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # marks it retrieved when nobody else was waiting
+                raise
+            finally:
+                del self._inflight[flight_key]
+        else:
+            row = await load()
+        timings.append(f"origin;dur={(self._timer() - started) * 1000:.3f}")
+        if row is None:
+            return Outcome(None, None, _status(statuses), ", ".join(timings))
+        body = codec.encode(row)
+        if not collapsed:
+            if self.mode == "version":
+                key = self.key(kind, ident, row.version)
+                await self._store_everywhere(self.generation_key(kind, ident), b"%d" % row.version)
+            await self._store_everywhere(key, body, statuses)
+        elif statuses:
+            statuses[-1] += "; collapsed"
+        return Outcome(body, row.version, _status(statuses), ", ".join(timings))
+
+    async def invalidate(self, kind: str, ident: int, new_version: int) -> None:
+        """Make a write visible according to the invalidation mode, in every layer and process."""
+        if self.mode == "ttl":
+            return
+        if self.mode == "delete":
+            key = self.key(kind, ident)
+            for layer in reversed(self.layers):  # shared layers first, so no L1 refills from them
+                await self._delete_from(layer, key)
+        else:
+            key = self.generation_key(kind, ident)
+            await self._store_everywhere(key, b"%d" % new_version)
+        if self.channel is not None:
+            await self.channel.publish(key)
+
+    def _ttl_s(self, layer: Layer) -> float:
+        if self.jitter:
+            return layer.ttl_s * (1 - self.jitter * random.random())
+        return layer.ttl_s
+
+    async def _store_everywhere(self, key: str, value: bytes, statuses: list[str] | None = None):
+        for layer in self.layers:
+            skipped: list[str] = []
+            if not self._usable(layer, skipped):
+                continue
+            await self._store_in(layer, key, value)
+            if statuses is not None and layer.miss in statuses:
+                statuses[statuses.index(layer.miss)] = layer.stored
+
+    async def _store_in(self, layer: Layer, key: str, value: bytes) -> None:
+        try:
+            await layer.backend.set(key, value, self._ttl_s(layer))
+        except BackendUnavailable:
+            layer.breaker.record_failure()
+            layer.count["error"].inc()
+        else:
+            layer.count["set"].inc()
+
+    async def _delete_from(self, layer: Layer, key: str) -> None:
+        try:
+            await layer.backend.delete(key)
+        except BackendUnavailable:
+            layer.breaker.record_failure()
+            layer.count["error"].inc()
+        else:
+            layer.count["delete"].inc()
+
+    def stats(self) -> dict[str, dict[str, int | float]]:
+        return {layer.name: layer.backend.stats() for layer in self.layers}
+
+    async def redis_health(self) -> dict[str, object]:
+        """Whether a layer that can be pinged answers, and the state of its breaker."""
+        for layer in self.layers:
+            ping = getattr(layer.backend, "ping", None)
+            if ping is not None:
+                return {
+                    "configured": True,
+                    "reachable": await ping(),
+                    "circuit_open": layer.breaker.is_open,
+                    "invalidation_channel_healthy": (None if self.channel is None else self.channel.healthy),
+                }
+        return {"configured": False, "reachable": None}
+
+
+def _decodes(kind: str, key: str, value: bytes) -> bool:
+    if ":gen:" in key:
+        return value.isdigit()
+    try:
+        codec.DECODERS[kind](value)
+    except codec.DecodeError:
+        return False
+    return True
+
+
+def _status(statuses: list[str]) -> str | None:
+    """RFC 9211 lists caches from the one nearest the origin to the one nearest the client."""
+    if not statuses:
+        return None
+    if len(statuses) == 1:
+        return statuses[0]
+    return ", ".join(reversed(statuses))

@@ -1,0 +1,72 @@
+"""Prometheus metrics shared by every target, and the ``/metrics`` exposition.
+
+With several uvicorn workers, ``PROMETHEUS_MULTIPROC_DIR`` must name an empty directory shared
+by the workers before they start (``cachebench serve`` does this); ``/metrics`` then sums every
+worker through prometheus_client's multiprocess collector.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+
+# The *_created series double the exposition and nothing here reads them.
+disable_created_metrics()
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+REQUESTS = Counter(
+    "cachebench_http_requests", "HTTP requests served, by route template and status", ["route", "status"]
+)
+CACHE_OPERATIONS = Counter(
+    "cachebench_cache_operations",
+    "Cache operations by layer and result (hit, miss, set, delete, error, eviction, expired,"
+    " undecodable, bypass)",
+    ["layer", "result"],
+)
+_ORIGIN = Counter("cachebench_origin_operations", "Reads and writes that reached the origin", ["op"])
+ORIGIN_READS = _ORIGIN.labels("read")
+ORIGIN_WRITES = _ORIGIN.labels("write")
+INVALIDATION_MESSAGES = Counter(
+    "cachebench_invalidation_messages",
+    "Cross-process invalidation messages (published, received, gap = channel interrupted)",
+    ["event"],
+)
+L1_ENTRIES = Gauge("cachebench_l1_entries", "Entries held in L1", multiprocess_mode="livesum")
+L1_BYTES = Gauge("cachebench_l1_bytes", "Value bytes held in L1", multiprocess_mode="livesum")
+PROCESS_RSS = Gauge(
+    "cachebench_process_resident_memory_bytes", "RSS of each worker", multiprocess_mode="liveall"
+)
+
+_process = psutil.Process()
+
+
+def sample_process_memory() -> None:
+    PROCESS_RSS.set(_process.memory_info().rss)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for every worker (multiprocess mode) or for this process."""
+    sample_process_memory()
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_worker_exited() -> None:
+    """Drop this worker's live gauges from the shared directory when it shuts down."""
+    if MULTIPROCESS:
+        multiprocess.mark_process_dead(os.getpid())

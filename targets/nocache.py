@@ -1,0 +1,14 @@
+"""No cache: every read goes to the origin. The baseline every strategy is compared with."""
+
+from contextlib import asynccontextmanager
+
+from cachebench.app import create_app
+from cachebench.layered import LayeredCache
+
+
+@asynccontextmanager
+async def no_cache(settings):
+    yield LayeredCache([], settings)
+
+
+app = create_app("nocache", no_cache)
