@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test verify serve perf lint clean
+.PHONY: bench bench-quick test verify serve perf lint clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 bench: $(STAMP)
-	$(BIN)/cachebench verify
-	$(BIN)/python bench/demo.py
+	$(BIN)/cachebench run
+
+bench-quick: $(STAMP)
+	$(BIN)/cachebench run --quick
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q; status=$$?; \

@@ -1,0 +1,118 @@
+"""Drive a whole run: make the results folder, show live progress, print the summary table."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from cachebench.benchfile import Cell, Matrix, expand
+from cachebench.redis_server import RedisServer
+from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
+from cachebench.runner import run_cells
+from cachebench.sampling import Sampler
+
+#: Seconds a cell costs besides warm-up and measurement (start, verify, stop), for time-left estimates.
+CELL_OVERHEAD_S = 8.0
+
+
+def _redis_version() -> str | None:
+    try:
+        with RedisServer() as server:
+            return server.version
+    except RuntimeError:
+        return None
+
+
+class Progress:
+    """The live line: cell i of n, phase, time left, current req/s, hit ratio, generator CPU."""
+
+    def __init__(self, cells: list[Cell], console: Console) -> None:
+        self.cells = cells
+        self.console = console
+        self.live = Live(console=console, refresh_per_second=2, transient=True)
+
+    def tick(self, cell: Cell, sampler: Sampler | None, phase: str, ends_at: float) -> None:
+        phase_left_s = max(0.0, ends_at - time.monotonic())
+        later = self.cells[cell.index :]
+        run_left_s = phase_left_s + sum(c.warmup_s + c.duration_s + CELL_OVERHEAD_S for c in later)
+        if phase == "warm-up":
+            run_left_s += cell.duration_s
+        latest = sampler.latest if sampler is not None else {}
+        table = Table.grid(padding=(0, 2))
+        table.add_row(
+            f"[bold]cell {cell.index}/{len(self.cells)}[/] {cell.target} · {cell.scenario} · {cell.mode}",
+            f"{phase} {phase_left_s:4.0f}s left",
+            f"run ≈{run_left_s / 60:4.1f} min left",
+        )
+        hit_ratios = ", ".join(
+            f"{k.removesuffix('_hit_ratio')} {v:.0%}"
+            for k, v in latest.items()
+            if k.endswith("_hit_ratio") and v is not None
+        )
+        rps = latest.get("requests_per_s")
+        cpu = latest.get("generator_cpu_percent")
+        table.add_row(
+            f"req/s {rps:,.0f}" if rps is not None else "req/s –",
+            f"hit {hit_ratios or '–'}",
+            f"generator CPU {cpu:.0f}%" if cpu is not None else "",
+        )
+        self.live.update(table)
+
+
+def summary_table(manifest: Manifest) -> Table:
+    table = Table(title="cachebench summary", show_lines=False)
+    for column in ("cell", "target", "scenario", "mode", "req/s", "p50 ms", "p99 ms", "hit ratio",
+                   "origin reads/s", "verdict", "status"):  # fmt: skip
+        table.add_column(
+            column, justify="right" if column not in ("target", "scenario", "status") else "left"
+        )
+    for cell in manifest.data["cells"]:
+        headline = cell.get("summary") or {}
+        hits = [f"{k.removesuffix('_hit_ratio')} {v:.1%}" for k, v in headline.items()
+                if k.endswith("_hit_ratio") and v is not None]  # fmt: skip
+        table.add_row(
+            str(cell["index"]),
+            cell["target"],
+            cell["scenario"],
+            cell["mode"],
+            _fmt(headline.get("requests_per_s"), "{:,.0f}"),
+            _fmt(headline.get("p50_ms"), "{:.3f}"),
+            _fmt(headline.get("p99_ms"), "{:.3f}"),
+            ", ".join(hits) or "–",
+            _fmt(headline.get("origin_reads_per_s"), "{:,.0f}"),
+            headline.get("saturation", "–"),
+            cell["status"] + (f" ({cell['reason']})" if cell.get("reason") else ""),
+        )
+    return table
+
+
+def _fmt(value: object, pattern: str) -> str:
+    return "–" if value is None else pattern.format(value)
+
+
+def run_bench(
+    matrix: Matrix,
+    results_root: Path = RESULTS_ROOT,
+    console: Console | None = None,
+    external_url: str | None = None,
+) -> Path:
+    """Run the matrix into a new results folder and print the summary; returns the folder."""
+    console = console or Console()
+    cells = expand(matrix)
+    run_dir = new_run_dir(matrix.label, results_root)
+    manifest = Manifest(run_dir, matrix.model_dump(mode="json"), [c.as_dict() for c in cells])
+    manifest.data["redis_version"] = _redis_version()
+    manifest.save()
+    console.print(f"cachebench: {len(cells)} cells → {run_dir}")
+    progress = Progress(cells, console)
+    try:
+        with progress.live:
+            run_cells(cells, run_dir, manifest, progress.tick, external_url)
+    finally:
+        console.print(summary_table(manifest))
+        console.print(f"results: {run_dir} ({manifest.data['status']})")
+    return run_dir

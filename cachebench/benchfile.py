@@ -1,0 +1,187 @@
+"""The benchmark matrix: a TOML bench file, overridden by CLI flags, expanded into cells.
+
+A cell is one target × scenario × settings variant × load mode × repetition. Everything a cell
+needs to be reproduced is in its ``Cell`` (and so in the results manifest).
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from cachebench.settings import STRATEGIES, Settings
+from targets import TARGETS
+
+#: The target name of cells run with ``--url`` against a service cachebench did not start.
+EXTERNAL_TARGET = "external"
+SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+
+
+class BenchFileError(ValueError):
+    """A bench file or flag that cannot describe a matrix; the message names the bad value."""
+
+
+def available_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIOS_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+class LoadMode(BaseModel):
+    """Closed loop at ``users`` (capacity: throughput) or open loop at ``rate_per_s`` (latency)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["capacity", "fixed_rate"]
+    users: int = Field(32, ge=1, le=5000)
+    rate_per_s: float = Field(0.0, ge=0)
+
+    @property
+    def name(self) -> str:
+        return "capacity" if self.kind == "capacity" else f"rate{self.rate_per_s:g}"
+
+
+class Matrix(BaseModel):
+    """What a bench file holds; see ``bench/default.toml`` for a commented example."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field("bench", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    targets: list[str] = Field(default_factory=lambda: list(STRATEGIES))
+    scenarios: list[str] = Field(default_factory=lambda: ["read_heavy"])
+    #: Named settings variants; each is a dict of Settings fields applied to every target.
+    settings: dict[str, dict[str, object]] = Field(default_factory=lambda: {"default": {}})
+    modes: list[LoadMode] = Field(default_factory=lambda: [LoadMode(kind="capacity")])
+    repeat: int = Field(1, ge=1, le=100)
+    duration_s: float = Field(20.0, gt=0, le=3600)
+    warmup_s: float = Field(5.0, ge=0, le=600)
+    workers: int = Field(1, ge=1, le=64)
+    locust_processes: int = Field(1, ge=1, le=64)
+    #: Extra Locust custom arguments for every scenario, e.g. {"zipf-alpha": 1.2}.
+    scenario_options: dict[str, object] = Field(default_factory=dict)
+
+    @field_validator("targets")
+    @classmethod
+    def _known_targets(cls, targets: list[str], info: ValidationInfo) -> list[str]:
+        if info.context and info.context.get("external") and targets == [EXTERNAL_TARGET]:
+            return targets
+        for name in targets:
+            if name not in TARGETS:
+                raise ValueError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
+        return targets
+
+    def with_load(self, users: int | None, rate_per_s: float | None) -> Matrix:
+        """One load mode from the CLI: fixed rate when a rate is given, else closed loop."""
+        users = users or self.modes[0].users
+        if rate_per_s:
+            mode = LoadMode(kind="fixed_rate", users=users, rate_per_s=rate_per_s)
+        else:
+            mode = LoadMode(kind="capacity", users=users)
+        return self.model_copy(update={"modes": [mode]})
+
+    @field_validator("scenarios")
+    @classmethod
+    def _known_scenarios(cls, scenarios: list[str]) -> list[str]:
+        known = available_scenarios()
+        for name in scenarios:
+            if name not in known:
+                raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(known)}")
+        return scenarios
+
+    @field_validator("settings")
+    @classmethod
+    def _valid_settings(cls, variants: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+        for variant, values in variants.items():
+            for name in values:
+                if name not in Settings.model_fields or name == "strategy":
+                    raise ValueError(f"settings variant {variant!r}: unknown setting {name!r}")
+            Settings(**values)  # raises with the field name when a value is bad
+        return variants
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measurement: everything needed to run it again."""
+
+    index: int
+    target: str
+    scenario: str
+    variant: str
+    settings: dict[str, object]
+    mode: str
+    users: int
+    rate_per_s: float
+    repetition: int
+    duration_s: float
+    warmup_s: float
+    workers: int
+    locust_processes: int
+    seed: int
+    scenario_options: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.index:03d}-{self.target}-{self.scenario}-{self.variant}-{self.mode}-r{self.repetition}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "name": self.name}
+
+
+def load_matrix(path: Path | None, overrides: dict[str, object], external_url: str | None = None) -> Matrix:
+    """Read a bench file (or the defaults) and apply CLI overrides, with one clear error.
+
+    With ``external_url`` the matrix has the single target ``external``: the service at that URL.
+    """
+    data: dict[str, object] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise BenchFileError(f"bench file {str(path)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise BenchFileError(f"bench file {str(path)!r} is not valid TOML: {exc}") from None
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if external_url is not None:
+        if not external_url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+            raise BenchFileError(f"--url {external_url!r}: load is only sent to this machine (127.0.0.1)")
+        data["targets"] = [EXTERNAL_TARGET]
+    try:
+        return Matrix.model_validate(data, context={"external": external_url is not None})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {message}" if where else message)
+        raise BenchFileError("; ".join(problems)) from None
+
+
+def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
+    """Cells in run order. Repetitions are the outer loop, so drift over time spreads evenly."""
+    cells = []
+    combos = itertools.product(
+        range(1, matrix.repeat + 1), matrix.scenarios, matrix.settings.items(), matrix.modes, matrix.targets
+    )
+    for index, (repetition, scenario, (variant, values), mode, target) in enumerate(combos, start=1):
+        cells.append(
+            Cell(
+                index=index,
+                target=target,
+                scenario=scenario,
+                variant=variant,
+                settings=dict(values),
+                mode=mode.name,
+                users=mode.users,
+                rate_per_s=mode.rate_per_s,
+                repetition=repetition,
+                duration_s=matrix.duration_s,
+                warmup_s=matrix.warmup_s,
+                workers=matrix.workers,
+                locust_processes=matrix.locust_processes,
+                seed=base_seed + repetition - 1,
+                scenario_options=dict(matrix.scenario_options),
+            )
+        )
+    return cells

@@ -1,0 +1,250 @@
+"""``cachebench run``: every cell of the matrix on fresh processes, into one results folder.
+
+Per cell: a fresh empty Redis, the target with its settings, ``verify`` (a target that fails
+is not measured), an unrecorded warm-up, the measured Locust phase with a per-second sampler,
+``/metrics`` before and after, then everything stopped by PID — also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+
+from cachebench import summary as cell_summary
+from cachebench.benchfile import SCENARIOS_DIR, Cell
+from cachebench.launcher import TargetProcess
+from cachebench.processes import terminate
+from cachebench.redis_server import RedisServer
+from cachebench.results import Manifest, write_atomic, write_json
+from cachebench.sampling import Sampler, tree
+from cachebench.verify import verify
+
+#: Seconds Locust may take beyond its run time to spawn, stop and write its files.
+LOCUST_GRACE_S = 45.0
+
+
+class CellFailed(Exception):
+    """The cell could not be measured; the reason goes into the manifest."""
+
+
+def plan_cpus() -> tuple[list[int] | None, list[int] | None]:
+    """Disjoint CPUs for the target side (target + Redis) and the load generator, when there are ≥ 2."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    half = len(cpus) // 2
+    return cpus[:half], cpus[half:]
+
+
+def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None) -> list[str]:
+    command = [
+        sys.executable, "-m", "locust", "-f", str(SCENARIOS_DIR / f"{cell.scenario}.py"),
+        "--headless", "--host", url, "--users", str(cell.users), "--spawn-rate", str(cell.users),
+        "--run-time", f"{max(1, round(duration_s))}s", "--stop-timeout", "5",
+        "--loglevel", "WARNING", "--only-summary",
+        "--seed", str(cell.seed), "--rate", f"{cell.rate_per_s:g}",
+    ]  # fmt: skip
+    if cell.locust_processes > 1:
+        command += ["--processes", str(cell.locust_processes)]
+    if out_dir is not None:
+        command += ["--csv", str(out_dir / "locust"), "--csv-full-history", "--results-dir", str(out_dir)]
+    for option, value in cell.scenario_options.items():
+        command += [f"--{option}", str(value)]
+    return command
+
+
+def _pin(cpus: list[int] | None) -> Callable[[], None] | None:
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+@contextlib.contextmanager
+def running_locust(command: list[str], cpus: list[int] | None, log_path: Path) -> Iterator[subprocess.Popen]:
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_pin(cpus)
+        )
+    try:
+        yield proc
+    finally:
+        terminate(proc, timeout_s=15)
+
+
+def _wait(proc: subprocess.Popen, timeout_s: float, on_tick: Callable[[], None]) -> int:
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            raise CellFailed(f"locust did not finish within {timeout_s:.0f}s")
+        on_tick()
+        time.sleep(0.25)
+    return proc.returncode
+
+
+def _verify(url: str, cell: Cell, external: bool) -> list[dict[str, str]]:
+    # A service we did not start may lack /healthz or /metrics: those checks only warn then.
+    results = verify(url, None, strict=False) if external else verify(url, cell.target, workers=cell.workers)
+    return [{"name": r.name, "status": r.status, "reason": r.reason} for r in results]
+
+
+class ExternalTarget:
+    """A service the user runs: measured over HTTP, with no process of ours to sample."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def processes(self) -> list[psutil.Process]:
+        return []
+
+
+class CellRunner:
+    """Runs one cell; ``on_tick(cell, sampler, phase, ends_at)`` feeds the live progress."""
+
+    def __init__(
+        self, run_dir: Path, on_tick: Callable[..., None] = lambda *a: None, external_url: str | None = None
+    ) -> None:
+        self.run_dir = run_dir
+        self.on_tick = on_tick
+        self.external_url = external_url
+        self.target_cpus, self.generator_cpus = plan_cpus() if external_url is None else (None, None)
+
+    def run(self, cell: Cell) -> dict[str, object]:
+        cell_dir = self.run_dir / "cells" / cell.name
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        write_json(cell_dir / "cell.json", cell.as_dict())
+        with contextlib.ExitStack() as stack:
+            redis_server = None
+            settings = dict(cell.settings)
+            if self.external_url is not None:
+                target = ExternalTarget(self.external_url)
+            elif cell.target in ("redis", "hierarchical"):
+                redis_server = stack.enter_context(RedisServer())
+                settings["redis_url"] = redis_server.url
+                if self.target_cpus:
+                    psutil.Process(redis_server.pid).cpu_affinity(self.target_cpus)
+            if self.external_url is None:
+                target = stack.enter_context(
+                    TargetProcess(
+                        cell.target, settings, workers=cell.workers, cpus=self.target_cpus,
+                        log_path=cell_dir / "target.log",
+                    )
+                )  # fmt: skip
+            checks = _verify(target.url, cell, external=self.external_url is not None)
+            write_json(cell_dir / "verify.json", checks)
+            failed = [c["name"] for c in checks if c["status"] == "fail"]
+            if failed:
+                raise CellFailed(f"verification failed: {', '.join(failed)}")
+            if cell.warmup_s > 0:
+                self._locust(cell, target, cell.warmup_s, cell_dir)
+            with httpx.Client(timeout=5) as client, contextlib.suppress(httpx.HTTPError):
+                write_atomic(cell_dir / "metrics_before.txt", client.get(f"{target.url}/metrics").text)
+            started_at = time.time()
+            returncode, rows, interrupted = None, [], False
+            try:
+                returncode, rows = self._measure(cell, target, redis_server, cell_dir)
+            except KeyboardInterrupt:
+                interrupted = True
+            with httpx.Client(timeout=5) as client, contextlib.suppress(httpx.HTTPError):
+                write_atomic(cell_dir / "metrics_after.txt", client.get(f"{target.url}/metrics").text)
+            result = cell_summary.summarize(
+                cell, cell_dir, rows or _read_samples(cell_dir), started_at, time.time(), returncode,
+                cpus={"target": self.target_cpus, "generator": self.generator_cpus}, interrupted=interrupted,
+            )  # fmt: skip
+            write_json(cell_dir / "summary.json", result)
+            if interrupted:
+                raise KeyboardInterrupt
+            return result
+
+    def _locust(self, cell: Cell, target: TargetProcess, duration_s: float, cell_dir: Path) -> None:
+        """The warm-up: same load, nothing recorded."""
+        command = locust_command(cell, target.url, duration_s, None)
+        with running_locust(command, self.generator_cpus, cell_dir / "locust-warmup.log") as proc:
+            ends_at = time.monotonic() + duration_s
+            returncode = _wait(
+                proc, duration_s + LOCUST_GRACE_S, lambda: self.on_tick(cell, None, "warm-up", ends_at)
+            )
+        _check_exit(returncode, cell_dir / "locust-warmup.log")
+
+    def _measure(
+        self, cell: Cell, target: TargetProcess, redis_server: RedisServer | None, cell_dir: Path
+    ) -> tuple[int, list[dict]]:
+        """The measured phase, sampled every second; samples are kept even if it fails midway."""
+        command = locust_command(cell, target.url, cell.duration_s, cell_dir)
+        log_path = cell_dir / "locust.log"
+        with running_locust(command, self.generator_cpus, log_path) as proc:
+            sampler = Sampler(
+                target.url, target.processes, tree(proc.pid),
+                redis_url=redis_server.url if redis_server else None,
+                redis_pid=redis_server.pid if redis_server else None,
+            ).start()  # fmt: skip
+            try:
+                ends_at = time.monotonic() + cell.duration_s
+                returncode = _wait(
+                    proc,
+                    cell.duration_s + LOCUST_GRACE_S,
+                    lambda: self.on_tick(cell, sampler, "measure", ends_at),
+                )
+            finally:
+                rows = sampler.stop()
+                cell_summary.write_samples(cell_dir / "samples.csv", rows)
+        _check_exit(returncode, log_path)
+        return returncode, rows
+
+
+def _read_samples(cell_dir: Path) -> list[dict]:
+    """The samples an interrupted phase managed to write (numbers as floats, blanks as None)."""
+    path = cell_dir / "samples.csv"
+    if not path.exists():
+        return []
+    return [
+        {k: (float(v) if v not in ("", None) else None) for k, v in row.items()}
+        for row in csv.DictReader(path.open())
+    ]
+
+
+def _check_exit(returncode: int, log_path: Path) -> None:
+    # Locust exits 1 when some requests failed; that is a result, not a broken run.
+    if returncode not in (0, 1):
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+        raise CellFailed(f"locust exited with {returncode}: {' | '.join(tail)}")
+
+
+def run_cells(
+    cells: list[Cell],
+    run_dir: Path,
+    manifest: Manifest,
+    on_tick: Callable[..., None] = lambda *a: None,
+    external_url: str | None = None,
+) -> str:
+    """Run every cell, recording each one's status; returns the run's status."""
+    runner = CellRunner(run_dir, on_tick, external_url)
+    status = "complete"
+    for cell in cells:
+        manifest.set_cell(cell.index, "running")
+        try:
+            result = runner.run(cell)
+        except KeyboardInterrupt:
+            manifest.set_cell(cell.index, "incomplete", "interrupted")
+            for later in cells[cell.index :]:
+                manifest.set_cell(later.index, "not_run", "run interrupted")
+            manifest.finish("incomplete")
+            raise
+        except Exception as exc:  # a failed cell must not end the run; its reason is kept
+            manifest.set_cell(cell.index, "failed", f"{type(exc).__name__}: {exc}")
+            status = "complete_with_failures"
+            continue
+        state = "complete" if result.get("complete") else "incomplete"
+        if state != "complete":
+            status = "complete_with_failures"
+        manifest.set_cell(cell.index, state, result.get("incomplete_reason"), summary=result["headline"])
+    manifest.finish(status)
+    return status

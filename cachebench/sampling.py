@@ -1,0 +1,180 @@
+"""Once a second while a cell is measured: memory, CPU, request rate and hit ratio per layer.
+
+CPU is taken from each process's cumulative CPU time (psutil ``cpu_times``) rather than
+``cpu_percent``, so processes that appear mid-run (Locust workers, uvicorn workers) are counted
+from their first sample instead of reading 0 until primed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import psutil
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+SAMPLE_INTERVAL_S = 1.0
+
+
+def scrape_metrics(client: httpx.Client, url: str) -> dict[tuple[str, tuple], float]:
+    return parse_metrics(client.get(f"{url}/metrics").text)
+
+
+def parse_metrics(text: str) -> dict[tuple[str, tuple], float]:
+    """Every sample of a Prometheus exposition as {(name, sorted labels): value}."""
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def metric_sum(values: dict[tuple[str, tuple], float], name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, lbls), v in values.items() if n == name and wanted <= set(lbls))
+
+
+class ProcessGroupCpu:
+    """CPU use, in % of one core, of the processes a callable returns (which may change)."""
+
+    def __init__(self, processes: Callable[[], list[psutil.Process]]) -> None:
+        self._processes = processes
+        self._seen: dict[int, float] = {}
+
+    def sample(self) -> float:
+        """CPU seconds used since the last call, summed over the group (first call primes)."""
+        used_s = 0.0
+        current: dict[int, float] = {}
+        for process in self._processes():
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total = times.user + times.system
+            current[process.pid] = total
+            used_s += total - self._seen.get(process.pid, total)
+        self._seen = current
+        return used_s
+
+
+def tree(pid: int) -> Callable[[], list[psutil.Process]]:
+    def processes() -> list[psutil.Process]:
+        try:
+            root = psutil.Process(pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    return processes
+
+
+def rss_bytes(processes: list[psutil.Process]) -> list[int]:
+    sizes = []
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            sizes.append(process.memory_info().rss)
+    return sizes
+
+
+@dataclass
+class Sampler:
+    """Samples a running cell every second on a background thread."""
+
+    target_url: str
+    target_processes: Callable[[], list[psutil.Process]]
+    generator_processes: Callable[[], list[psutil.Process]]
+    redis_url: str | None = None
+    redis_pid: int | None = None
+    rows: list[dict[str, float | int | None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cachebench-sampler", daemon=True)
+        self._target_cpu = ProcessGroupCpu(self.target_processes)
+        self._generator_cpu = ProcessGroupCpu(self.generator_processes)
+        self._redis_cpu = ProcessGroupCpu(tree(self.redis_pid)) if self.redis_pid else None
+        self._redis = redis.Redis.from_url(self.redis_url, socket_timeout=1) if self.redis_url else None
+        self._http = httpx.Client(timeout=2.0)
+
+    def start(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[dict[str, float | int | None]]:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._http.close()
+        if self._redis is not None:
+            self._redis.close()
+        return self.rows
+
+    @property
+    def latest(self) -> dict[str, float | int | None]:
+        return self.rows[-1] if self.rows else {}
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        previous_metrics = self._scrape()
+        self._target_cpu.sample()
+        self._generator_cpu.sample()
+        if self._redis_cpu:
+            self._redis_cpu.sample()
+        previous_at = time.monotonic()
+        while not self._stop.wait(SAMPLE_INTERVAL_S - ((time.monotonic() - started) % SAMPLE_INTERVAL_S)):
+            now = time.monotonic()
+            elapsed_s = now - previous_at
+            metrics_now = self._scrape()
+            row: dict[str, float | int | None] = {"t_s": round(now - started, 3), "unix_s": time.time()}
+            row.update(self._rates(previous_metrics, metrics_now, elapsed_s))
+            row.update(self._memory())
+            row["target_cpu_percent"] = 100 * self._target_cpu.sample() / elapsed_s
+            row["generator_cpu_percent"] = 100 * self._generator_cpu.sample() / elapsed_s
+            row["redis_cpu_percent"] = 100 * self._redis_cpu.sample() / elapsed_s if self._redis_cpu else None
+            self.rows.append(row)
+            previous_metrics, previous_at = metrics_now or previous_metrics, now
+
+    def _scrape(self) -> dict[tuple[str, tuple], float]:
+        try:
+            return scrape_metrics(self._http, self.target_url)
+        except httpx.HTTPError:
+            return {}
+
+    def _rates(self, before: dict, after: dict, elapsed_s: float) -> dict[str, float | None]:
+        if not before or not after:
+            return {"requests_per_s": None, "origin_reads_per_s": None}
+
+        def delta(name: str, **labels: str) -> float:
+            return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
+
+        rates: dict[str, float | None] = {
+            "requests_per_s": delta("cachebench_http_requests_total") / elapsed_s,
+            "origin_reads_per_s": delta("cachebench_origin_operations_total", op="read") / elapsed_s,
+        }
+        layers = {dict(lbls).get("layer") for (n, lbls) in after if n == "cachebench_cache_operations_total"}
+        for layer in sorted(filter(None, layers)):
+            hits = delta("cachebench_cache_operations_total", layer=layer, result="hit")
+            misses = delta("cachebench_cache_operations_total", layer=layer, result="miss")
+            rates[f"{layer}_hit_ratio"] = hits / (hits + misses) if hits + misses else None
+        return rates
+
+    def _memory(self) -> dict[str, int | None]:
+        sizes = rss_bytes(self.target_processes())
+        row: dict[str, int | None] = {
+            "target_rss_bytes": sum(sizes),
+            "target_processes": len(sizes),
+            "redis_used_memory_bytes": None,
+            "redis_rss_bytes": None,
+        }
+        if self._redis is not None:
+            try:
+                info = self._redis.info("memory")
+                row["redis_used_memory_bytes"] = info["used_memory"]
+                row["redis_rss_bytes"] = info["used_memory_rss"]
+            except redis.RedisError:
+                pass
+        return row

@@ -1,0 +1,156 @@
+"""A cell's headline figures (summary.json) and its saturation verdict, from the files it wrote."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from statistics import mean
+
+from hdrh.histogram import HdrHistogram
+
+from cachebench.benchfile import Cell
+from cachebench.results import write_atomic
+from cachebench.sampling import metric_sum, parse_metrics
+
+#: A process that used this share of its CPUs was the bottleneck (Locust warns only at 90% of
+#: one core, and too late to mark the numbers).
+SATURATED_CPU_FRACTION = 0.9
+#: A cell whose per-second samples cover less than this share of its duration is incomplete.
+MIN_SAMPLE_COVERAGE = 0.8
+PERCENTILES = (50, 90, 99, 99.9)
+
+
+def write_samples(path: Path, rows: list[dict]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns or ["t_s"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buffer.getvalue())
+
+
+def merged_histogram(latency: dict, outcome: str = "all", kind: str = "service") -> HdrHistogram | None:
+    """All request names' histograms for one outcome and latency kind, added together."""
+    merged = None
+    for key, encoded in latency.get("histograms", {}).items():
+        _, hist_outcome, hist_kind = key.split("|")
+        if hist_outcome != outcome or hist_kind != kind:
+            continue
+        histogram = HdrHistogram.decode(encoded)
+        if merged is None:
+            merged = histogram
+        else:
+            merged.add(histogram)
+    return merged
+
+
+def _locust_totals(cell_dir: Path) -> dict[str, float]:
+    path = cell_dir / "locust_stats.csv"
+    if not path.exists():
+        return {}
+    for row in csv.DictReader(path.open()):
+        if row.get("Name") == "Aggregated":
+            return {
+                "requests": int(row["Request Count"]),
+                "failures": int(row["Failure Count"]),
+                "locust_requests_per_s": float(row["Requests/s"]),
+            }
+    return {}
+
+
+def _metric_deltas(cell_dir: Path, duration_s: float) -> dict[str, float | None]:
+    try:
+        before = parse_metrics((cell_dir / "metrics_before.txt").read_text())
+        after = parse_metrics((cell_dir / "metrics_after.txt").read_text())
+    except OSError:
+        return {}
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
+
+    figures: dict[str, float | None] = {
+        "origin_reads_per_s": delta("cachebench_origin_operations_total", op="read") / duration_s,
+        "origin_writes_per_s": delta("cachebench_origin_operations_total", op="write") / duration_s,
+    }
+    layers = {dict(lbls).get("layer") for (n, lbls) in after if n == "cachebench_cache_operations_total"}
+    for layer in sorted(filter(None, layers)):
+        hits = delta("cachebench_cache_operations_total", layer=layer, result="hit")
+        misses = delta("cachebench_cache_operations_total", layer=layer, result="miss")
+        figures[f"{layer}_hit_ratio"] = hits / (hits + misses) if hits + misses else None
+    return figures
+
+
+def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str, object]:
+    """generator-bound, target-bound or neither, from mean CPU over the measured phase."""
+
+    def share(column: str, side: str) -> float | None:
+        values = [r[column] for r in rows if r.get(column) is not None]
+        if not values:
+            return None
+        cores = len(cpus.get(side) or []) or None
+        return mean(values) / 100 / (cores or 1)
+
+    generator = share("generator_cpu_percent", "generator")
+    target = share("target_cpu_percent", "target")
+    if generator is not None and generator >= SATURATED_CPU_FRACTION:
+        verdict = "generator-bound"
+    elif target is not None and target >= SATURATED_CPU_FRACTION:
+        verdict = "target-bound"
+    else:
+        verdict = "neither"
+    return {"verdict": verdict, "generator_cpu_share": generator, "target_cpu_share": target}
+
+
+def summarize(
+    cell: Cell,
+    cell_dir: Path,
+    rows: list[dict],
+    started_unix_s: float,
+    finished_unix_s: float,
+    returncode: int | None,
+    cpus: dict[str, list[int] | None],
+    interrupted: bool = False,
+) -> dict[str, object]:
+    latency_path = cell_dir / "latency.json"
+    latency = json.loads(latency_path.read_text()) if latency_path.exists() else {}
+    kind = "corrected" if latency.get("mode") == "fixed_rate" else "service"
+    headline: dict[str, object] = {"latency_kind": kind}
+    histogram = merged_histogram(latency, "all", kind)
+    if histogram is not None and histogram.get_total_count():
+        for pct in PERCENTILES:
+            headline[f"p{pct:g}_ms"] = histogram.get_value_at_percentile(pct) / 1000
+        headline["max_ms"] = histogram.get_max_value() / 1000
+    totals = _locust_totals(cell_dir)
+    headline.update(totals)
+    # Locust's own rate: requests over the time its users actually ran.
+    headline["requests_per_s"] = totals.get("locust_requests_per_s")
+    headline["offered_rate_per_s"] = latency.get("offered_rate_per_s")
+    headline["achieved_rate_per_s"] = latency.get("achieved_rate_per_s")
+    headline.update(_metric_deltas(cell_dir, cell.duration_s))
+    rss = [r["target_rss_bytes"] for r in rows if r.get("target_rss_bytes")]
+    headline["target_rss_bytes_max"] = max(rss) if rss else None
+    redis_memory = [r["redis_used_memory_bytes"] for r in rows if r.get("redis_used_memory_bytes")]
+    headline["redis_used_memory_bytes_max"] = max(redis_memory) if redis_memory else None
+    verdict = saturation(rows, cpus)
+    problems = ["interrupted"] if interrupted else []
+    if not latency:
+        problems.append("no latency.json from the scenario")
+    if not totals:
+        problems.append("no Locust stats")
+    if len(rows) < MIN_SAMPLE_COVERAGE * cell.duration_s:
+        problems.append(f"only {len(rows)} samples for {cell.duration_s:g}s")
+    return {
+        "cell": cell.as_dict(),
+        "complete": not problems,
+        "incomplete_reason": "; ".join(problems) or None,
+        "started_unix_s": started_unix_s,
+        "finished_unix_s": finished_unix_s,
+        "locust_exit_code": returncode,
+        "cpus": cpus,
+        "saturation": verdict,
+        "headline": {**headline, "saturation": verdict["verdict"]},
+    }
