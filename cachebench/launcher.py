@@ -65,6 +65,7 @@ class TargetProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self._private_dir: Path | None = None
+        self.origin_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -80,6 +81,7 @@ class TargetProcess:
         settings = dict(self.settings)
         # A private origin file: writes made while measuring this target stay with it.
         settings.setdefault("origin_path", self._private_dir / "origin.sqlite3")
+        self.origin_path = Path(settings["origin_path"])
         env = {**os.environ, **settings_env(settings)}
         env["PROMETHEUS_MULTIPROC_DIR"] = str(prometheus_dir)
         command = [

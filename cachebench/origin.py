@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gzip
 import hashlib
 import hmac
 import os
@@ -38,6 +39,18 @@ CREATE TABLE writes (item_id INTEGER NOT NULL, version INTEGER NOT NULL, at_unix
 def user_token(user_id: int, seed: int = 42) -> str:
     """The bearer token the origin seeds for ``user_id``; scenarios derive tokens the same way."""
     return hmac.new(f"cachebench-{seed}".encode(), str(user_id).encode(), "sha256").hexdigest()
+
+
+def export_write_log(origin_path: Path, out_path: Path) -> int:
+    """Copy the origin's write log (item_id, version, at_unix_s) to a gzipped CSV; returns rows."""
+    with sqlite3.connect(f"file:{origin_path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT item_id, version, at_unix_s FROM writes ORDER BY at_unix_s").fetchall()
+    db.close()
+    text = "item_id,version,at_unix_s\n" + "".join(f"{i},{v},{t:.6f}\n" for i, v, t in rows)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_bytes(gzip.compress(text.encode()))
+    os.replace(tmp, out_path)
+    return len(rows)
 
 
 def _token_digest(token: str) -> str:

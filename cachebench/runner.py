@@ -22,7 +22,8 @@ import psutil
 from cachebench import summary as cell_summary
 from cachebench.benchfile import SCENARIOS_DIR, Cell
 from cachebench.launcher import TargetProcess
-from cachebench.processes import terminate
+from cachebench.origin import export_write_log
+from cachebench.processes import free_port, terminate
 from cachebench.redis_server import RedisServer
 from cachebench.results import Manifest, write_atomic, write_json
 from cachebench.sampling import Sampler, tree
@@ -49,14 +50,25 @@ def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None
     command = [
         sys.executable, "-m", "locust", "-f", str(SCENARIOS_DIR / f"{cell.scenario}.py"),
         "--headless", "--host", url, "--users", str(cell.users), "--spawn-rate", str(cell.users),
-        "--run-time", f"{max(1, round(duration_s))}s", "--stop-timeout", "5",
+        "--run-time", f"{max(1, round(duration_s))}s",
         "--loglevel", "WARNING", "--only-summary",
         "--seed", str(cell.seed), "--rate", f"{cell.rate_per_s:g}",
     ]  # fmt: skip
     if cell.locust_processes > 1:
-        command += ["--processes", str(cell.locust_processes)]
+        # The master waits only briefly for workers' last reports at the end of a headless run,
+        # so users stop at once (--stop-timeout 0); and it listens on a private loopback port,
+        # not 5557 on every interface, so two runs never swap workers.
+        port = free_port()
+        command += [
+            "--processes", str(cell.locust_processes), "--stop-timeout", "0",
+            "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--master-port", str(port),
+        ]  # fmt: skip
+    else:
+        command += ["--stop-timeout", "5"]
     if out_dir is not None:
         command += ["--csv", str(out_dir / "locust"), "--csv-full-history", "--results-dir", str(out_dir)]
+        # Locust's CSVs are rewritten each second and not at the end; its JSON is final.
+        command += ["--json-file", str(out_dir / "locust_final")]
     for option, value in cell.scenario_options.items():
         command += [f"--{option}", str(value)]
     return command
@@ -155,6 +167,9 @@ class CellRunner:
                 interrupted = True
             with httpx.Client(timeout=5) as client, contextlib.suppress(httpx.HTTPError):
                 write_atomic(cell_dir / "metrics_after.txt", client.get(f"{target.url}/metrics").text)
+            if getattr(target, "origin_path", None) is not None:
+                # The origin's own record of every write: the ground truth for staleness.
+                export_write_log(target.origin_path, cell_dir / "origin_writes.csv.gz")
             result = cell_summary.summarize(
                 cell, cell_dir, rows or _read_samples(cell_dir), started_at, time.time(), returncode,
                 cpus={"target": self.target_cpus, "generator": self.generator_cpus}, interrupted=interrupted,

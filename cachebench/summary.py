@@ -48,18 +48,15 @@ def merged_histogram(latency: dict, outcome: str = "all", kind: str = "service")
     return merged
 
 
-def _locust_totals(cell_dir: Path) -> dict[str, float]:
-    path = cell_dir / "locust_stats.csv"
-    if not path.exists():
+def _request_totals(latency: dict) -> dict[str, float]:
+    """Totals from the scenario's own listeners: final, and merged over every Locust process."""
+    if "requests" not in latency:
         return {}
-    for row in csv.DictReader(path.open()):
-        if row.get("Name") == "Aggregated":
-            return {
-                "requests": int(row["Request Count"]),
-                "failures": int(row["Failure Count"]),
-                "locust_requests_per_s": float(row["Requests/s"]),
-            }
-    return {}
+    return {
+        "requests": latency["requests"],
+        "failures": latency.get("errors", 0),
+        "requests_per_s": latency.get("achieved_rate_per_s"),
+    }
 
 
 def _metric_deltas(cell_dir: Path, duration_s: float) -> dict[str, float | None]:
@@ -124,10 +121,8 @@ def summarize(
         for pct in PERCENTILES:
             headline[f"p{pct:g}_ms"] = histogram.get_value_at_percentile(pct) / 1000
         headline["max_ms"] = histogram.get_max_value() / 1000
-    totals = _locust_totals(cell_dir)
+    totals = _request_totals(latency)
     headline.update(totals)
-    # Locust's own rate: requests over the time its users actually ran.
-    headline["requests_per_s"] = totals.get("locust_requests_per_s")
     headline["offered_rate_per_s"] = latency.get("offered_rate_per_s")
     headline["achieved_rate_per_s"] = latency.get("achieved_rate_per_s")
     headline.update(_metric_deltas(cell_dir, cell.duration_s))
@@ -139,8 +134,8 @@ def summarize(
     problems = ["interrupted"] if interrupted else []
     if not latency:
         problems.append("no latency.json from the scenario")
-    if not totals:
-        problems.append("no Locust stats")
+    if latency.get("incomplete_workers"):
+        problems.append(f"Locust workers without final reports: {latency['incomplete_workers']}")
     if len(rows) < MIN_SAMPLE_COVERAGE * cell.duration_s:
         problems.append(f"only {len(rows)} samples for {cell.duration_s:g}s")
     return {
