@@ -82,9 +82,17 @@ def _pin(cpus: list[int] | None) -> Callable[[], None] | None:
 
 @contextlib.contextmanager
 def running_locust(command: list[str], cpus: list[int] | None, log_path: Path) -> Iterator[subprocess.Popen]:
+    # Locust must monkey-patch with gevent; a caller that imported locust without it (tests) must
+    # not pass that choice on.
+    env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_pin(cpus)
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_pin(cpus),
         )
     try:
         yield proc

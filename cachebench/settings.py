@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 STRATEGIES = ("nocache", "l1", "redis", "hierarchical", "client-headers")
@@ -55,11 +55,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(65_536, ge=256)
     backend: str | None = Field(None, pattern=r"^[\w.]+:\w+$")
 
-    @model_validator(mode="after")
-    def _strategy_is_known(self) -> Settings:
-        if self.strategy not in (*STRATEGIES, "custom"):
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
-        return self
+    @field_validator("strategy")
+    @classmethod
+    def _strategy_is_known(cls, strategy: str) -> str:
+        if strategy not in (*STRATEGIES, "custom"):
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+        return strategy
 
     def public_dump(self) -> dict[str, object]:
         """The settings in force, with the Redis password masked."""
@@ -91,5 +92,8 @@ def load_settings(**overrides: object) -> Settings:
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             value = error.get("input")
             shown = "" if isinstance(value, dict) else f"={value!r}"
-            problems.append(f"{ENV_PREFIX}{field.upper()}{shown}: {error['msg']}")
+            name = field.upper()
+            # Aliased fields (redis_url) report their alias, which may carry the prefix already.
+            variable = name if name.startswith(ENV_PREFIX) or name == "REDIS_URL" else ENV_PREFIX + name
+            problems.append(f"{variable}{shown}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
