@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench bench-quick test verify serve perf lint clean
+.PHONY: bench bench-quick report test verify serve perf lint clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -13,11 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# A run that made a results folder (exit 0, 1 or 130) gets its report; 2 means bad input, no folder.
 bench: $(STAMP)
-	$(BIN)/cachebench run
+	$(BIN)/cachebench run; status=$$?; \
+	  if [ $$status -ne 2 ]; then $(BIN)/cachebench report || exit $$?; fi; exit $$status
 
 bench-quick: $(STAMP)
-	$(BIN)/cachebench run --quick
+	$(BIN)/cachebench run --quick; status=$$?; \
+	  if [ $$status -ne 2 ]; then $(BIN)/cachebench report || exit $$?; fi; exit $$status
+
+RUN ?=
+report: $(STAMP)
+	$(BIN)/cachebench report $(RUN)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q; status=$$?; \

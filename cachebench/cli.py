@@ -4,6 +4,8 @@ cachebench serve STRATEGY [--port N] [--workers N] [--set NAME=VALUE ...]
 cachebench verify [STRATEGY ...] [--url URL] [--workers N]
 cachebench run [--bench FILE | --quick] [--targets ...] [--scenario ...] [--duration S] [--users N]
                [--rate R] [--repeat N] [--workers N] [--url URL]
+cachebench report [RUN_DIR]
+cachebench compare RUN_A RUN_B
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
+from cachebench.cli_report import add_parsers as add_report_parsers
 from cachebench.launcher import TargetProcess
 from cachebench.processes import HOST
 from cachebench.redis_server import RedisServer
@@ -285,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=cmd_verify)
     _add_run_parser(commands)
+    add_report_parsers(commands)
     return parser
 
 

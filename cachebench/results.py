@@ -42,6 +42,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would keep reports from anyone else on the machine
         with os.fdopen(fd, "wb") as out:
             out.write(raw)
             out.flush()

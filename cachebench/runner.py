@@ -46,13 +46,19 @@ def plan_cpus() -> tuple[list[int] | None, list[int] | None]:
     return cpus[:half], cpus[half:]
 
 
+#: The warm-up draws its own stream (same distribution, other seed), so the measured phase does
+#: not open by replaying exactly the requests the warm-up just cached.
+WARMUP_SEED_OFFSET = 100_000
+
+
 def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None) -> list[str]:
+    seed = cell.seed if out_dir is not None else cell.seed + WARMUP_SEED_OFFSET
     command = [
         sys.executable, "-m", "locust", "-f", str(SCENARIOS_DIR / f"{cell.scenario}.py"),
         "--headless", "--host", url, "--users", str(cell.users), "--spawn-rate", str(cell.users),
         "--run-time", f"{max(1, round(duration_s))}s",
         "--loglevel", "WARNING", "--only-summary",
-        "--seed", str(cell.seed), "--rate", f"{cell.rate_per_s:g}",
+        "--seed", str(seed), "--rate", f"{cell.rate_per_s:g}",
     ]  # fmt: skip
     if cell.locust_processes > 1:
         # The master waits only briefly for workers' last reports at the end of a headless run,

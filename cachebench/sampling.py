@@ -39,6 +39,25 @@ def metric_sum(values: dict[tuple[str, tuple], float], name: str, **labels: str)
     return sum(v for (n, lbls), v in values.items() if n == name and wanted <= set(lbls))
 
 
+def metric_changes(before: dict, after: dict, elapsed_s: float) -> dict[str, float | None]:
+    """Request, origin read and write rates, and hit ratio per layer, between two scrapes."""
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
+
+    changes: dict[str, float | None] = {
+        "requests_per_s": delta("cachebench_http_requests_total") / elapsed_s,
+        "origin_reads_per_s": delta("cachebench_origin_operations_total", op="read") / elapsed_s,
+        "origin_writes_per_s": delta("cachebench_origin_operations_total", op="write") / elapsed_s,
+    }
+    layers = {dict(lbls).get("layer") for (n, lbls) in after if n == "cachebench_cache_operations_total"}
+    for layer in sorted(filter(None, layers)):
+        hits = delta("cachebench_cache_operations_total", layer=layer, result="hit")
+        misses = delta("cachebench_cache_operations_total", layer=layer, result="miss")
+        changes[f"{layer}_hit_ratio"] = hits / (hits + misses) if hits + misses else None
+    return changes
+
+
 class ProcessGroupCpu:
     """CPU use, in % of one core, of the processes a callable returns (which may change)."""
 
@@ -147,20 +166,7 @@ class Sampler:
     def _rates(self, before: dict, after: dict, elapsed_s: float) -> dict[str, float | None]:
         if not before or not after:
             return {"requests_per_s": None, "origin_reads_per_s": None}
-
-        def delta(name: str, **labels: str) -> float:
-            return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
-
-        rates: dict[str, float | None] = {
-            "requests_per_s": delta("cachebench_http_requests_total") / elapsed_s,
-            "origin_reads_per_s": delta("cachebench_origin_operations_total", op="read") / elapsed_s,
-        }
-        layers = {dict(lbls).get("layer") for (n, lbls) in after if n == "cachebench_cache_operations_total"}
-        for layer in sorted(filter(None, layers)):
-            hits = delta("cachebench_cache_operations_total", layer=layer, result="hit")
-            misses = delta("cachebench_cache_operations_total", layer=layer, result="miss")
-            rates[f"{layer}_hit_ratio"] = hits / (hits + misses) if hits + misses else None
-        return rates
+        return metric_changes(before, after, elapsed_s)
 
     def _memory(self) -> dict[str, int | None]:
         sizes = rss_bytes(self.target_processes())
@@ -169,12 +175,14 @@ class Sampler:
             "target_processes": len(sizes),
             "redis_used_memory_bytes": None,
             "redis_rss_bytes": None,
+            "redis_keys": None,
         }
         if self._redis is not None:
             try:
                 info = self._redis.info("memory")
                 row["redis_used_memory_bytes"] = info["used_memory"]
                 row["redis_rss_bytes"] = info["used_memory_rss"]
+                row["redis_keys"] = self._redis.dbsize()
             except redis.RedisError:
                 pass
         return row

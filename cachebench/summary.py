@@ -12,7 +12,7 @@ from hdrh.histogram import HdrHistogram
 
 from cachebench.benchfile import Cell
 from cachebench.results import write_atomic
-from cachebench.sampling import metric_sum, parse_metrics
+from cachebench.sampling import metric_changes, parse_metrics
 
 #: A process that used this share of its CPUs was the bottleneck (Locust warns only at 90% of
 #: one core, and too late to mark the numbers).
@@ -66,19 +66,10 @@ def _metric_deltas(cell_dir: Path, duration_s: float) -> dict[str, float | None]
     except OSError:
         return {}
 
-    def delta(name: str, **labels: str) -> float:
-        return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
-
-    figures: dict[str, float | None] = {
-        "origin_reads_per_s": delta("cachebench_origin_operations_total", op="read") / duration_s,
-        "origin_writes_per_s": delta("cachebench_origin_operations_total", op="write") / duration_s,
-    }
-    layers = {dict(lbls).get("layer") for (n, lbls) in after if n == "cachebench_cache_operations_total"}
-    for layer in sorted(filter(None, layers)):
-        hits = delta("cachebench_cache_operations_total", layer=layer, result="hit")
-        misses = delta("cachebench_cache_operations_total", layer=layer, result="miss")
-        figures[f"{layer}_hit_ratio"] = hits / (hits + misses) if hits + misses else None
-    return figures
+    changes = metric_changes(before, after, duration_s)
+    # Over the whole phase, scrapes and health checks would blur the scenario's own request rate.
+    changes.pop("requests_per_s")
+    return changes
 
 
 def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str, object]:

@@ -1,0 +1,381 @@
+"""``cachebench report RUN_DIR``: one self-contained HTML report and a Markdown summary of a run.
+
+Written into the run folder: ``report.html`` (the answer first, then per scenario group the
+headline table against ``nocache`` and every figure, embedded as base64 PNG — no external
+CSS, JS or images, so it opens offline), ``summary.md`` (the answers, caveats and headline
+tables in GitHub Markdown, for a pull request) and ``figures/*.png`` (the same figures).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import figures as fig
+from analysis import load, tables
+from analysis.load import BASELINE, GROUP_KEY
+from analysis.tables import HEADLINE_METRICS, METRICS_BY_NAME
+from cachebench.results import ManifestRecord, write_atomic
+
+REPORT_FILE = "report.html"
+SUMMARY_FILE = "summary.md"
+FIGURES_DIR = "figures"
+#: Cells measured for less than this are a smoke test, and the report says so.
+SHORT_CELL_S = 10.0
+#: Repetitions below this give rough bootstrap intervals.
+FEW_REPETITIONS = 5
+
+
+@dataclass
+class Group:
+    """One comparison: a scenario × settings variant × load mode, with its strategies."""
+
+    scenario: str
+    variant: str
+    mode: str
+    mode_kind: str
+    load: str
+    table: pd.DataFrame
+    answer: str
+    figures: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return tables.group_label(self.scenario, self.variant, self.mode) + f" ({self.load})"
+
+    @property
+    def slug(self) -> str:
+        return "-".join(part for part in (self.scenario, self.variant, self.mode))
+
+
+@dataclass
+class Report:
+    """Everything the HTML and Markdown renderings show, computed once from the run's files."""
+
+    run: load.Run
+    cells: pd.DataFrame
+    wide: pd.DataFrame
+    headline: pd.DataFrame
+    groups: list[Group]
+    caveats: list[str]
+
+
+def build(run_dir: Path | str, with_figures: bool = True) -> Report:
+    """Load a run and compute its tables, answers, caveats and (optionally) figures."""
+    run = load.load_run(run_dir)
+    cells = run.cells
+    if cells.empty:
+        raise ValueError(f"{run.path} has no cells to report on")
+    wide = load.wide_metrics(run.metrics)
+    headline = tables.headline(run.metrics, cells)
+    spectrum = load.latency_spectrum(run) if with_figures else pd.DataFrame()
+    groups = []
+    for values, group_cells in cells.groupby(GROUP_KEY, sort=False):
+        scenario, variant, mode = values
+        first = group_cells.iloc[0]
+        load_text = tables.load_text(first["mode_kind"], int(first["users"]), float(first["rate_per_s"] or 0))
+        table = (
+            headline[
+                (headline["scenario"] == scenario)
+                & (headline["variant"] == variant)
+                & (headline["mode"] == mode)
+            ]
+            if not headline.empty
+            else headline
+        )
+        text = (
+            tables.answer(table, first["mode_kind"], load_text)
+            if not table.empty
+            else (f"For {scenario} ({load_text}): no cell produced measurements.")
+        )
+        browser_rows = fig.select(run.browser, scenario, variant, mode)
+        if not browser_rows.empty:
+            text += " " + tables.browser_text(browser_rows)
+        group = Group(scenario, variant, mode, first["mode_kind"], load_text, table, text)
+        if with_figures:
+            made = fig.group_figures(
+                spectrum, wide, cells, run.timeseries, run.browser, scenario, variant, mode
+            )
+            group.figures = [(slug, caption, fig.to_png(figure)) for slug, caption, figure in made]
+        groups.append(group)
+    return Report(run, cells, wide, headline, groups, caveats(run, cells))
+
+
+def caveats(run: load.Run, cells: pd.DataFrame) -> list[str]:
+    """What the reader must know before trusting the numbers."""
+    notes = []
+    manifest = run.manifest
+    if manifest.status != "complete":
+        notes.append(f"The run's status is **{manifest.status}**: some cells did not finish or failed.")
+    for cell in cells[cells["flag"].notna()].itertuples(index=False):
+        reason = f": {cell.reason}" if isinstance(cell.reason, str) and cell.reason else ""
+        notes.append(f"Cell `{cell.cell}` is **{cell.flag}**{reason} — shown marked, left out of every mean.")
+    usable = cells[cells["usable"]]
+    if not usable.empty:
+        reps = usable.groupby(load.CELL_KEY)["repetition"].nunique()
+        if reps.max() <= 1:
+            notes.append(
+                "Every cell ran once: **no confidence can be given (1 repetition)**; the ratios are single "
+                f"measurements. Run with `--repeat {FEW_REPETITIONS}` for confidence intervals."
+            )
+        elif reps.min() < FEW_REPETITIONS:
+            count = f"{reps.min()}" if reps.min() == reps.max() else f"{reps.min()}–{reps.max()}"
+            notes.append(
+                f"Intervals rest on {count} repetitions; with so few the bootstrap intervals "
+                f"are rough (too narrow). Use `--repeat {FEW_REPETITIONS}` or more before deciding."
+            )
+    if not (cells["target"] == BASELINE).any():
+        notes.append(f"No `{BASELINE}` cells in this run: there is no baseline to compare against.")
+    duration = cells["duration_s"].max()
+    if duration < SHORT_CELL_S:
+        notes.append(
+            f"Cells were measured for only {duration:g} s after a {cells['warmup_s'].max():g} s warm-up: "
+            "a smoke run, not a basis for conclusions."
+        )
+    if manifest.git.get("dirty"):
+        notes.append("The measured code had uncommitted changes (git dirty); record the code hash below.")
+    return notes
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+
+def _cell_text(row: pd.Series, markdown: bool) -> str:
+    metric = METRICS_BY_NAME[row["metric"]]
+    value = metric.show(row["mean"])
+    if row["target"] == BASELINE:
+        return f"{value} ({row['flags']}: not valid)" if row["flagged_only"] else f"{value} (baseline)"
+    ratio = tables.ratio_text(row)
+    if ratio == "–":
+        return value
+    if row["improvement"] is True:
+        ratio = f"**{ratio}** better" if markdown else f"<b>{html.escape(ratio)}</b> better"
+    elif row["improvement"] is False:
+        ratio = f"{ratio} worse" if markdown else f"{html.escape(ratio)} worse"
+    elif not markdown:
+        ratio = html.escape(ratio)
+    return f"{value} · {ratio}" if markdown else f"{html.escape(value)}<br><small>{ratio}</small>"
+
+
+def _strategy_rows(group: Group) -> list[tuple[str, str, str, list[pd.Series]]]:
+    """(target, repetitions text, flags, rows per headline metric) in table order."""
+    found = []
+    for target in load.strategy_order(group.table["target"]):
+        own = group.table[group.table["target"] == target]
+        rows = [
+            own[own["metric"] == m.name].iloc[0] for m in HEADLINE_METRICS if (own["metric"] == m.name).any()
+        ]
+        if not rows:
+            continue
+        first = rows[0]
+        reps = f"{first['n_usable']}/{first['n_cells']}"
+        flags = first["flags"] if isinstance(first["flags"], str) else ""
+        found.append((target, reps, flags, rows))
+    return found
+
+
+def _headers() -> list[str]:
+    return [f"{m.label} ({m.unit})" if m.unit else m.label for m in HEADLINE_METRICS]
+
+
+def markdown_table(group: Group) -> str:
+    header = ["strategy", "usable reps", *_headers(), "flags"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for target, reps, flags, rows in _strategy_rows(group):
+        cells = [f"`{target}`", reps, *(_cell_text(r, markdown=True) for r in rows)]
+        cells += [""] * (len(header) - 1 - len(cells)) + [flags or ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _git(manifest: ManifestRecord) -> str:
+    commit = str(manifest.git.get("commit") or "–")[:12]
+    return f"git {commit}" + (" (dirty)" if manifest.git.get("dirty") else "")
+
+
+def render_markdown(report: Report) -> str:
+    run = report.run
+    manifest = run.manifest
+    out = [f"# cachebench report: `{run.name}`", ""]
+    out += [f"- {group.answer}" for group in report.groups]
+    if report.caveats:
+        out += ["", "**Caveats**", ""] + [f"- {note}" for note in report.caveats]
+    for group in report.groups:
+        out += ["", f"## {group.title}", "", markdown_table(group)]
+    out += [
+        "",
+        "Ratios are strategy ÷ nocache, mean over usable repetitions, with a 95% bootstrap interval; "
+        "an interval that spans 1 is *not significant*. Latency from HDR histograms (service time in "
+        "closed loop, corrected for coordinated omission at a fixed rate). Origin load is origin reads per "
+        "request; memory is peak target RSS plus peak Redis used_memory.",
+        "",
+        f"Run: {manifest.status}, {manifest.started_at} → {manifest.finished_at or '–'}; {_git(manifest)}; "
+        f"code {manifest.code_sha256[:12]}; {manifest.machine.get('cpu_model', '?')}, "
+        f"{manifest.machine.get('usable_cores', '?')} cores. Full report with figures: `{REPORT_FILE}`.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+# -- HTML ------------------------------------------------------------------------------------
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 2px solid #ddd; }
+.meta { color: #666; font-size: 0.9em; }
+.answer { background: #eef6ee; border-left: 6px solid #2ca02c; padding: 0.6em 1em; margin: 1em 0; }
+.answer li { margin: 0.4em 0; }
+.caveats { background: #fff6e5; border-left: 6px solid #ff9f1a; padding: 0.6em 1em; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; vertical-align: top; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+td small { color: #555; } tr.flagged td { background: #fdecea; }
+figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+code { background: #f4f4f4; padding: 0 0.25em; }
+"""
+
+
+def _md_inline(text: str) -> str:
+    """The few Markdown marks the answers use (**bold**, `code`) as HTML, everything else escaped."""
+    escaped = html.escape(text)
+    parts = escaped.split("**")
+    escaped = "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
+    parts = escaped.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def html_table(group: Group) -> str:
+    header = ["strategy", "usable reps", *_headers(), "flags"]
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    for target, reps, flags, rows in _strategy_rows(group):
+        css = ' class="flagged"' if flags else ""
+        cells = [f"<code>{html.escape(target)}</code>", reps, *(_cell_text(r, markdown=False) for r in rows)]
+        cells += [""] * (len(header) - 1 - len(cells)) + [html.escape(flags)]
+        out.append(f"<tr{css}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+CELL_COLUMNS = [
+    ("throughput_per_s", "req/s", 0, 1.0),
+    ("p50_ms", "p50 ms", 2, 1.0),
+    ("p99_ms", "p99 ms", 1, 1.0),
+    ("p99.9_ms", "p99.9 ms", 1, 1.0),
+    ("origin_reads_per_s", "origin reads/s", 0, 1.0),
+    ("l1_hit_ratio", "L1 hit", 2, 1.0),
+    ("redis_hit_ratio", "Redis hit", 2, 1.0),
+    ("target_rss_bytes_max", "peak RSS MB", 1, 1e6),
+    ("error_ratio", "errors", 3, 1.0),
+]
+
+
+def cells_table(report: Report) -> str:
+    """Every cell with its status, verdict and raw figures — flagged cells highlighted."""
+    wide = report.wide.set_index("cell") if not report.wide.empty else pd.DataFrame()
+    header = ["#", "cell", "status", "saturation", "flag", *(label for _, label, _, _ in CELL_COLUMNS)]
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    for cell in report.cells.itertuples(index=False):
+        values = []
+        for metric, _, digits, scale in CELL_COLUMNS:
+            value = wide.at[cell.cell, metric] if cell.cell in wide.index and metric in wide else np.nan
+            values.append("–" if pd.isna(value) else f"{value / scale:,.{digits}f}")
+        flag = cell.flag if isinstance(cell.flag, str) else ""
+        if flag and isinstance(cell.reason, str):
+            flag += f" ({cell.reason})"
+        row = [
+            str(cell.index),
+            f"<code>{html.escape(cell.cell)}</code>",
+            cell.status,
+            str(cell.saturation or "–"),
+            html.escape(flag),
+            *values,
+        ]
+        css = ' class="flagged"' if flag else ""
+        out.append(f"<tr{css}>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def render_html(report: Report) -> str:
+    run = report.run
+    manifest = run.manifest
+    machine = manifest.machine
+    meta = (
+        f"{manifest.status} · {manifest.started_at} → {manifest.finished_at or '–'} · "
+        f"{machine.get('cpu_model', '?')}, {machine.get('usable_cores', '?')} usable cores · "
+        f"{_git(manifest)} · "
+        f"code {manifest.code_sha256[:12]} · Redis {manifest.redis_version or '–'}"
+    )
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>cachebench report — {html.escape(run.name)}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>cachebench report — {html.escape(run.name)}</h1>",
+        f'<p class="meta">{html.escape(meta)}</p>',
+        '<div class="answer"><b>The answer</b><ul>',
+        *(f"<li>{_md_inline(group.answer)}</li>" for group in report.groups),
+        "</ul></div>",
+    ]
+    if report.caveats:
+        out += ['<div class="caveats"><b>Caveats</b><ul>']
+        out += [f"<li>{_md_inline(note)}</li>" for note in report.caveats]
+        out += ["</ul></div>"]
+    out.append(
+        "<p>Contents: "
+        + " · ".join(f'<a href="#{html.escape(g.slug)}">{html.escape(g.title)}</a>' for g in report.groups)
+        + ' · <a href="#cells">all cells</a> · <a href="#method">method</a></p>'
+    )
+    for group in report.groups:
+        out += [f'<h2 id="{html.escape(group.slug)}">{html.escape(group.title)}</h2>']
+        out += [f"<p>{_md_inline(group.answer)}</p>", html_table(group)]
+        out += [
+            "<p><small>Each cell: mean over usable repetitions, then strategy ÷ nocache with its 95% "
+            "bootstrap interval; <b>bold</b> = significantly better; “not significant” = the interval "
+            "spans 1.</small></p>"
+        ]
+        for slug, caption, png in group.figures:
+            data = base64.b64encode(png).decode("ascii")
+            out.append(
+                f'<figure id="{html.escape(group.slug)}-{slug}"><img alt="{html.escape(caption)}" '
+                f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+            )
+    out += ['<h2 id="cells">All cells</h2>', cells_table(report)]
+    out += ['<h2 id="method">Method</h2>', f"<p>{html.escape(METHOD)}</p>", "</body></html>"]
+    return "\n".join(out)
+
+
+METHOD = (
+    "Each cell runs one target on fresh processes (with a fresh Redis where needed), checks it against the "
+    "HTTP contract, warms it up with the same load unrecorded, then measures. Latency comes from HDR "
+    "histograms (1 µs – 60 s, 3 significant digits): service time in closed-loop cells, and at a fixed "
+    "rate the latency from each request's intended send time (corrected for coordinated omission). "
+    "Throughput is completed requests per second over the full seconds with every user running. Origin "
+    "load, hit ratios and L1 bytes come from the target's /metrics before and after the measured phase; "
+    "memory from per-second samples. Repetitions of a cell are compared as a ratio of means (strategy ÷ "
+    "nocache) with a 95% two-sample percentile bootstrap interval (10,000 resamples); an interval that "
+    "includes 1 is reported as not significant. Cells that failed, did not finish, were limited by the "
+    "load generator (≥ 90% of its CPUs) or had more than 1% failed requests are marked and left out of "
+    "every mean."
+)
+
+
+def write(run_dir: Path | str) -> tuple[Path, Path]:
+    """Write report.html, summary.md and figures/*.png into the run folder; returns the two paths."""
+    report = build(run_dir)
+    run_path = report.run.path
+    figures_dir = run_path / FIGURES_DIR
+    for group in report.groups:
+        for slug, _, png in group.figures:
+            write_atomic(figures_dir / f"{group.slug}-{slug}.png", png)
+    html_path, md_path = run_path / REPORT_FILE, run_path / SUMMARY_FILE
+    write_atomic(html_path, render_html(report))
+    write_atomic(md_path, render_markdown(report))
+    return html_path, md_path

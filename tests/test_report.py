@@ -1,0 +1,286 @@
+"""``cachebench report`` and ``cachebench compare`` on copies of the committed fixture run.
+
+The report's numbers are checked against values computed here straight from the run's files
+(latency.json with hdrh, /metrics before and after), not through analysis.load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from analysis import compare, load, report
+from cachebench import cli_report
+
+FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
+
+
+def _copy(tmp_path: Path, name: str = FIXTURE_RUN.name) -> Path:
+    return Path(shutil.copytree(FIXTURE_RUN, tmp_path / name))
+
+
+def _edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="cachebench")
+    cli_report.add_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A full report (every figure) written once into a copy of the fixture run, via the CLI."""
+    run_dir = _copy(tmp_path_factory.mktemp("report"))
+    assert _cli("report", str(run_dir)) == 0
+    return run_dir
+
+
+# -- independent numbers -----------------------------------------------------------------------
+
+
+def _cells(scenario: str, mode: str, target: str) -> list[Path]:
+    manifest = json.loads((FIXTURE_RUN / "manifest.json").read_text())
+    return [
+        FIXTURE_RUN / "cells" / c["name"]
+        for c in manifest["cells"]
+        if (c["scenario"], c["mode"], c["target"]) == (scenario, mode, target)
+    ]
+
+
+def _p99_ms(cell: Path, kind: str) -> float:
+    latency = json.loads((cell / "latency.json").read_text())
+    merged = None
+    for key, encoded in latency["histograms"].items():
+        if key.endswith(f"|all|{kind}"):
+            histogram = HdrHistogram.decode(encoded)
+            merged = histogram if merged is None else (merged.add(histogram) or merged)
+    return merged.get_value_at_percentile(99) / 1000
+
+
+def _throughput(cell: Path) -> float:
+    return json.loads((cell / "latency.json").read_text())["achieved_rate_per_s"]
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _row(markdown: str, heading: str, target: str) -> list[str]:
+    section = markdown.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    line = next(line for line in section.splitlines() if line.startswith(f"| `{target}`"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_report_numbers_equal_those_computed_from_the_data(written: Path) -> None:
+    markdown = (written / report.SUMMARY_FILE).read_text()
+    heading = "read_heavy · capacity (closed loop, 8 users)"
+    l1, base = _cells("read_heavy", "capacity", "l1"), _cells("read_heavy", "capacity", "nocache")
+    throughput = _mean([_throughput(c) for c in l1])
+    ratio = throughput / _mean([_throughput(c) for c in base])
+    p99 = _mean([_p99_ms(c, "service") for c in l1])
+    row = _row(markdown, heading, "l1")
+    assert row[1] == "2/2"
+    assert row[2].startswith(f"{throughput:,.0f} · ") and f"{ratio:.2f}×" in row[2]
+    assert row[4].startswith(f"{p99:,.1f} · ")
+    base_row = _row(markdown, heading, "nocache")
+    assert base_row[2] == f"{_mean([_throughput(c) for c in base]):,.0f} (baseline)"
+
+
+def test_fixed_rate_rows_use_corrected_latency(written: Path) -> None:
+    markdown = (written / report.SUMMARY_FILE).read_text()
+    cells = _cells("read_heavy", "rate100", "nocache")
+    p99 = _mean([_p99_ms(c, "corrected") for c in cells])
+    row = _row(markdown, "read_heavy · rate100 (fixed rate 100 req/s, 8 users)", "nocache")
+    assert row[4] == f"{p99:,.1f} (baseline)"
+
+
+def test_answer_names_a_winner_per_group_with_its_confidence(written: Path) -> None:
+    markdown = (written / report.SUMMARY_FILE).read_text()
+    answers = [line for line in markdown.splitlines() if line.startswith("- For ")]
+    assert len(answers) == 4
+    for line in answers:
+        assert re.search(r"\*\*(l1|client-headers)\*\*", line), line
+        assert "95% CI" in line or "no confidence" in line.lower()
+    assert "Browser caches: with client-headers the browsers answered" in markdown
+
+
+def test_html_is_self_contained_with_every_figure_inline(written: Path) -> None:
+    page = (written / report.REPORT_FILE).read_text()
+
+    class Links(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sources: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            for name, value in attrs:
+                if name in ("src", "href") and value:
+                    self.sources.append(value)
+
+    links = Links()
+    links.feed(page)
+    assert links.sources, "no images found"
+    for source in links.sources:
+        assert source.startswith(("data:image/png;base64,", "#")), source
+    assert "<script" not in page and "<link" not in page
+    figures_written = sorted((written / report.FIGURES_DIR).glob("*.png"))
+    assert page.count('src="data:image/png;base64,') == len(figures_written) == 4 * 6 + 2
+    assert page.index("The answer") < page.index("<img")  # the answer comes first
+
+
+def test_single_repetition_says_no_confidence_can_be_given(tmp_path: Path) -> None:
+    run_dir = _copy(tmp_path)
+
+    def first_repetition_only(manifest: dict) -> None:
+        manifest["cells"] = [c for c in manifest["cells"] if c["repetition"] == 1]
+        manifest["matrix"]["repeat"] = 1
+
+    _edit_json(run_dir / "manifest.json", first_repetition_only)
+    built = report.build(run_dir, with_figures=False)
+    markdown = report.render_markdown(built)
+    assert "no confidence can be given (1 repetition)" in markdown
+    assert "No confidence can be given (1 repetition)." in built.groups[0].answer
+    assert "(n=1, no CI)" in markdown and "95% CI" not in markdown
+
+
+def test_flagged_cells_are_marked_and_not_averaged_in(tmp_path: Path) -> None:
+    run_dir = _copy(tmp_path)
+    bound = "014-l1-read_heavy-default-capacity-r2"
+    _edit_json(
+        run_dir / "cells" / bound / "summary.json",
+        lambda s: s["saturation"].update(verdict="generator-bound", generator_cpu_share=0.95),
+    )
+    markdown = report.render_markdown(report.build(run_dir, with_figures=False))
+    assert f"`{bound}` is **generator-bound**: load generator at 95% of its CPUs" in markdown
+    row = _row(markdown, "read_heavy · capacity (closed loop, 8 users)", "l1")
+    assert row[1] == "1/2" and row[-1] == "generator-bound"
+    remaining = _throughput(FIXTURE_RUN / "cells" / "002-l1-read_heavy-default-capacity-r1")
+    assert row[2].startswith(f"{remaining:,.0f} · ")  # the flagged repetition is left out
+
+
+def test_an_interrupted_run_still_gets_a_report_with_its_gaps_marked(tmp_path: Path) -> None:
+    run_dir = _copy(tmp_path)
+    failed, not_run = "002-l1-read_heavy-default-capacity-r1", "014-l1-read_heavy-default-capacity-r2"
+
+    def interrupt(manifest: dict) -> None:
+        manifest["status"] = "incomplete"
+        manifest["cells"] = [
+            c for c in manifest["cells"] if (c["scenario"], c["mode"]) == ("read_heavy", "capacity")
+        ]
+        for cell in manifest["cells"]:
+            if cell["name"] == failed:
+                cell.update(
+                    status="failed", reason="CellFailed: verification failed: GET item 200", summary=None
+                )
+            if cell["name"] == not_run:
+                cell.update(status="not_run", reason="run interrupted", summary=None)
+
+    _edit_json(run_dir / "manifest.json", interrupt)
+    shutil.rmtree(run_dir / "cells" / failed)  # a cell that failed early leaves little or nothing
+    shutil.rmtree(run_dir / "cells" / not_run)
+    html_path, md_path = report.write(run_dir)
+    markdown = md_path.read_text()
+    assert "The run's status is **incomplete**" in markdown
+    assert f"`{failed}` is **failed**: CellFailed: verification failed" in markdown
+    assert f"`{not_run}` is **not run**: run interrupted" in markdown
+    row = _row(markdown, "read_heavy · capacity (closed loop, 8 users)", "l1")
+    assert row[1] == "0/2" and row[2] == "–" and row[-1] == "failed, not run"
+    assert "(closed loop, 8 users): **client-headers** serves" in markdown  # l1 has no valid cell left
+    assert html_path.read_text().count("data:image/png;base64,") == 6
+
+
+def test_report_without_a_run_dir_takes_the_newest(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    older = _copy(tmp_path, "20200101T000000Z-old")
+    newer = _copy(tmp_path, "20300101T000000Z-new")
+    _edit_json(newer / "manifest.json", lambda m: m.update(cells=m["cells"][:3]))
+    simulated = tmp_path / "20400101T000000Z-simulated"  # a folder with no measured cells is passed over
+    simulated.mkdir()
+    (simulated / "manifest.json").write_text(json.dumps({"schema_version": 1, "cells": []}))
+    assert _cli("report", "--results", str(tmp_path)) == 0
+    assert (newer / report.REPORT_FILE).exists() and not (older / report.REPORT_FILE).exists()
+    assert str(newer / report.SUMMARY_FILE) in capsys.readouterr().out
+
+
+def test_report_refuses_an_unreadable_run(tmp_path: Path) -> None:
+    run_dir = _copy(tmp_path)
+    _edit_json(run_dir / "manifest.json", lambda m: m.update(schema_version=7))
+    with pytest.raises(ValueError, match="schema_version 7"):
+        _cli("report", str(run_dir))
+    assert not (run_dir / report.REPORT_FILE).exists()
+
+
+def test_cachebench_main_reports_errors_as_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from cachebench import cli
+
+    try:
+        cli.build_parser().parse_args(["report", str(tmp_path)])
+    except SystemExit:
+        pytest.skip("cachebench.cli does not register the report command yet")
+    assert cli.main(["report", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+# -- compare ---------------------------------------------------------------------------------
+
+
+def test_comparing_a_run_with_itself_finds_nothing_significant() -> None:
+    run = load.load_run(FIXTURE_RUN)
+    comparison = compare.compare(run, run)
+    assert comparison.comparable
+    assert set(comparison.rows["mark"]) == {compare.SAME}
+    assert (comparison.rows["ratio"] == 1.0).all()
+
+
+def test_compare_marks_a_clear_improvement_and_a_regression(tmp_path: Path) -> None:
+    faster = _copy(tmp_path)
+    for cell in (faster / "cells").glob("*-l1-read_heavy-default-capacity-*"):
+        _edit_json(
+            cell / "latency.json", lambda d: d.update(achieved_rate_per_s=d["achieved_rate_per_s"] * 2)
+        )
+    rows = compare.compare(load.load_run(FIXTURE_RUN), load.load_run(faster)).rows
+    throughput = rows[(rows["metric"] == "throughput_per_s") & (rows["scenario"] == "read_heavy")]
+    marks = dict(zip(throughput["target"] + "/" + throughput["mode"], throughput["mark"], strict=True))
+    assert marks["l1/capacity"] == compare.BETTER
+    assert marks["nocache/capacity"] == compare.SAME
+    backwards = compare.compare(load.load_run(faster), load.load_run(FIXTURE_RUN))
+    assert backwards.count(compare.WORSE) >= 1
+    assert _cli("compare", str(faster), str(FIXTURE_RUN), "--fail-on-regression") == 1
+    assert _cli("compare", str(FIXTURE_RUN), str(FIXTURE_RUN), "--fail-on-regression") == 0
+
+
+def test_compare_flags_different_code_and_settings_as_not_comparable(tmp_path: Path) -> None:
+    other = _copy(tmp_path)
+
+    def change(manifest: dict) -> None:
+        manifest["code_sha256"] = "0" * 64
+        for cell in manifest["cells"]:
+            if cell["target"] == "l1":
+                cell["users"] = 64
+
+    _edit_json(other / "manifest.json", change)
+    comparison = compare.compare(load.load_run(FIXTURE_RUN), load.load_run(other))
+    assert not comparison.comparable
+    text = compare.render_markdown(comparison)
+    assert "**Not comparable**: the measured code differs" in text
+    assert "settings differ: users 8 → 64" in text
+    assert "| ~ |" in text  # the numbers are still shown
+
+
+def test_compare_writes_markdown_to_a_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "compare.md"
+    assert _cli("compare", str(FIXTURE_RUN), str(FIXTURE_RUN), "--out", str(out)) == 0
+    text = out.read_text()
+    assert text.startswith(f"# cachebench compare: `{FIXTURE_RUN.name}` → `{FIXTURE_RUN.name}`")
+    assert "0 worse (+), 0 better (-)" in text
