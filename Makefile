@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench bench-quick report test verify serve perf lint clean
+.PHONY: bench bench-quick report sweep sim-speed test verify serve perf lint clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -25,6 +25,12 @@ bench-quick: $(STAMP)
 RUN ?=
 report: $(STAMP)
 	$(BIN)/cachebench report $(RUN)
+
+sweep: $(STAMP)
+	$(BIN)/cachebench sweep
+
+sim-speed: $(STAMP)
+	$(BIN)/python bench/simulator_speed.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q; status=$$?; \

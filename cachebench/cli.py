@@ -6,6 +6,7 @@ cachebench run [--bench FILE | --quick] [--targets ...] [--scenario ...] [--dura
                [--rate R] [--repeat N] [--workers N] [--url URL]
 cachebench report [RUN_DIR]
 cachebench compare RUN_A RUN_B
+cachebench sweep [--simulate] [--max-staleness 5s --max-memory 256MB --min-hit-ratio 0.9 ...]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cachebench.cli_report import add_parsers as add_report_parsers
+from cachebench.cli_sweep import add_parsers as add_sweep_parsers
 from cachebench.launcher import TargetProcess
 from cachebench.processes import HOST
 from cachebench.redis_server import RedisServer
@@ -289,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_verify)
     _add_run_parser(commands)
     add_report_parsers(commands)
+    add_sweep_parsers(commands)
     return parser
 
 

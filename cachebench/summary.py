@@ -10,6 +10,7 @@ from statistics import mean
 
 from hdrh.histogram import HdrHistogram
 
+from cachebench import staleness
 from cachebench.benchfile import Cell
 from cachebench.results import write_atomic
 from cachebench.sampling import metric_changes, parse_metrics
@@ -121,6 +122,9 @@ def summarize(
     headline["target_rss_bytes_max"] = max(rss) if rss else None
     redis_memory = [r["redis_used_memory_bytes"] for r in rows if r.get("redis_used_memory_bytes")]
     headline["redis_used_memory_bytes_max"] = max(redis_memory) if redis_memory else None
+    stale = staleness.summarize_cell(cell_dir)
+    for name in ("stale_read_ratio", "staleness_age_p99_s", "staleness_age_max_s"):
+        headline[name] = stale.get(name)
     verdict = saturation(rows, cpus)
     problems = ["interrupted"] if interrupted else []
     if not latency:
@@ -138,5 +142,6 @@ def summarize(
         "locust_exit_code": returncode,
         "cpus": cpus,
         "saturation": verdict,
+        "staleness": stale,
         "headline": {**headline, "saturation": verdict["verdict"]},
     }

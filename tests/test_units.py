@@ -383,3 +383,25 @@ def test_etag_and_cache_control_format() -> None:
 )
 def test_matches_if_none_match(header: str | None, matches: bool) -> None:
     assert http_caching.matches_if_none_match(header, CURRENT) is matches
+
+
+def test_l1_evictions_and_expiries_reach_the_metrics(clock: FakeClock) -> None:
+    from prometheus_client import REGISTRY
+
+    def counted(result: str) -> float:
+        labels = {"layer": "l1", "result": result}
+        return REGISTRY.get_sample_value("cachebench_cache_operations_total", labels) or 0.0
+
+    before = counted("eviction"), counted("expired")
+    l1 = L1Backend(max_entries=2, timer=clock)
+
+    async def scenario() -> None:
+        await l1.set("a", b"a", ttl_s=1)
+        await l1.set("b", b"b", ttl_s=60)
+        await l1.set("c", b"c", ttl_s=60)  # evicts "a", the least recently used
+        clock.tick(120)
+        await l1.set("d", b"d", ttl_s=60)  # "b" and "c" expired
+
+    asyncio.run(scenario())
+    assert counted("eviction") - before[0] == 1
+    assert counted("expired") - before[1] == 2

@@ -91,13 +91,22 @@ class L1Backend:
     ) -> None:
         self.cache = MeteredCache(max_entries, max_bytes, timer)
         self.max_bytes = max_bytes
+        self._evictions = metrics.CACHE_OPERATIONS.labels(self.name, "eviction")
+        self._expirations = metrics.CACHE_OPERATIONS.labels(self.name, "expired")
+        self._counted = (0, 0)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> L1Backend:
         return cls(settings.l1_max_entries, settings.l1_max_bytes)
 
     async def get(self, key: str) -> bytes | None:
-        return self.cache.get(key)
+        # Not cache.get(): that is ``key in cache`` and then ``cache[key]``, two lookups and two
+        # clock reads; a hit is this whole layer's cost, so it gets the one lookup (~1 µs less).
+        # An absent or expired key raises KeyError either way.
+        try:
+            return self.cache[key]
+        except KeyError:
+            return None
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         if self.max_bytes is not None and len(value) > self.max_bytes:
@@ -114,8 +123,13 @@ class L1Backend:
         self._publish_size()
 
     def _publish_size(self) -> None:
+        """Export size and removals; only on writes, since a hit changes neither."""
         metrics.L1_ENTRIES.set(len(self.cache))
         metrics.L1_BYTES.set(self.cache.bytes)
+        evictions, expirations = self.cache.evictions, self.cache.expirations
+        self._evictions.inc(evictions - self._counted[0])
+        self._expirations.inc(expirations - self._counted[1])
+        self._counted = (evictions, expirations)
 
     def stats(self) -> dict[str, int | float]:
         return {

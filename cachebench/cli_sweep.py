@@ -1,0 +1,129 @@
+"""``cachebench sweep``: the command line of ``cachebench.sweep`` (wired into ``cachebench.cli``).
+
+cachebench sweep [--bench FILE] [--simulate] [--target T] [--scenario S] [--duration S] [--rate R]
+                 [--users N] [--workers N] [--label L] [--engine fast|layered]
+                 [--max-staleness 5s] [--max-memory 256MB] [--min-hit-ratio 0.9] [--max-stale-ratio R]
+                 [--max-p99 50ms] [--max-origin-reads N] [--staleness-stat max|p99|p50]
+cachebench sweep --from RESULTS_DIR [constraints...]   (recommend again from an earlier sweep)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+# Light imports only: this module is loaded by every ``cachebench`` command.
+from cachebench.pareto import CONSTRAINT_KINDS, STALENESS_METRICS
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number above 0")
+    return value
+
+
+_CONSTRAINT_HELP = {
+    "max_staleness": "stale reads at most this old, e.g. 5s or 500ms (see --staleness-stat)",
+    "max_memory": "target RSS + Redis memory at most, e.g. 256MB (10^6), 256MiB or 256M (2^20)",
+    "min_hit_ratio": "share of reads a cache answers at least, e.g. 0.9 or 90%%",
+    "max_stale_ratio": "share of reads that are stale at most, e.g. 0.01",
+    "max_p99": "p99 latency at most, e.g. 50ms (known for live points only)",
+    "max_origin_reads": "origin reads per second at most",
+}
+
+
+def add_parsers(commands: Any) -> None:
+    """Register ``sweep`` on the ``cachebench`` subcommand parsers."""
+    sweep = commands.add_parser(
+        "sweep",
+        help="sweep TTL × size (live and simulated) and recommend a configuration",
+        description="Run a sweep file's grid (default bench/sweep.toml) live, simulate its larger grid, and "
+        "report heatmaps, the Pareto front and the configurations that meet your constraints.",
+    )
+    source = sweep.add_mutually_exclusive_group()
+    source.add_argument("--bench", type=Path, help="sweep file (TOML); default bench/sweep.toml")
+    source.add_argument(
+        "--from",
+        dest="from_dir",
+        type=Path,
+        metavar="RESULTS_DIR",
+        help="recommend again from an earlier sweep's results folder (no new runs)",
+    )
+    sweep.add_argument(
+        "--simulate", action="store_true", help="simulate every point (live grid too); start no process"
+    )
+    sweep.add_argument("--target", help="the target to sweep (l1, redis, hierarchical, nocache)")
+    sweep.add_argument("--scenario", help="the scenario whose traffic is replayed")
+    sweep.add_argument("--duration", type=_positive_float, help="measured seconds per point")
+    sweep.add_argument("--warmup", type=_non_negative_float, help="warm-up seconds per point")
+    sweep.add_argument(
+        "--rate", type=_non_negative_float, help="total requests/s (0 = closed loop, live only)"
+    )
+    sweep.add_argument("--users", type=_positive_int, help="Locust users")
+    sweep.add_argument("--workers", type=_positive_int, help="uvicorn workers of the target")
+    sweep.add_argument("--label", help="name suffix of the results folder")
+    sweep.add_argument(
+        "--engine", help="simulator engine: fast (default) or layered (LayeredCache itself, slow)"
+    )
+    for name, kind in CONSTRAINT_KINDS.items():
+        sweep.add_argument(kind.option, dest=name, metavar="BOUND", help=_CONSTRAINT_HELP[name])
+    sweep.add_argument(
+        "--staleness-stat",
+        choices=tuple(STALENESS_METRICS),
+        help="which staleness age --max-staleness bounds (default max)",
+    )
+    sweep.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run (or re-recommend) a sweep; errors are ValueErrors with one clear message."""
+    from cachebench import sweep
+
+    constraints = {name: getattr(args, name, None) for name in CONSTRAINT_KINDS}
+    if args.from_dir is not None:
+        sweep.rerecommend(args.from_dir, constraints, args.staleness_stat)
+        return 0
+    overrides = {
+        "target": args.target,
+        "scenario": args.scenario,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "rate_per_s": args.rate,
+        "users": args.users,
+        "workers": args.workers,
+        "label": args.label,
+        "engine": args.engine,
+        "staleness_stat": args.staleness_stat,
+        "constraints": {k: v for k, v in constraints.items() if v is not None} or None,
+    }
+    spec = sweep.load_sweep(args.bench, overrides)
+    run_dir = sweep.run_sweep(spec, simulate_only=args.simulate)
+    return 0 if _complete(run_dir) else 1
+
+
+def _complete(run_dir: Path) -> bool:
+    from cachebench.results import read_manifest
+
+    return read_manifest(run_dir).status == "complete"

@@ -1,0 +1,149 @@
+"""Stale reads, measured from records: what the reads returned against the origin's own write log.
+
+Records (all in one cell folder, all on one machine, so wall clocks agree):
+
+- ``reads-<host>-<pid>.csv.gz`` from every Locust process: ``t_unix_s,item_id,version,outcome``,
+  ``t`` the time the read was sent, ``version`` what the body (or ETag) said;
+- ``origin_writes.csv.gz`` exported by the runner from the origin: ``item_id,version,at_unix_s``
+  for every write any worker committed (warm-up included), the ground truth.
+
+A read sent at ``t`` that returned version ``v`` of an item is stale when the origin had
+committed a version newer than ``v`` at or before ``t``. A write committed after the read was
+sent is not staleness (the read may legitimately have been served before it). The staleness
+age is ``t`` minus the commit time of the write that made ``v`` obsolete (version ``v + 1``).
+
+Several Locust processes and several target workers change nothing: reads are concatenated,
+and the origin log is one table all workers write to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+READS_GLOB = "reads-*.csv.gz"
+WRITES_GLOB = "writes-*.csv.gz"
+ORIGIN_WRITES_FILE = "origin_writes.csv.gz"
+#: Items start at version 1 (seeded); write n of an item commits version n + 1.
+SEEDED_VERSION = 1
+
+
+def age_summary(ages_s: Sequence[float] | np.ndarray) -> dict[str, float | None]:
+    """p50, p99 and max of staleness ages (nearest rank: each is an age some read had)."""
+    ages = np.asarray(ages_s, dtype=float)
+    if not ages.size:
+        return {"staleness_age_p50_s": None, "staleness_age_p99_s": None, "staleness_age_max_s": None}
+    p50, p99 = np.percentile(ages, [50, 99], method="inverted_cdf")
+    return {
+        "staleness_age_p50_s": float(p50),
+        "staleness_age_p99_s": float(p99),
+        "staleness_age_max_s": float(ages.max()),
+    }
+
+
+def load_reads(cell_dir: Path) -> pd.DataFrame:
+    """Every Locust process's read log, concatenated (empty frame when there are none)."""
+    frames = [pd.read_csv(path) for path in sorted(Path(cell_dir).glob(READS_GLOB))]
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
+        return pd.DataFrame({"t_unix_s": [], "item_id": [], "version": [], "outcome": []})
+    return pd.concat(frames, ignore_index=True)
+
+
+def load_origin_writes(cell_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(Path(cell_dir) / ORIGIN_WRITES_FILE)
+
+
+def load_client_writes(cell_dir: Path) -> pd.DataFrame:
+    """The writes the measured Locust processes had acknowledged (``t_unix_s,item_id,new_version``)."""
+    frames = [pd.read_csv(path) for path in sorted(Path(cell_dir).glob(WRITES_GLOB))]
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
+        return pd.DataFrame({"t_unix_s": [], "item_id": [], "new_version": []})
+    return pd.concat(frames, ignore_index=True)
+
+
+def classify(reads: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame:
+    """``reads`` with ``current_version`` (the origin's at send time), ``stale`` and ``age_s``.
+
+    Also ``unexplained``: a stale read whose obsoleting write is missing from the log, or a read
+    of a version the origin never committed — either means the records disagree.
+    """
+    reads = reads.astype({"t_unix_s": float, "item_id": "int64", "version": "int64"})
+    writes = writes.astype({"item_id": "int64", "version": "int64", "at_unix_s": float})
+    ordered = reads.reset_index(drop=True).reset_index(names="_row").sort_values("t_unix_s", kind="stable")
+    log = writes.sort_values("at_unix_s", kind="stable").rename(
+        columns={"version": "current_version", "at_unix_s": "_current_at"}
+    )
+    # The newest write of the same item committed at or before the read was sent.
+    merged = pd.merge_asof(
+        ordered,
+        log,
+        left_on="t_unix_s",
+        right_on="_current_at",
+        by="item_id",
+        direction="backward",
+        allow_exact_matches=True,
+    )
+    merged["current_version"] = merged["current_version"].fillna(SEEDED_VERSION).astype("int64")
+    merged["stale"] = merged["version"] < merged["current_version"]
+    obsoleting = writes.rename(columns={"version": "_next", "at_unix_s": "_obsoleted_at"})
+    merged["_next"] = merged["version"] + 1
+    merged = merged.merge(obsoleting, on=["item_id", "_next"], how="left")
+    merged["age_s"] = np.where(merged["stale"], merged["t_unix_s"] - merged["_obsoleted_at"], np.nan)
+    committed = set(zip(writes["item_id"], writes["version"], strict=True))
+    never = [
+        v > SEEDED_VERSION and (i, v) not in committed
+        for i, v in zip(merged["item_id"], merged["version"], strict=True)
+    ]
+    merged["unexplained"] = (merged["stale"] & merged["_obsoleted_at"].isna()) | np.asarray(never, bool)
+    merged = merged.sort_values("_row").drop(columns=["_row", "_current_at", "_next", "_obsoleted_at"])
+    return merged.reset_index(drop=True)
+
+
+def _figures(frame: pd.DataFrame) -> dict[str, object]:
+    reads = len(frame)
+    stale = frame[frame["stale"]]
+    return {
+        "reads": reads,
+        "stale_reads": len(stale),
+        "stale_read_ratio": len(stale) / reads if reads else None,
+        **age_summary(stale["age_s"].dropna().to_numpy()),
+    }
+
+
+def summarize(reads: pd.DataFrame, writes: pd.DataFrame) -> dict[str, object]:
+    """Stale-read ratio and staleness age overall and per outcome (``l1_hit``, ``miss``...)."""
+    classified = classify(reads, writes)
+    result = _figures(classified)
+    result["origin_writes"] = len(writes)
+    result["unexplained_reads"] = int(classified["unexplained"].sum())
+    result["by_outcome"] = {
+        str(outcome): _figures(group) for outcome, group in classified.groupby("outcome", sort=True)
+    }
+    return result
+
+
+def summarize_cell(cell_dir: Path) -> dict[str, object]:
+    """Staleness of one cell from its files; ``{"available": False, "reason": ...}`` without them."""
+    cell_dir = Path(cell_dir)
+    if not (cell_dir / ORIGIN_WRITES_FILE).exists():
+        return {"available": False, "reason": f"no {ORIGIN_WRITES_FILE} (a target cachebench did not start)"}
+    reads = load_reads(cell_dir)
+    if reads.empty:
+        return {"available": False, "reason": "no reads-*.csv.gz with rows"}
+    return {"available": True, **summarize(reads, load_origin_writes(cell_dir))}
+
+
+__all__ = [
+    "age_summary",
+    "classify",
+    "load_client_writes",
+    "load_origin_writes",
+    "load_reads",
+    "summarize",
+    "summarize_cell",
+]

@@ -1,0 +1,281 @@
+"""``cachebench sweep``: what TTL and cache size to run, from a grid measured live and simulated.
+
+A sweep file (``bench/sweep.toml``, ``cachebench.sweep_spec``) names one target, one scenario and
+one load, fixed settings, a ``[grid]`` measured live (an ordinary matrix run by the ordinary runner
+into an ordinary results folder) and a ``[simulate]`` grid evaluated by ``cachebench.simulator``
+only. Every live point is simulated too, so the report shows how far the simulator is from the
+measurement. Per point (``cachebench.sweep_points``): hit ratio and per layer, p50/p99 and
+throughput (live only), origin reads/s, memory, stale-read ratio and staleness age. Then the
+Pareto front and a recommendation under the user's constraints (``cachebench.pareto``), written
+next to the cells as ``sweep.json``, ``sweep.csv``, heatmaps, ``sweep_report.html`` and
+``sweep_summary.md`` (``cachebench.sweep_report``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from cachebench import pareto
+from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir, write_atomic, write_json
+from cachebench.settings import load_settings
+from cachebench.sweep_points import (
+    Timing,
+    baseline_memory_bytes,
+    calibrate_timing,
+    default_timing,
+    live_points,
+    simulated_point,
+    trace_for,
+)
+from cachebench.sweep_spec import (
+    SweepError,
+    SweepSpec,
+    complete_points,
+    describe,
+    grid_points,
+    load_sweep,
+    ordered_axes,
+    point_id,
+    scenario_workload,
+    sweep_matrix,
+    validate_points,
+)
+
+SCHEMA = 1
+SWEEP_JSON = "sweep.json"
+
+
+def analyse(
+    points: list[dict[str, Any]], constraints: list[pareto.Constraint], axes: list[str]
+) -> dict[str, Any]:
+    """Candidates (a live point replaces the simulation of the same configuration), front, verdict."""
+    live_ids = {
+        p["id"] for p in points if p["source"] == "live" and p["status"] in ("complete", "incomplete")
+    }
+    candidates = [
+        p
+        for p in points
+        if (p["source"] == "live" and p["id"] in live_ids)
+        or (p["source"] == "simulated" and p["id"] not in live_ids)
+    ]
+    recommendation = pareto.recommend(candidates, constraints, describe=lambda p: describe(p, axes))
+    front_ids = {candidates[i]["id"] for i in recommendation.front}
+    feasible_ids = {candidates[i]["id"] for i in recommendation.feasible}
+    for point in points:
+        is_candidate = any(point is c for c in candidates)
+        point["candidate"] = is_candidate
+        point["on_front"] = is_candidate and point["id"] in front_ids
+        point["feasible"] = is_candidate and point["id"] in feasible_ids
+    ranked = [candidates[i] for i in recommendation.ranked]
+    for point in points:
+        point["recommended"] = bool(ranked) and point is ranked[0]
+    return {
+        "candidates": candidates,
+        "recommendation": recommendation,
+        "ranked": ranked,
+        "verdict": recommendation.verdict(candidates, describe=lambda p: describe(p, axes)),
+    }
+
+
+def _validation(points: list[dict[str, Any]], predictions: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for point in points:
+        if point["source"] != "live" or point["id"] not in predictions or point["status"] != "complete":
+            continue
+        sim = predictions[point["id"]]
+        row = {"id": point["id"]}
+        for metric in ("l1_hit_ratio", "redis_hit_ratio", "hit_ratio", "stale_read_ratio"):
+            live, simulated = point.get(metric), sim.get(metric)
+            row[f"live_{metric}"], row[f"sim_{metric}"] = live, simulated
+            row[f"{metric}_error_pp"] = (simulated - live) * 100 if None not in (live, simulated) else None
+        rows.append(row)
+    return rows
+
+
+def run_sweep(
+    spec: SweepSpec,
+    simulate_only: bool = False,
+    results_root: Path = RESULTS_ROOT,
+    console: Console | None = None,
+) -> Path:
+    """Run the sweep into a new results folder and write its report there; returns the folder."""
+    console = console or Console()
+    axes = [*spec.grid, *spec.simulate]
+    live_grid = complete_points(spec, grid_points(spec.grid), axes) if spec.grid else []
+    sim_grid = complete_points(spec, grid_points(spec.simulate), axes) if spec.simulate else []
+    if simulate_only:
+        sim_grid = list({point_id(p): p for p in [*live_grid, *sim_grid]}.values())
+        live_grid = []
+    if not live_grid and not sim_grid:
+        raise SweepError("the sweep has no points: give [grid] and/or [simulate] axes")
+    validate_points(spec, live_grid, "live")
+    validate_points(spec, sim_grid, "simulated")
+    constraints = pareto.parse_constraints(spec.constraints, spec.staleness_stat)
+    simulating = bool(sim_grid) or spec.rate_per_s > 0
+    if sim_grid or simulate_only:
+        trace_for(spec)  # fails early (rate, target, scenario) before any live cell runs
+    if live_grid:
+        from cachebench.bench import run_bench
+
+        console.print(f"sweep: {len(live_grid)} live points, {len(sim_grid)} simulated")
+        run_dir = run_bench(sweep_matrix(spec, live_grid), results_root=results_root, console=console)
+        points = live_points(run_dir, spec, live_grid)
+    else:
+        run_dir = new_run_dir(spec.label, results_root)
+        manifest = Manifest(run_dir, {"sweep": spec.model_dump(mode="json"), "simulated_only": True}, [])
+        manifest.finish("complete")
+        points = []
+    simulator: dict[str, Any] = {"engine": spec.engine}
+    predictions: dict[str, dict[str, Any]] = {}
+    if simulating:
+        baseline = baseline_memory_bytes(spec.target, spec.workers)
+        latency_s = load_settings(strategy=spec.target, **spec.settings).origin_latency_ms / 1000
+        nominal = trace_for(spec)
+        live_ok = [p for p in points if p["status"] == "complete"]
+        cpu_s, requests, timings = 0.0, 0, []
+        for point in live_ok:  # each live point simulated as its cell really ran
+            timing = calibrate_timing(run_dir / "cells" / point["cell"], spec, nominal, latency_s)
+            timing = timing or default_timing(spec)
+            timings.append(timing)
+            point.update(
+                sim_warmup_s=timing.warmup_s, sim_duration_s=timing.duration_s, sim_gap_s=timing.gap_s
+            )
+            config = next(g for g in live_grid if point_id(g) == point["id"])
+            trace = trace_for(spec, timing)
+            predictions[point["id"]], spent = simulated_point(spec, config, trace, baseline)
+            cpu_s += spent
+            requests += len(trace)
+        residuals = [
+            p["memory_bytes"] - predictions[p["id"]]["cache_memory_bytes"]
+            for p in live_ok
+            if p.get("memory_bytes") is not None
+        ]
+        if residuals:
+            baseline = statistics.median(residuals)
+        measured = [t for t in timings if t.source == "live records"]
+        timing = default_timing(spec)
+        if measured:
+            timing = Timing(
+                statistics.median(t.warmup_s for t in measured),
+                statistics.median(t.duration_s for t in measured),
+                statistics.median(t.gap_s for t in measured),
+                "live records (median over cells)",
+            )
+        trace = trace_for(spec, timing)
+        console.print(f"sweep: simulating {len(sim_grid)} points ({len(trace):,} requests each)")
+        for config in sim_grid:
+            row, spent = simulated_point(spec, config, trace, baseline)
+            points.append(row)
+            cpu_s += spent
+            requests += len(trace)
+        for prediction in predictions.values():
+            prediction["memory_bytes"] = baseline + prediction["cache_memory_bytes"]
+        simulator.update(
+            {
+                "timing": asdict(timing),
+                "trace_requests": len(trace),
+                "measured_requests": trace.measured_requests,
+                "simulated_points": len(sim_grid) + len(live_ok),
+                "cpu_s": cpu_s,
+                "simulated_requests_per_cpu_s": requests / cpu_s if cpu_s else None,
+                "memory_baseline_bytes": baseline,
+                "memory_baseline_source": "live points" if residuals else "defaults",
+            }
+        )
+    for point in points:
+        sim = predictions.get(point["id"]) if point["source"] == "live" else None
+        point["sim_hit_ratio"] = sim["hit_ratio"] if sim else None
+        point["sim_l1_hit_ratio"] = sim["l1_hit_ratio"] if sim else None
+        point["sim_stale_read_ratio"] = sim["stale_read_ratio"] if sim else None
+    return write_outputs(
+        run_dir, spec, points, constraints, simulator, _validation(points, predictions), console
+    )
+
+
+def write_outputs(
+    run_dir: Path,
+    spec: SweepSpec,
+    points: list[dict[str, Any]],
+    constraints: list[pareto.Constraint],
+    simulator: dict[str, Any],
+    validation: list[dict[str, Any]],
+    console: Console | None = None,
+) -> Path:
+    """sweep.json, sweep.csv, heatmaps, sweep_report.html and sweep_summary.md in ``run_dir``."""
+    from cachebench import sweep_report  # matplotlib is imported only when a report is drawn
+
+    axes = ordered_axes([*spec.grid, *spec.simulate])
+    analysis = analyse(points, constraints, axes)
+    data = {
+        "schema": SCHEMA,
+        "spec": spec.model_dump(mode="json"),
+        "axes": axes,
+        "constraints": [c.as_dict() for c in constraints],
+        "points": points,
+        "recommendation": {
+            **analysis["recommendation"].as_dict(analysis["candidates"]),
+            "verdict": analysis["verdict"],
+        },
+        "simulator": simulator,
+        "validation": validation,
+    }
+    write_json(run_dir / SWEEP_JSON, data)
+    write_atomic(run_dir / "sweep.csv", points_csv(points))
+    sweep_report.write(run_dir, data)
+    if console is not None:
+        console.print(sweep_report.console_summary(data))
+        console.print(f"sweep report: {run_dir / 'sweep_report.html'}")
+    return run_dir
+
+
+def points_csv(points: list[dict[str, Any]]) -> str:
+    columns: list[str] = []
+    for point in points:
+        columns += [c for c in point if c not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns or ["id"])
+    writer.writeheader()
+    writer.writerows(points)
+    return buffer.getvalue()
+
+
+def rerecommend(run_dir: Path, constraints: dict[str, Any], staleness_stat: str | None = None) -> Path:
+    """Recompute the recommendation and report of an earlier sweep under other constraints."""
+    path = Path(run_dir) / SWEEP_JSON
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SweepError(f"{run_dir} has no {SWEEP_JSON}: not a sweep results folder") from None
+    spec = SweepSpec.model_validate(data["spec"])
+    given = {**spec.constraints, **{k: v for k, v in constraints.items() if v is not None}}
+    spec = spec.model_copy(
+        update={"constraints": given, "staleness_stat": staleness_stat or spec.staleness_stat}
+    )
+    parsed = pareto.parse_constraints(spec.constraints, spec.staleness_stat)
+    return write_outputs(
+        Path(run_dir), spec, data["points"], parsed, data["simulator"], data["validation"], Console()
+    )
+
+
+__all__ = [
+    "SweepError",
+    "SweepSpec",
+    "analyse",
+    "calibrate_timing",
+    "complete_points",
+    "grid_points",
+    "load_sweep",
+    "point_id",
+    "rerecommend",
+    "run_sweep",
+    "scenario_workload",
+    "sweep_matrix",
+]

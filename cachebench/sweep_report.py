@@ -1,0 +1,546 @@
+"""The sweep's report: heatmaps over TTL × size, the Pareto front, the recommendation, and how far
+the simulator was from the live measurements — as PNGs, one self-contained HTML file (images
+inlined as base64) and a short Markdown summary, all in the sweep's results folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from cachebench.pareto import CONSTRAINT_KINDS, equal_groups, format_bytes, format_seconds  # noqa: E402
+from cachebench.results import write_atomic  # noqa: E402
+
+HEATMAP_DIR = "heatmaps"
+#: Heatmaps drawn per source: (metric, title, value format, higher is better).
+HEATMAPS = {
+    "live": [
+        ("hit_ratio", "hit ratio (reads a cache answered)", "{:.2f}", True),
+        ("p99_ms", "p99 latency (ms)", "{:.1f}", False),
+        ("stale_read_ratio", "stale-read ratio", "{:.3f}", False),
+        ("staleness_age_max_s", "staleness age, max (s)", "{:.1f}", False),
+        ("memory_bytes", "memory, target RSS + Redis (MB)", "{:.0f}", False),
+    ],
+    "simulated": [
+        ("hit_ratio", "hit ratio (simulated)", "{:.2f}", True),
+        ("stale_read_ratio", "stale-read ratio (simulated)", "{:.3f}", False),
+        ("staleness_age_max_s", "staleness age, max (s, simulated)", "{:.1f}", False),
+        ("memory_bytes", "memory, modelled (MB)", "{:.0f}", False),
+    ],
+}
+_SCALE = {"memory_bytes": 1e-6}
+
+
+def _varied(points: list[dict[str, Any]], axes: list[str]) -> list[str]:
+    return [a for a in axes if len({_key(p.get(a)) for p in points}) > 1]
+
+
+def _key(value: Any) -> Any:
+    return str(value) if isinstance(value, str | bool) or value is None else float(value)
+
+
+def _sorted_values(points: list[dict[str, Any]], axis: str) -> list[Any]:
+    values = {_key(p.get(axis)): p.get(axis) for p in points}
+    return [values[k] for k in sorted(values, key=lambda k: (isinstance(k, str), k))]
+
+
+def _label(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def heatmap_png(
+    points: list[dict[str, Any]], axes: list[str], metric: str, title: str, fmt: str, higher_is_better: bool
+) -> bytes | None:
+    """One PNG: ``metric`` over the first two varied axes, one panel per value of the others.
+    Points on the Pareto front are outlined, the recommended one is starred."""
+    varied = _varied(points, axes)
+    if not varied or all(p.get(metric) is None for p in points):
+        return None
+    x_axis = varied[0]
+    y_axis = varied[1] if len(varied) > 1 else None
+    facet_axes = varied[2:]
+    facets = list(itertools.product(*(_sorted_values(points, a) for a in facet_axes))) or [()]
+    xs = _sorted_values(points, x_axis)
+    ys = _sorted_values(points, y_axis) if y_axis else [None]
+    columns = min(len(facets), 3)
+    rows = (len(facets) + columns - 1) // columns
+    figure, grid = plt.subplots(
+        rows,
+        columns,
+        figsize=(max(5.5, 0.75 * len(xs) * columns + 1.6), 0.5 * len(ys) * rows + 1.4 * rows + 0.6),
+        squeeze=False,
+    )
+    scale = _SCALE.get(metric, 1.0)
+    known = [p[metric] * scale for p in points if p.get(metric) is not None]
+    low, high = min(known), max(known)
+    colormap = "viridis" if higher_is_better else "viridis_r"
+    for panel, facet in itertools.zip_longest(grid.flat, facets):
+        if facet is None:
+            panel.axis("off")
+            continue
+        chosen = [
+            p
+            for p in points
+            if all(_key(p.get(a)) == _key(v) for a, v in zip(facet_axes, facet, strict=True))
+        ]
+        values = np.full((len(ys), len(xs)), np.nan)
+        marks: list[tuple[int, int, dict]] = []
+        for point in chosen:
+            col = [_key(x) for x in xs].index(_key(point.get(x_axis)))
+            row = [_key(y) for y in ys].index(_key(point.get(y_axis))) if y_axis else 0
+            if point.get(metric) is not None:
+                values[row, col] = point[metric] * scale
+            marks.append((row, col, point))
+        image = panel.imshow(
+            values,
+            cmap=colormap,
+            vmin=low,
+            vmax=high if high > low else low + 1e-9,
+            aspect="auto",
+            origin="lower",
+        )
+        for row, col, point in marks:
+            value = values[row, col]
+            text = "–" if np.isnan(value) else fmt.format(value)
+            if point.get("recommended"):
+                text = "★ " + text
+            panel.text(
+                col,
+                row,
+                text,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white"
+                if not np.isnan(value) and _dark(value, low, high, higher_is_better)
+                else "black",
+            )
+            if point.get("on_front"):
+                panel.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, lw=1.6, ec="red"))
+        panel.set_xticks(range(len(xs)), [_label(x) for x in xs], fontsize=7)
+        panel.set_yticks(range(len(ys)), [_label(y) for y in ys] if y_axis else [""], fontsize=7)
+        panel.set_xlabel(x_axis, fontsize=8)
+        if y_axis:
+            panel.set_ylabel(y_axis, fontsize=8)
+        if facet_axes:
+            panel.set_title(
+                ", ".join(f"{a}={_label(v)}" for a, v in zip(facet_axes, facet, strict=True)), fontsize=8
+            )
+        figure.colorbar(image, ax=panel, shrink=0.8)
+    figure.suptitle(f"{title}\nred outline: on the Pareto front · ★ recommended", fontsize=9)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def _dark(value: float, low: float, high: float, higher_is_better: bool) -> bool:
+    share = (value - low) / (high - low) if high > low else 0.5
+    return (share < 0.5) if higher_is_better else (share > 0.5)
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def front_png(candidates: list[dict[str, Any]], staleness_metric: str) -> bytes | None:
+    """Hit ratio against the stale-read ratio (an objective) and against the staleness age (the
+    constraint), colour = memory; the front outlined in red, the recommendation starred."""
+    shown = [
+        p for p in candidates if p.get("hit_ratio") is not None and p.get("stale_read_ratio") is not None
+    ]
+    if not shown:
+        return None
+    figure, panels = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    memory = [(p.get("memory_bytes") or 0) / 1e6 for p in shown]
+    low, high = min(memory), max(memory) if max(memory) > min(memory) else min(memory) + 1
+    scatter = None
+    for panel, x_metric in zip(panels, ("stale_read_ratio", staleness_metric), strict=True):
+        for source, marker in (("live", "o"), ("simulated", "s")):
+            chosen = [i for i, p in enumerate(shown) if p["source"] == source and p.get(x_metric) is not None]
+            if not chosen:
+                continue
+            scatter = panel.scatter(
+                [shown[i][x_metric] for i in chosen],
+                [shown[i]["hit_ratio"] for i in chosen],
+                c=[memory[i] for i in chosen],
+                cmap="viridis_r",
+                marker=marker,
+                s=34,
+                label=source,
+                edgecolors=["red" if shown[i].get("on_front") else "none" for i in chosen],
+                linewidths=1.4,
+                vmin=low,
+                vmax=high,
+            )
+        for point in shown:
+            if point.get("recommended") and point.get(x_metric) is not None:
+                panel.scatter(
+                    [point[x_metric]],
+                    [point["hit_ratio"]],
+                    marker="*",
+                    s=260,
+                    c="gold",
+                    edgecolors="black",
+                    zorder=5,
+                    label="recommended",
+                )
+        panel.set_xlabel(x_metric.replace("_", " "))
+        panel.grid(alpha=0.3)
+    panels[0].set_ylabel("hit ratio")
+    panels[0].legend(fontsize=8, loc="lower right")
+    if scatter is not None:
+        figure.colorbar(scatter, ax=panels, label="memory (MB)")
+    figure.suptitle(
+        "Every candidate; red edge = Pareto front (hit ratio ↑, memory ↓, stale-read ratio ↓)", fontsize=9
+    )
+    return _png(figure)
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+def _ratio(value: Any, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _ms(value: Any) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("hit_ratio", "hit ratio", _ratio),
+    ("l1_hit_ratio", "L1 hit", _ratio),
+    ("redis_hit_ratio", "Redis hit", _ratio),
+    ("p50_ms", "p50 ms", _ms),
+    ("p99_ms", "p99 ms", _ms),
+    ("requests_per_s", "req/s", lambda v: "–" if v is None else f"{v:,.0f}"),
+    ("origin_reads_per_s", "origin reads/s", lambda v: "–" if v is None else f"{v:,.1f}"),
+    ("memory_bytes", "memory", format_bytes),
+    ("stale_read_ratio", "stale ratio", lambda v: _ratio(v, 4)),
+    ("staleness_age_p50_s", "age p50", format_seconds),
+    ("staleness_age_p99_s", "age p99", format_seconds),
+    ("staleness_age_max_s", "age max", format_seconds),
+]
+
+
+def _settings_text(point: dict[str, Any], axes: list[str]) -> str:
+    text = ", ".join(f"{a}={_label(point.get(a))}" for a in axes)
+    same = point.get("_same")
+    if same:
+        text += f" (same figures: {', '.join(same)})"
+    return text
+
+
+def _collapsed(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per group of identical outcomes, best first, naming the other configurations."""
+    rows = []
+    for group in equal_groups(points, range(len(points))):
+        rows.append({**points[group[0]], "_same": [points[i]["id"] for i in group[1:]]})
+    return rows
+
+
+def _html_table(points: list[dict[str, Any]], axes: list[str], extra: list[str] | None = None) -> str:
+    head = ["#", "configuration", "source", *[c[1] for c in COLUMNS], *(extra or [])]
+    rows = []
+    for n, point in enumerate(points, 1):
+        cells = [str(n), _settings_text(point, axes), point["source"]]
+        cells += [fn(point.get(metric)) for metric, _, fn in COLUMNS]
+        if extra:
+            cells += ["yes" if point.get(e) else "" for e in extra]
+        style = ' class="rec"' if point.get("recommended") else ""
+        rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _md_table(points: list[dict[str, Any]], axes: list[str]) -> str:
+    chosen = [c for c in COLUMNS if any(p.get(c[0]) is not None for p in points)]
+    head = ["#", "configuration", "source", *[c[1] for c in chosen]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n, point in enumerate(points, 1):
+        cells = [
+            str(n),
+            _settings_text(point, axes),
+            point["source"],
+            *[fn(point.get(m)) for m, _, fn in chosen],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _validation_html(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p>No live point to compare with (a simulated-only sweep, or a closed-loop load).</p>"
+    head = (
+        "<tr><th>point</th><th>L1 hit live</th><th>L1 hit sim</th><th>error (pp)</th><th>hit ratio live</th>"
+        "<th>hit ratio sim</th><th>error (pp)</th><th>stale ratio live</th><th>stale ratio sim</th></tr>"
+    )
+    body = []
+    for row in rows:
+        cells = [
+            row["id"],
+            _ratio(row["live_l1_hit_ratio"]),
+            _ratio(row["sim_l1_hit_ratio"]),
+            _pp(row["l1_hit_ratio_error_pp"]),
+            _ratio(row["live_hit_ratio"]),
+            _ratio(row["sim_hit_ratio"]),
+            _pp(row["hit_ratio_error_pp"]),
+            _ratio(row["live_stale_read_ratio"], 4),
+            _ratio(row["sim_stale_read_ratio"], 4),
+        ]
+        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def _pp(value: Any) -> str:
+    return "–" if value is None else f"{value:+.2f}"
+
+
+def validation_summary(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    def worst(metric: str) -> float | None:
+        errors = [abs(r[f"{metric}_error_pp"]) for r in rows if r.get(f"{metric}_error_pp") is not None]
+        return max(errors) if errors else None
+
+    return {
+        "max_abs_l1_hit_error_pp": worst("l1_hit_ratio"),
+        "max_abs_hit_error_pp": worst("hit_ratio"),
+        "points": len(rows),
+    }
+
+
+# -- the files ---------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:.6em 0}td,th{border:1px solid #ccc;padding:3px 6px;
+text-align:right}td:nth-child(2),th:nth-child(2){text-align:left}tr.rec{background:#fff6c8;font-weight:600}
+.verdict{font-size:1.15em;background:#eef6ee;border-left:5px solid #3a3;padding:.7em 1em}
+.none{background:#fbeeee;border-left-color:#c33}img{max-width:100%;border:1px solid #eee;margin:.4em 0}
+code{background:#f4f4f4;padding:0 3px}.note{color:#555;font-size:.9em}
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def write(run_dir: Path, data: dict[str, Any]) -> None:
+    """Draw the heatmaps and write the HTML report and the Markdown summary."""
+    points = data["points"]
+    axes = data["axes"]
+    recommendation = data["recommendation"]
+    recommended = recommendation["recommended"]
+    candidates = [p for p in points if p.get("candidate")]
+    by_id = {p["id"]: p for p in candidates}
+    same = recommendation.get("equivalents", {})
+    ranked = [{**by_id[i], "_same": same.get(i, [])} for i in recommended]
+    front = _collapsed([p for p in candidates if p.get("on_front")])
+    staleness_metric = next(
+        (c["metric"] for c in data["constraints"] if c["name"] == "max_staleness"), "staleness_age_max_s"
+    )
+    images: list[tuple[str, bytes]] = []
+    heatmap_dir = run_dir / HEATMAP_DIR
+    for source, maps in HEATMAPS.items():
+        chosen = [p for p in points if p["source"] == source and p.get("status") != "failed"]
+        for metric, title, fmt, higher in maps:
+            png = heatmap_png(chosen, axes, metric, f"{source}: {title}", fmt, higher) if chosen else None
+            if png is not None:
+                name = f"{source}-{metric}.png"
+                write_atomic(heatmap_dir / name, png)
+                images.append((f"{source}: {title}", png))
+    front_image = front_png(candidates, staleness_metric)
+    if front_image is not None:
+        write_atomic(run_dir / "pareto_front.png", front_image)
+    write_atomic(run_dir / "sweep_report.html", _html(data, axes, ranked, front, images, front_image, points))
+    write_atomic(run_dir / "sweep_summary.md", _markdown(data, axes, ranked, front))
+
+
+def _timing_text(timing: dict[str, Any] | None) -> str:
+    if not timing:
+        return "configured"
+    return (
+        f"{timing['source']}: warm-up traffic {timing['warmup_s']:.2f} s, pause {timing['gap_s']:.2f} s, "
+        f"measured traffic {timing['duration_s']:.2f} s"
+    )
+
+
+def _spec_text(spec: dict[str, Any]) -> str:
+    load = f"{spec['rate_per_s']:g} req/s" if spec["rate_per_s"] else "closed loop"
+    return (
+        f"target <code>{spec['target']}</code> ({spec['workers']} worker(s)), scenario "
+        f"<code>{spec['scenario']}</code>, {spec['users']} users at {load}, warm-up {spec['warmup_s']:g} s, "
+        f"measured {spec['duration_s']:g} s; fixed settings {html.escape(str(spec['settings'] or '{}'))}"
+    )
+
+
+def _constraint_item(constraint: dict[str, Any]) -> str:
+    sign = "≤" if constraint["sense"] == "max" else "≥"
+    bound = CONSTRAINT_KINDS[constraint["name"]].show(constraint["bound"])
+    return (
+        f"<li><code>{html.escape(constraint['text'])}</code> → {html.escape(constraint['metric'])} "
+        f"{sign} {html.escape(bound)}</li>"
+    )
+
+
+def horizon_note(spec: dict[str, Any]) -> str:
+    """Why long TTLs look alike: nothing cached in a run lives longer than the run."""
+    horizon_s = spec["warmup_s"] + spec["duration_s"] + 1
+    return (
+        f"Figures are for runs of {spec['warmup_s']:g} s warm-up and {spec['duration_s']:g} s measured: "
+        f"nothing cached lives longer than about {horizon_s:.0f} s within them, so TTLs beyond that give the "
+        "same figures. For a longer horizon simulate it: cachebench sweep --simulate --duration 600."
+    )
+
+
+def _html(data, axes, ranked, front, images, front_image, points) -> str:
+    spec = data["spec"]
+    verdict = data["recommendation"]["verdict"]
+    simulator = data["simulator"]
+    validation = data["validation"]
+    worst = validation_summary(validation)
+    constraints = "".join(_constraint_item(c) for c in data["constraints"]) or "<li>none</li>"
+    live = [p for p in points if p["source"] == "live"]
+    simulated = [p for p in points if p["source"] == "simulated"]
+    speed = simulator.get("simulated_requests_per_cpu_s")
+    sim_text = (
+        f"{len(simulated)} points simulated (engine <code>{simulator.get('engine')}</code>, "
+        f"{simulator.get('trace_requests', 0):,} requests per point incl. warm-up, "
+        f"{speed:,.0f} simulated requests per CPU-second; "
+        f"phases as {_timing_text(simulator.get('timing'))}); "
+        f"memory of simulated points is "
+        f"modelled: baseline {format_bytes(simulator.get('memory_baseline_bytes'))} "
+        f"({simulator.get('memory_baseline_source')}) plus the caches' peak contents."
+        if speed
+        else "Nothing was simulated."
+    )
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>cachebench sweep</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>cachebench sweep: which TTL and cache size?</h1>",
+        f"<p>{_spec_text(spec)}.</p>",
+        f"<p>{len(live)} points measured live, {len(simulated)} simulated. {sim_text}</p>",
+        "<h2>Recommendation</h2>",
+        f"<p class='verdict{'' if ranked else ' none'}'>{html.escape(verdict)}</p>",
+        f"<p>Constraints:</p><ul>{constraints}</ul>",
+        f"<p class='note'>{html.escape(horizon_note(spec))}</p>",
+    ]
+    if ranked:
+        parts += [
+            "<h3>Configurations on the Pareto front that meet them, best first</h3>",
+            _html_table(ranked, axes),
+        ]
+    parts += [
+        "<h2>Pareto front</h2>",
+        "<p>Over every candidate (a live measurement replaces the simulation of the same configuration): "
+        "no other point has at least the hit ratio, at most the memory and at most the stale-read ratio, "
+        "and is better in one.</p>",
+    ]
+    if front_image:
+        parts.append(_img(front_image, "Pareto front"))
+    parts.append(_html_table(front, axes, extra=["feasible"]))
+    parts += ["<h2>Simulator against the live runs</h2>", _validation_html(validation)]
+    if worst["points"]:
+        parts.append(
+            f"<p>Largest L1 hit-ratio error: {_pp(worst['max_abs_l1_hit_error_pp'])} pp; largest "
+            f"hit-ratio error: {_pp(worst['max_abs_hit_error_pp'])} pp over {worst['points']} points.</p>"
+        )
+    parts += [
+        "<h2>Heatmaps</h2>",
+        "<p class='note'>Latency and throughput come only from live points: the simulator does not model "
+        "them.</p>",
+    ]
+    parts += [_img(png, title) for title, png in images]
+    parts += [
+        "<h2>All points</h2><details><summary>table</summary>",
+        _html_table(points, axes, extra=["on_front", "feasible"]),
+        "</details>",
+        "<h2>How the figures are made</h2><ul class='note'>",
+        "<li><b>hit ratio</b>: share of item reads answered by a cache layer (live: the responses' "
+        "Cache-Status); <b>L1/Redis hit</b>: hits per lookup in that layer (live: /metrics).</li>",
+        "<li><b>stale read</b>: a read sent at t that returned a version older than one the origin had "
+        "committed at or before t (origin write log against every Locust process's read log); "
+        "<b>age</b>: t minus the commit that made the returned version obsolete.</li>",
+        "<li><b>memory</b>: live, the peaks of the target's RSS (all its processes) plus Redis used "
+        "memory; simulated, a model of the same (see above).</li>",
+        "<li>The simulator replays the scenario's own streams (same seed, users, rate, warm-up) through "
+        "the project's L1Backend/MeteredCache on a virtual clock; it does not model network delays, so "
+        "the sub-millisecond invalidation races a live Redis or hierarchical target shows are absent.</li>",
+        "</ul></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _markdown(data, axes, ranked, front) -> str:
+    spec = data["spec"]
+    simulator = data["simulator"]
+    worst = validation_summary(data["validation"])
+    lines = [
+        "# cachebench sweep",
+        "",
+        f"{spec['target']} · {spec['scenario']} · {spec['users']} users at "
+        f"{spec['rate_per_s']:g} req/s · warm-up {spec['warmup_s']:g} s · measured {spec['duration_s']:g} s",
+        "",
+        "## Recommendation",
+        "",
+        data["recommendation"]["verdict"],
+        "",
+        "Constraints: " + (", ".join(f"`{c['text']}`" for c in data["constraints"]) or "none"),
+        "",
+        horizon_note(spec),
+        "",
+    ]
+    if ranked:
+        lines += ["Feasible Pareto front, best first:", "", _md_table(ranked[:10], axes), ""]
+    lines += ["## Pareto front", "", _md_table(front, axes), ""]
+    if simulator.get("simulated_requests_per_cpu_s"):
+        lines += [
+            "## Simulator",
+            "",
+            f"- engine `{simulator['engine']}`, {simulator['simulated_requests_per_cpu_s']:,.0f} simulated "
+            f"requests per CPU-second, {simulator.get('simulated_points')} points",
+            f"- against {worst['points']} live points: largest L1 hit-ratio error "
+            f"{_pp(worst['max_abs_l1_hit_error_pp'])} pp, largest hit-ratio error "
+            f"{_pp(worst['max_abs_hit_error_pp'])} pp",
+            "",
+        ]
+    lines += [
+        "Files: `sweep_report.html` (heatmaps, all points), `sweep.json`, `sweep.csv`, `heatmaps/`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def console_summary(data: dict[str, Any]) -> Table:
+    """The verdict and the head of the feasible front, for the terminal."""
+    by_id = {p["id"]: p for p in data["points"] if p.get("candidate")}
+    table = Table(title=data["recommendation"]["verdict"], title_justify="left", show_lines=False)
+    for column in ("#", "point", "source", "hit ratio", "p99 ms", "memory", "stale ratio", "age max"):
+        table.add_column(column, justify="left" if column in ("point", "source") else "right")
+    for n, point_id in enumerate(data["recommendation"]["recommended"][:8], 1):
+        p = by_id[point_id]
+        table.add_row(
+            str(n),
+            p["id"],
+            p["source"],
+            _ratio(p.get("hit_ratio")),
+            _ms(p.get("p99_ms")),
+            format_bytes(p.get("memory_bytes")),
+            _ratio(p.get("stale_read_ratio"), 4),
+            format_seconds(p.get("staleness_age_max_s")),
+        )
+    return table
