@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from cachebench import codec, http_caching, metrics
 from cachebench.http_metrics import RequestMetrics
@@ -25,6 +25,7 @@ from cachebench.settings import Settings, load_settings
 
 CacheFactory = Callable[[Settings], AbstractAsyncContextManager[LayeredCache]]
 ItemId = Annotated[int, Path(ge=1, le=2_147_483_647, description="item id")]
+_ITEM_ID = TypeAdapter(ItemId)
 MEMORY_SAMPLE_INTERVAL_S = 1.0
 
 
@@ -88,11 +89,17 @@ def create_app(strategy: str, cache_factory: CacheFactory) -> FastAPI:
 def _respond(service: Service, request: Request, kind: str, ident: int, outcome: Outcome):
     if outcome.body is None:
         raise HTTPException(404, f"{kind} {ident} not found")
+    if not service.client_headers:
+        # The hot path (every cache hit): the two headers go straight in as the raw bytes pairs
+        # Starlette sends, rather than through a dict it converts; ~1 µs less per hit.
+        response = Response(outcome.body, media_type="application/json")
+        response.raw_headers.append((b"server-timing", outcome.server_timing.encode("latin-1")))
+        if outcome.cache_status is not None:
+            response.raw_headers.append((b"cache-status", outcome.cache_status.encode("latin-1")))
+        return response
     headers = {"Server-Timing": outcome.server_timing}
     if outcome.cache_status is not None:
         headers["Cache-Status"] = outcome.cache_status
-    if not service.client_headers:
-        return Response(outcome.body, media_type="application/json", headers=headers)
     version = outcome.version
     if version is None:
         version = codec.DECODERS[kind](outcome.body).version
@@ -103,6 +110,41 @@ def _respond(service: Service, request: Request, kind: str, ident: int, outcome:
     if http_caching.matches_if_none_match(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=headers)
     return Response(outcome.body, media_type="application/json", headers=headers)
+
+
+def _path_item_id(request: Request) -> int:
+    """The ``item_id`` path parameter, validated exactly as a declared ``ItemId`` parameter is.
+
+    For the hot ``GET /items/{id}`` only: a declared parameter goes through FastAPI's
+    per-request parameter machinery, measured at ~11 µs a request, half of what an L1 hit cost
+    on top of constant bytes. The same pydantic validator called directly costs ~0.3 µs and
+    fails with the same errors, which FastAPI's handler turns into the same 422 body.
+    """
+    try:
+        return _ITEM_ID.validator.validate_python(request.path_params["item_id"])
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError([{**e, "loc": ("path", "item_id", *e["loc"])} for e in errors]) from None
+
+
+# What FastAPI would document for a declared ``item_id: ItemId`` (see _path_item_id).
+_ITEM_ID_OPENAPI = {
+    "parameters": [
+        {
+            "name": "item_id",
+            "in": "path",
+            "required": True,
+            "description": "item id",
+            "schema": {**_ITEM_ID.json_schema(), "title": "Item Id"},
+        }
+    ],
+    "responses": {
+        "422": {
+            "description": "Validation Error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+        }
+    },
+}
 
 
 async def _read_limited_body(request: Request, limit: int) -> bytes:
@@ -125,8 +167,16 @@ def _bearer_token(authorization: str | None) -> str:
 
 
 def _add_routes(app: FastAPI) -> None:
-    @app.get("/items/{item_id}")
-    async def get_item(item_id: ItemId, request: Request) -> Response:
+    # Registered first: routes are matched in order (~1 µs per route passed over), and the
+    # reference endpoint must not look slower than a hit only because it is matched later.
+    @app.get("/bench/constant")
+    async def constant(request: Request) -> Response:
+        """Pre-encoded constant bytes: the ceiling a cache hit is measured against."""
+        return Response(_service(request).constant_body, media_type="application/json")
+
+    @app.get("/items/{item_id}", openapi_extra=_ITEM_ID_OPENAPI)
+    async def get_item(request: Request) -> Response:
+        item_id = _path_item_id(request)
         service = _service(request)
         outcome = await service.cache.read("item", item_id, lambda: service.origin.read_item(item_id))
         return _respond(service, request, "item", item_id, outcome)
@@ -171,8 +221,3 @@ def _add_routes(app: FastAPI) -> None:
     async def prometheus_metrics() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
-
-    @app.get("/bench/constant")
-    async def constant(request: Request) -> Response:
-        """Pre-encoded constant bytes: the ceiling a cache hit is measured against."""
-        return Response(_service(request).constant_body, media_type="application/json")

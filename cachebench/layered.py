@@ -22,6 +22,9 @@ from cachebench.codec import Item, Profile
 from cachebench.settings import Settings
 
 Loader = Callable[[], Awaitable[Item | Profile | None]]
+#: Missed invalidations kept per layer; past this the oldest are dropped and age out by TTL.
+MAX_UNAPPLIED = 100_000
+RETRY_UNAPPLIED_S = 0.1
 
 
 class InvalidationChannel(Protocol):
@@ -56,11 +59,18 @@ class Layer:
         self.error = f"{self.name}; fwd=miss; detail=error"
         self.open = f"{self.name}; fwd=bypass; detail=circuit-open"
         self.gap = f"{self.name}; fwd=bypass; detail=invalidation-gap"
+        # %-format with the name already in: the Server-Timing entry is built on every read.
+        self.timing = f"{self.name};dur=%.3f"
         ops = metrics.CACHE_OPERATIONS
         self.count = {
             r: ops.labels(self.name, r)
             for r in ("hit", "miss", "set", "delete", "error", "undecodable", "bypass")
         }
+        self.hits = self.count["hit"]  # bound once: counted on every hit
+        #: Invalidations this layer missed while it failed (key -> new value, None = delete),
+        #: applied before it is read again, so a recovered Redis does not serve what a write replaced.
+        self.unapplied: dict[str, bytes | None] = {}
+        self.retrying: asyncio.Task | None = None
 
 
 class LayeredCache:
@@ -113,7 +123,7 @@ class LayeredCache:
             key = self.key(kind, ident, int(generation))
             statuses.clear()
         else:
-            key = self.key(kind, ident)
+            key = f"{self.namespace}:{kind}:{ident}"  # self.key(), written out: runs on every read
         value = await self._lookup(key, kind, statuses, timings)
         if value is None:
             return await self._load(kind, ident, key, load, statuses, timings)
@@ -122,10 +132,14 @@ class LayeredCache:
     async def _lookup(self, key: str, kind: str, statuses: list[str], timings: list[str]) -> bytes | None:
         """Walk the layers; on a hit, copy the value into the layers that missed before it."""
         missed: list[Layer] = []
+        timer = self._timer
         for layer in self.layers:
             if not self._usable(layer, statuses):
                 continue
-            started = self._timer()
+            if layer.unapplied and not await self._apply_missed(layer):
+                statuses.append(layer.error)
+                continue
+            started = timer()
             try:
                 value = await layer.backend.get(key)
             except BackendUnavailable:
@@ -134,7 +148,7 @@ class LayeredCache:
                 statuses.append(layer.error)
                 continue
             finally:
-                timings.append(f"{layer.name};dur={(self._timer() - started) * 1000:.3f}")
+                timings.append(layer.timing % ((timer() - started) * 1000))
             layer.breaker.record_success()
             if value is not None and not layer.backend.in_process and not _decodes(kind, key, value):
                 layer.count["undecodable"].inc()
@@ -145,7 +159,7 @@ class LayeredCache:
                 statuses.append(layer.miss)
                 missed.append(layer)
                 continue
-            layer.count["hit"].inc()
+            layer.hits.inc()
             statuses.append(layer.hit)
             for upper in missed:
                 await self._store_in(upper, key, value)
@@ -200,14 +214,56 @@ class LayeredCache:
         if self.mode == "ttl":
             return
         if self.mode == "delete":
-            key = self.key(kind, ident)
-            for layer in reversed(self.layers):  # shared layers first, so no L1 refills from them
-                await self._delete_from(layer, key)
+            key, value = self.key(kind, ident), None
+            layers = reversed(self.layers)  # shared layers first, so no L1 refills from them
         else:
-            key = self.generation_key(kind, ident)
-            await self._store_everywhere(key, b"%d" % new_version)
+            key, value = self.generation_key(kind, ident), b"%d" % new_version
+            layers = self.layers
+        for layer in layers:
+            layer.unapplied.pop(key, None)
+            layer.unapplied[key] = value
+            if len(layer.unapplied) > MAX_UNAPPLIED:
+                del layer.unapplied[next(iter(layer.unapplied))]
+            if layer.breaker.allow():
+                await self._apply_missed(layer)
+            else:
+                self._retry_later(layer)
         if self.channel is not None:
             await self.channel.publish(key)
+
+    async def _apply_missed(self, layer: Layer) -> bool:
+        """Apply the invalidations the layer has not taken yet; False if it failed again."""
+        while layer.unapplied:
+            key, value = next(iter(layer.unapplied.items()))
+            try:
+                if value is None:
+                    await layer.backend.delete(key)
+                else:
+                    await layer.backend.set(key, value, self._ttl_s(layer))
+            except BackendUnavailable:
+                layer.breaker.record_failure()
+                layer.count["error"].inc()
+                self._retry_later(layer)
+                return False
+            layer.breaker.record_success()
+            layer.count["delete" if value is None else "set"].inc()
+            if key in layer.unapplied and layer.unapplied[key] is value:  # not re-invalidated meanwhile
+                del layer.unapplied[key]
+        return True
+
+    def _retry_later(self, layer: Layer) -> None:
+        """Keep retrying in the background, so an idle process also repairs the layer once it is back."""
+        if layer.retrying is None:
+            layer.retrying = asyncio.get_running_loop().create_task(self._retry(layer))
+
+    async def _retry(self, layer: Layer) -> None:
+        try:
+            while layer.unapplied:
+                await asyncio.sleep(RETRY_UNAPPLIED_S)
+                if layer.breaker.allow():
+                    await self._apply_missed(layer)
+        finally:
+            layer.retrying = None
 
     def _ttl_s(self, layer: Layer) -> float:
         if self.jitter:

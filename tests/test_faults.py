@@ -186,11 +186,6 @@ def test_put_while_redis_down_reaches_origin(
     assert server_errors(target) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a PUT whose Redis delete fails (Redis paused) leaves the old value in Redis; once Redis "
-    "answers again it is served until redis_ttl_s (LayeredCache.invalidate drops the failure)",
-)
 def test_put_during_pause_is_not_served_stale_after_recovery(
     start_target: TargetStarter, private_redis: RedisServer
 ) -> None:

@@ -98,11 +98,6 @@ def test_overwrite_with_smaller_value_under_byte_bound(clock: FakeClock) -> None
     assert cache.evictions == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MeteredCache.__setitem__ subtracts the old size again after cachetools evicted that same key "
-    "while making room (cachebench/backends/l1.py __setitem__: old_size taken before super().__setitem__)",
-)
 def test_overwrite_that_evicts_the_key_itself_keeps_bytes_right(clock: FakeClock) -> None:
     cache = MeteredCache(max_entries=10, max_bytes=100, timer=clock)
     cache.put("a", b"x" * 40, ttl_s=60)
@@ -150,11 +145,6 @@ def test_expired_entry_is_not_evicted_but_expired(clock: FakeClock) -> None:
     assert cache.bytes == 20
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a put whose TTL is already over is dropped by cachetools (it also removes the old value) but "
-    "MeteredCache.__setitem__ still adds len(value) - old_size to bytes",
-)
 def test_put_with_no_time_to_live_adds_no_bytes(clock: FakeClock) -> None:
     cache = MeteredCache(max_entries=10, timer=clock)
     cache.put("a", b"a" * 10, ttl_s=60)

@@ -46,11 +46,16 @@ class MeteredCache(TLRUCache):
         self[key] = value
 
     def __setitem__(self, key: str, value: bytes) -> None:
-        # Expire first, so an expiring old value of this key is not subtracted twice.
-        self.expire()
-        old_size = len(Cache.__getitem__(self, key)) if Cache.__contains__(self, key) else 0
+        # Take the old value out through __delitem__ first: cachetools may otherwise evict or
+        # drop it itself while making room, and its bytes would be counted out twice.
+        if Cache.__contains__(self, key):
+            try:
+                del self[key]
+            except KeyError:  # the old value had expired: that is how it left
+                self.expirations += 1
         super().__setitem__(key, value)
-        self.bytes += len(value) - old_size
+        if Cache.__contains__(self, key):  # not stored when its TTL was already over
+            self.bytes += len(value)
         while Cache.__len__(self) > self.max_entries:
             self.popitem()
 
@@ -72,8 +77,9 @@ class MeteredCache(TLRUCache):
 
     def expire(self, time: float | None = None) -> list[tuple[str, bytes]]:
         expired = super().expire(time)
-        self.expirations += len(expired)
-        self.bytes -= sum(len(value) for _, value in expired)
+        if expired:  # usually empty: skip building the sum (a put's most frequent call)
+            self.expirations += len(expired)
+            self.bytes -= sum(len(value) for _, value in expired)
         return expired
 
 
