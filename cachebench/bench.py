@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -101,7 +102,8 @@ def run_bench(
     external_url: str | None = None,
 ) -> Path:
     """Run the matrix into a new results folder and print the summary; returns the folder."""
-    console = console or Console()
+    # A pipe or CI log gets rich's 80 columns, too narrow for the summary table.
+    console = console or (Console() if sys.stdout.isatty() else Console(width=160))
     cells = expand(matrix)
     run_dir = new_run_dir(matrix.label, results_root)
     manifest = Manifest(run_dir, matrix.model_dump(mode="json"), [c.as_dict() for c in cells])
