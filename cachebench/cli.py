@@ -26,6 +26,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
+from cachebench import cli_args as argtypes
 from cachebench.cli_report import add_parsers as add_report_parsers
 from cachebench.cli_sweep import add_parsers as add_sweep_parsers
 from cachebench.launcher import TargetProcess
@@ -54,30 +55,6 @@ def _raise_stop(signum: int, frame: object) -> None:
 
 
 # -- argument helpers ------------------------------------------------------------------------
-
-
-def _assignment(text: str) -> tuple[str, str]:
-    name, eq, value = text.partition("=")
-    if not eq or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name.strip(), value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _positive_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"a port is at most 65535, not {value}")
-    return value
 
 
 def _check_strategy(strategy: str, valid: Sequence[str]) -> None:
@@ -259,13 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one target; with a private redis-server if it needs Redis and REDIS_URL is unset.",
     )
     serve.add_argument("strategy", metavar="STRATEGY", help=f"one of {', '.join(SERVE_STRATEGIES)}")
-    serve.add_argument("--port", type=_port, default=None, help=f"port on {HOST} (default {DEFAULT_PORT})")
     serve.add_argument(
-        "--workers", type=_positive_int, default=1, help="uvicorn worker processes (default 1)"
+        "--port", type=argtypes.port, default=None, help=f"port on {HOST} (default {DEFAULT_PORT})"
+    )
+    serve.add_argument(
+        "--workers", type=argtypes.positive_int, default=1, help="uvicorn worker processes (default 1)"
     )
     serve.add_argument(
         "--set",
-        type=_assignment,
+        type=argtypes.assignment,
         action="append",
         default=[],
         metavar="NAME=VALUE",
@@ -284,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--url", help="check an already running service instead of starting targets")
     check.add_argument(
         "--workers",
-        type=_positive_int,
+        type=argtypes.positive_int,
         default=None,
         help="workers per target (default: 2 for hierarchical, 1 otherwise); with --url, how many serve it",
     )
@@ -296,20 +275,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- run -------------------------------------------------------------------------------------
-
-
-def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
-    return value
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -343,13 +308,13 @@ def _add_run_parser(commands) -> None:
     source = run.add_mutually_exclusive_group()
     source.add_argument("--bench", type=Path, help="bench file (TOML)")
     source.add_argument("--quick", action="store_true", help="the smoke matrix (bench/quick.toml), < 1 min")
-    run.add_argument("--targets", type=_names, help="comma-separated strategies")
-    run.add_argument("--scenario", type=_names, help="comma-separated scenarios")
-    run.add_argument("--duration", type=_positive_float, help="measured seconds per cell")
-    run.add_argument("--users", type=_positive_int, help="Locust users (closed loop unless --rate)")
-    run.add_argument("--rate", type=_positive_float, help="fixed total request rate per second")
-    run.add_argument("--repeat", type=_positive_int, help="repetitions of every cell")
-    run.add_argument("--workers", type=_positive_int, help="uvicorn workers per target")
+    run.add_argument("--targets", type=argtypes.names, help="comma-separated strategies")
+    run.add_argument("--scenario", type=argtypes.names, help="comma-separated scenarios")
+    run.add_argument("--duration", type=argtypes.positive_float, help="measured seconds per cell")
+    run.add_argument("--users", type=argtypes.positive_int, help="Locust users (closed loop unless --rate)")
+    run.add_argument("--rate", type=argtypes.positive_float, help="fixed total request rate per second")
+    run.add_argument("--repeat", type=argtypes.positive_int, help="repetitions of every cell")
+    run.add_argument("--workers", type=argtypes.positive_int, help="uvicorn workers per target")
     run.add_argument("--label", help="name suffix of the results folder")
     run.add_argument("--url", help="measure an already running service (no processes started)")
     run.set_defaults(func=cmd_run)

@@ -14,35 +14,8 @@ from pathlib import Path
 from typing import Any
 
 # Light imports only: this module is loaded by every ``cachebench`` command.
+from cachebench import cli_args
 from cachebench.pareto import CONSTRAINT_KINDS, STALENESS_METRICS
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number above 0")
-    return value
-
 
 _CONSTRAINT_HELP = {
     "max_staleness": "stale reads at most this old, e.g. 5s or 500ms (see --staleness-stat)",
@@ -76,13 +49,13 @@ def add_parsers(commands: Any) -> None:
     )
     sweep.add_argument("--target", help="the target to sweep (l1, redis, hierarchical, nocache)")
     sweep.add_argument("--scenario", help="the scenario whose traffic is replayed")
-    sweep.add_argument("--duration", type=_positive_float, help="measured seconds per point")
-    sweep.add_argument("--warmup", type=_non_negative_float, help="warm-up seconds per point")
+    sweep.add_argument("--duration", type=cli_args.positive_float, help="measured seconds per point")
+    sweep.add_argument("--warmup", type=cli_args.non_negative_float, help="warm-up seconds per point")
     sweep.add_argument(
-        "--rate", type=_non_negative_float, help="total requests/s (0 = closed loop, live only)"
+        "--rate", type=cli_args.non_negative_float, help="total requests/s (0 = closed loop, live only)"
     )
-    sweep.add_argument("--users", type=_positive_int, help="Locust users")
-    sweep.add_argument("--workers", type=_positive_int, help="uvicorn workers of the target")
+    sweep.add_argument("--users", type=cli_args.positive_int, help="Locust users")
+    sweep.add_argument("--workers", type=cli_args.positive_int, help="uvicorn workers of the target")
     sweep.add_argument("--label", help="name suffix of the results folder")
     sweep.add_argument(
         "--engine", help="simulator engine: fast (default) or layered (LayeredCache itself, slow)"
