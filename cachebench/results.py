@@ -8,7 +8,9 @@ Layout (documented for users in ``results/README.md``)::
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import platform
@@ -55,6 +57,18 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
 def write_json(path: Path, value: object) -> None:
     write_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def rows_csv(rows: list[dict], empty_header: str) -> str:
+    """CSV text of dict rows whose keys may differ: the union of keys, in first-seen order."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns or [empty_header])
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def new_run_dir(label: str, root: Path = RESULTS_ROOT) -> Path:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from statistics import mean
@@ -12,7 +10,7 @@ from hdrh.histogram import HdrHistogram
 
 from cachebench import staleness
 from cachebench.benchfile import Cell
-from cachebench.results import write_atomic
+from cachebench.results import rows_csv, write_atomic
 from cachebench.sampling import metric_changes, parse_metrics
 
 #: A process that used this share of its CPUs was the bottleneck (Locust warns only at 90% of
@@ -24,14 +22,7 @@ PERCENTILES = (50, 90, 99, 99.9)
 
 
 def write_samples(path: Path, rows: list[dict]) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns or ["t_s"])
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, rows_csv(rows, "t_s"))
 
 
 def merged_histogram(latency: dict, outcome: str = "all", kind: str = "service") -> HdrHistogram | None:

@@ -13,8 +13,6 @@ next to the cells as ``sweep.json``, ``sweep.csv``, heatmaps, ``sweep_report.htm
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import statistics
 from dataclasses import asdict
@@ -24,7 +22,7 @@ from typing import Any
 from rich.console import Console
 
 from cachebench import pareto
-from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir, write_atomic, write_json
+from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir, rows_csv, write_atomic, write_json
 from cachebench.settings import load_settings
 from cachebench.sweep_points import (
     Timing,
@@ -228,23 +226,12 @@ def write_outputs(
         "validation": validation,
     }
     write_json(run_dir / SWEEP_JSON, data)
-    write_atomic(run_dir / "sweep.csv", points_csv(points))
+    write_atomic(run_dir / "sweep.csv", rows_csv(points, "id"))
     sweep_report.write(run_dir, data)
     if console is not None:
         console.print(sweep_report.console_summary(data))
         console.print(f"sweep report: {run_dir / 'sweep_report.html'}")
     return run_dir
-
-
-def points_csv(points: list[dict[str, Any]]) -> str:
-    columns: list[str] = []
-    for point in points:
-        columns += [c for c in point if c not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns or ["id"])
-    writer.writeheader()
-    writer.writerows(points)
-    return buffer.getvalue()
 
 
 def rerecommend(run_dir: Path, constraints: dict[str, Any], staleness_stat: str | None = None) -> Path:

@@ -43,12 +43,11 @@ from hishel import (
     Response,
     StoreAndUse,
 )
-from locust import events, task
+from locust import events
 
 from cachebench import measurement
 from cachebench.shapes import selected_shape
-from cachebench.workload import READ
-from scenarios._common import ITEM_GET, ITEM_PUT, WorkloadUser, add_common_arguments
+from scenarios._common import ITEM_GET, ITEM_PUT, ItemUser, add_common_arguments
 
 
 @events.init_command_line_parser.add_listener
@@ -181,7 +180,7 @@ def _hishel_headers(headers) -> Headers:
     return Headers(grouped)
 
 
-class BrowserUser(WorkloadUser):
+class BrowserUser(ItemUser):
     """Reads and writes items through its own private HTTP cache."""
 
     def setup(self) -> None:
@@ -208,14 +207,6 @@ class BrowserUser(WorkloadUser):
             return Response(response.status_code, _hishel_headers(response.headers), iter((content,)))
 
         return send
-
-    @task
-    def run_operation(self) -> None:
-        op, item_id = self.next_operation()
-        if op == READ:
-            self.read_item(item_id)
-        else:
-            self.write_item(item_id)
 
     def read_item(self, item_id: int) -> None:
         context = self.request_context(item_id=item_id)  # taken now: the lateness at send time
