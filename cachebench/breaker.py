@@ -33,6 +33,11 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self._open_until > 0.0
 
+    @property
+    def clean(self) -> bool:
+        """Closed with no failure since the last success: a success would change nothing."""
+        return not self._open_until and not self._consecutive_failures
+
     def allow(self) -> bool:
         if not self._open_until:
             return True

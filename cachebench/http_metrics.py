@@ -6,15 +6,13 @@ and costs a measurable share of a cache hit's time.
 
 from __future__ import annotations
 
-from prometheus_client import Counter
-
 from cachebench import metrics
 
 
 class RequestMetrics:
     def __init__(self, app) -> None:
         self.app = app
-        self._counters: dict[tuple[str, int], Counter] = {}
+        self._counters: dict[tuple[str, int], metrics.TickCounter] = {}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -35,5 +33,5 @@ class RequestMetrics:
             labels = (route.path if route is not None else "unmatched", status)
             counter = self._counters.get(labels)
             if counter is None:
-                counter = self._counters[labels] = metrics.REQUESTS.labels(*labels)
+                counter = self._counters[labels] = metrics.TickCounter(metrics.REQUESTS.labels(*labels))
             counter.inc()

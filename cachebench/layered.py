@@ -63,10 +63,11 @@ class Layer:
         self.timing = f"{self.name};dur=%.3f"
         ops = metrics.CACHE_OPERATIONS
         self.count = {
-            r: ops.labels(self.name, r)
+            r: metrics.TickCounter(ops.labels(self.name, r))
             for r in ("hit", "miss", "set", "delete", "error", "undecodable", "bypass")
         }
         self.hits = self.count["hit"]  # bound once: counted on every hit
+        self.get_nowait = getattr(backend, "get_nowait", None) if backend.in_process else None
         #: Invalidations this layer missed while it failed (key -> new value, None = delete),
         #: applied before it is read again, so a recovered Redis does not serve what a write replaced.
         self.unapplied: dict[str, bytes | None] = {}
@@ -91,6 +92,9 @@ class LayeredCache:
         self.coalesce = settings.coalesce
         self._timer = timer
         self._inflight: dict[str, asyncio.Future] = {}
+        nearest = self.layers[0] if self.layers else None
+        #: The first layer, when it can be read without awaiting: its hits take the short path.
+        self._nearest_local = nearest if nearest is not None and nearest.get_nowait else None
 
     # Keys: namespaced, and built only from validated integers, so bounded in length.
     def key(self, kind: str, ident: int, version: int | None = None) -> str:
@@ -114,6 +118,26 @@ class LayeredCache:
 
     async def read(self, kind: str, ident: int, load: Loader) -> Outcome:
         """Serve ``kind``/``ident`` from the nearest layer that has it, else from ``load``."""
+        key = f"{self.namespace}:{kind}:{ident}"  # self.key(), written out: runs on every read
+        nearest = self._nearest_local
+        # The short path for a hit in process memory, when _lookup would read that layer first
+        # with nothing to do before it (the usual case): what _lookup does for such a hit, less
+        # its lists, coroutines and joins (~5 µs a hit, measured in a running target).
+        if (
+            nearest is not None
+            and self.mode != "version"
+            and not nearest.unapplied
+            and nearest.breaker.clean
+            and (self.channel is None or self.channel.healthy)
+        ):
+            started = self._timer()
+            value = nearest.get_nowait(key)
+            if value is not None:
+                timing = nearest.timing % ((self._timer() - started) * 1000)
+                nearest.hits.inc()
+                return Outcome(value, None, nearest.hit, timing)
+            # A miss takes the whole path, which asks this layer again (a ~1 µs lookup against
+            # an origin read) so that it counts and reports the miss itself.
         statuses: list[str] = []
         timings: list[str] = []
         if self.mode == "version":
@@ -122,8 +146,6 @@ class LayeredCache:
                 return await self._load(kind, ident, None, load, statuses, timings)
             key = self.key(kind, ident, int(generation))
             statuses.clear()
-        else:
-            key = f"{self.namespace}:{kind}:{ident}"  # self.key(), written out: runs on every read
         value = await self._lookup(key, kind, statuses, timings)
         if value is None:
             return await self._load(kind, ident, key, load, statuses, timings)

@@ -7,6 +7,7 @@ worker through prometheus_client's multiprocess collector.
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import psutil
@@ -52,12 +53,52 @@ PROCESS_RSS = Gauge(
 _process = psutil.Process()
 
 
+class TickCounter:
+    """A counter child whose increments reach the shared value once per event-loop tick.
+
+    In multiprocess mode every ``inc`` takes a lock and writes an mmap'd file: measured at
+    ~2 µs inside a request, the largest single cost of an L1 hit after uvicorn itself. Counts
+    made during one tick are summed here and written together in the next tick (or at once when
+    no loop runs, and before ``/metrics`` renders), so a scrape lags by at most one tick.
+    """
+
+    __slots__ = ("child", "pending")
+
+    def __init__(self, child: Counter) -> None:
+        self.child = child
+        self.pending = 0
+
+    def inc(self) -> None:
+        if not self.pending:
+            _unwritten.append(self)
+            if len(_unwritten) == 1:
+                try:
+                    asyncio.get_running_loop().call_soon(write_pending_counts)
+                except RuntimeError:  # no loop: nothing would run it later
+                    self.pending += 1
+                    write_pending_counts()
+                    return
+        self.pending += 1
+
+
+_unwritten: list[TickCounter] = []
+
+
+def write_pending_counts() -> None:
+    """Write every TickCounter's pending count to its shared value."""
+    while _unwritten:
+        counter = _unwritten.pop()
+        pending, counter.pending = counter.pending, 0
+        counter.child.inc(pending)
+
+
 def sample_process_memory() -> None:
     PROCESS_RSS.set(_process.memory_info().rss)
 
 
 def render() -> tuple[bytes, str]:
     """The exposition text for every worker (multiprocess mode) or for this process."""
+    write_pending_counts()
     sample_process_memory()
     if MULTIPROCESS:
         registry = CollectorRegistry()
@@ -67,6 +108,7 @@ def render() -> tuple[bytes, str]:
 
 
 def mark_worker_exited() -> None:
-    """Drop this worker's live gauges from the shared directory when it shuts down."""
+    """Write what is counted and drop this worker's live gauges when it shuts down."""
+    write_pending_counts()
     if MULTIPROCESS:
         multiprocess.mark_process_dead(os.getpid())

@@ -395,3 +395,92 @@ def test_l1_evictions_and_expiries_reach_the_metrics(clock: FakeClock) -> None:
     asyncio.run(scenario())
     assert counted("eviction") - before[0] == 1
     assert counted("expired") - before[1] == 2
+
+
+def test_breaker_is_clean_only_with_no_failure_since_the_last_success(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(failures_before_open=3, cooldown_s=2.0, timer=clock)
+    assert breaker.clean
+    breaker.record_failure()
+    assert not breaker.clean and not breaker.is_open  # closed, but a success would change it
+    breaker.record_success()
+    assert breaker.clean
+
+
+# -- counters written once per loop tick ---------------------------------------------------------
+
+
+def test_tick_counter_writes_once_per_tick_and_before_rendering() -> None:
+    from prometheus_client import CollectorRegistry, Counter
+
+    from cachebench import metrics
+
+    child = Counter("tick_test", "test", ["result"], registry=CollectorRegistry()).labels("hit")
+    counter = metrics.TickCounter(child)
+
+    async def scenario() -> list[float]:
+        seen = []
+        for _ in range(3):
+            counter.inc()
+        seen.append(child._value.get())  # not written yet: same tick
+        await asyncio.sleep(0)
+        seen.append(child._value.get())  # the next tick wrote all three
+        counter.inc()
+        metrics.render()  # a scrape writes what is pending first
+        seen.append(child._value.get())
+        await asyncio.sleep(0)
+        seen.append(child._value.get())  # and nothing is written twice
+        return seen
+
+    assert asyncio.run(scenario()) == [0, 3, 4, 4]
+    counter.inc()  # no running loop: written at once
+    assert child._value.get() == 5
+
+
+# -- LayeredCache: the short path for in-process hits --------------------------------------------
+
+
+class _Channel:
+    healthy = True
+
+    async def publish(self, key: str) -> None:
+        pass
+
+
+def test_in_process_hits_take_the_short_path_only_when_nothing_is_pending(clock: FakeClock) -> None:
+    from cachebench.layered import LayeredCache
+
+    settings = load_settings(strategy="l1")
+    l1 = L1Backend(max_entries=10, timer=clock)
+    channel = _Channel()
+    cache = LayeredCache([(l1, 60.0)], settings, channel=channel)
+    layer = cache.layers[0]
+    loads = []
+
+    async def load() -> codec.Item:
+        loads.append(1)
+        return codec.Item(7, 1, "2026-01-01T00:00:00Z", "seven", "x")
+
+    async def statuses() -> list[str | None]:
+        seen = [(await cache.read("item", 7, load)).cache_status]  # miss, stored
+        seen.append((await cache.read("item", 7, load)).cache_status)  # short path
+        layer.breaker.record_failure()  # not clean: the whole path, whose success cleans it
+        seen.append((await cache.read("item", 7, load)).cache_status)
+        seen.append(str(layer.breaker.clean))
+        channel.healthy = False  # invalidations may have been missed: L1 must not answer
+        seen.append((await cache.read("item", 7, load)).cache_status)
+        return seen
+
+    assert asyncio.run(statuses()) == [
+        "l1; fwd=miss; stored",
+        "l1; hit",
+        "l1; hit",
+        "True",
+        "l1; fwd=bypass; detail=invalidation-gap",
+    ]
+    assert len(loads) == 2
+    channel.healthy = True
+    hits_before = layer.hits.child._value.get()
+    outcome = asyncio.run(cache.read("item", 7, load))
+    assert outcome.cache_status == "l1; hit" and outcome.server_timing.startswith("l1;dur=")
+    assert layer.hits.child._value.get() - hits_before == 1  # counted, and written by the next tick
+    assert outcome.body == codec.encode(codec.Item(7, 1, "2026-01-01T00:00:00Z", "seven", "x"))

@@ -105,7 +105,7 @@ class L1Backend:
     def from_settings(cls, settings: Settings) -> L1Backend:
         return cls(settings.l1_max_entries, settings.l1_max_bytes)
 
-    async def get(self, key: str) -> bytes | None:
+    def get_nowait(self, key: str) -> bytes | None:
         # Not cache.get(): that is ``key in cache`` and then ``cache[key]``, two lookups and two
         # clock reads; a hit is this whole layer's cost, so it gets the one lookup (~1 µs less).
         # An absent or expired key raises KeyError either way.
@@ -113,6 +113,9 @@ class L1Backend:
             return self.cache[key]
         except KeyError:
             return None
+
+    async def get(self, key: str) -> bytes | None:
+        return self.get_nowait(key)
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         if self.max_bytes is not None and len(value) > self.max_bytes:
