@@ -213,7 +213,9 @@ def _add_routes(app: FastAPI) -> None:
     async def get_item(request: Request) -> Response:
         item_id = _path_item_id(request)
         service = _service(request)
-        outcome = await service.cache.read("item", item_id, lambda: service.origin.read_item(item_id))
+        outcome = service.cache.read_nowait("item", item_id) or await service.cache.read(
+            "item", item_id, lambda: service.origin.read_item(item_id)
+        )
         return _respond(service, request, "item", item_id, outcome)
 
     @app.put("/items/{item_id}")
@@ -238,7 +240,9 @@ def _add_routes(app: FastAPI) -> None:
         user_id = service.origin.user_for_token(_bearer_token(authorization))
         if user_id is None:
             raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
-        outcome = await service.cache.read("me", user_id, lambda: service.origin.read_profile(user_id))
+        outcome = service.cache.read_nowait("me", user_id) or await service.cache.read(
+            "me", user_id, lambda: service.origin.read_profile(user_id)
+        )
         return _respond(service, request, "me", user_id, outcome)
 
     @app.get("/healthz")

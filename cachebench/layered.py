@@ -93,7 +93,7 @@ class LayeredCache:
         self._timer = timer
         self._inflight: dict[str, asyncio.Future] = {}
         nearest = self.layers[0] if self.layers else None
-        #: The first layer, when it can be read without awaiting: its hits take the short path.
+        #: The first layer, when it can be read without awaiting: read_nowait serves its hits.
         self._nearest_local = nearest if nearest is not None and nearest.get_nowait else None
 
     # Keys: namespaced, and built only from validated integers, so bounded in length.
@@ -116,28 +116,33 @@ class LayeredCache:
             return False
         return True
 
+    def read_nowait(self, kind: str, ident: int) -> Outcome | None:
+        """A hit in process memory, served without awaiting; None when ``read`` must answer.
+
+        The short path for the most frequent request of a cached target. It answers only when
+        ``read`` would read the in-process layer first with nothing to do before it, and then
+        does what ``read`` does for a hit there, less its coroutines, lists and joins (measured
+        with callgrind: about a third of what an L1 hit costs the application).
+        """
+        nearest = self._nearest_local
+        if (
+            nearest is None
+            or self.mode == "version"
+            or nearest.unapplied
+            or not nearest.breaker.clean
+            or (self.channel is not None and not self.channel.healthy)
+        ):
+            return None
+        started = self._timer()
+        value = nearest.get_nowait(f"{self.namespace}:{kind}:{ident}")  # self.key(), written out
+        if value is None:
+            return None  # ``read`` asks again (a lookup against an origin read), counting the miss
+        timing = nearest.timing % ((self._timer() - started) * 1000)
+        nearest.hits.inc()
+        return Outcome(value, None, nearest.hit, timing)
+
     async def read(self, kind: str, ident: int, load: Loader) -> Outcome:
         """Serve ``kind``/``ident`` from the nearest layer that has it, else from ``load``."""
-        key = f"{self.namespace}:{kind}:{ident}"  # self.key(), written out: runs on every read
-        nearest = self._nearest_local
-        # The short path for a hit in process memory, when _lookup would read that layer first
-        # with nothing to do before it (the usual case): what _lookup does for such a hit, less
-        # its lists, coroutines and joins (~5 µs a hit, measured in a running target).
-        if (
-            nearest is not None
-            and self.mode != "version"
-            and not nearest.unapplied
-            and nearest.breaker.clean
-            and (self.channel is None or self.channel.healthy)
-        ):
-            started = self._timer()
-            value = nearest.get_nowait(key)
-            if value is not None:
-                timing = nearest.timing % ((self._timer() - started) * 1000)
-                nearest.hits.inc()
-                return Outcome(value, None, nearest.hit, timing)
-            # A miss takes the whole path, which asks this layer again (a ~1 µs lookup against
-            # an origin read) so that it counts and reports the miss itself.
         statuses: list[str] = []
         timings: list[str] = []
         if self.mode == "version":
@@ -146,6 +151,8 @@ class LayeredCache:
                 return await self._load(kind, ident, None, load, statuses, timings)
             key = self.key(kind, ident, int(generation))
             statuses.clear()
+        else:
+            key = f"{self.namespace}:{kind}:{ident}"  # self.key(), written out: runs on every read
         value = await self._lookup(key, kind, statuses, timings)
         if value is None:
             return await self._load(kind, ident, key, load, statuses, timings)

@@ -446,7 +446,7 @@ class _Channel:
         pass
 
 
-def test_in_process_hits_take_the_short_path_only_when_nothing_is_pending(clock: FakeClock) -> None:
+def test_read_nowait_serves_in_process_hits_only_when_read_would(clock: FakeClock) -> None:
     from cachebench.layered import LayeredCache
 
     settings = load_settings(strategy="l1")
@@ -454,33 +454,40 @@ def test_in_process_hits_take_the_short_path_only_when_nothing_is_pending(clock:
     channel = _Channel()
     cache = LayeredCache([(l1, 60.0)], settings, channel=channel)
     layer = cache.layers[0]
+    item = codec.Item(7, 1, "2026-01-01T00:00:00Z", "seven", "x")
     loads = []
 
     async def load() -> codec.Item:
         loads.append(1)
-        return codec.Item(7, 1, "2026-01-01T00:00:00Z", "seven", "x")
+        return item
 
-    async def statuses() -> list[str | None]:
-        seen = [(await cache.read("item", 7, load)).cache_status]  # miss, stored
-        seen.append((await cache.read("item", 7, load)).cache_status)  # short path
+    async def serve() -> tuple[str | None, bool]:
+        """What the app does: the short path first, else the whole read."""
+        short = cache.read_nowait("item", 7)
+        outcome = short or await cache.read("item", 7, load)
+        return outcome.cache_status, short is not None
+
+    async def scenario() -> list[tuple[str | None, bool]]:
+        seen = [await serve()]  # a miss: the whole path stores it
+        seen.append(await serve())  # a hit, short
         layer.breaker.record_failure()  # not clean: the whole path, whose success cleans it
-        seen.append((await cache.read("item", 7, load)).cache_status)
-        seen.append(str(layer.breaker.clean))
+        seen.append(await serve())
+        seen.append(await serve())
         channel.healthy = False  # invalidations may have been missed: L1 must not answer
-        seen.append((await cache.read("item", 7, load)).cache_status)
+        seen.append(await serve())
         return seen
 
-    assert asyncio.run(statuses()) == [
-        "l1; fwd=miss; stored",
-        "l1; hit",
-        "l1; hit",
-        "True",
-        "l1; fwd=bypass; detail=invalidation-gap",
+    hits_before = layer.hits.child._value.get()
+    assert asyncio.run(scenario()) == [
+        ("l1; fwd=miss; stored", False),
+        ("l1; hit", True),
+        ("l1; hit", False),
+        ("l1; hit", True),
+        ("l1; fwd=bypass; detail=invalidation-gap", False),
     ]
     assert len(loads) == 2
+    assert layer.hits.child._value.get() - hits_before == 3  # every hit counted, short or not
     channel.healthy = True
-    hits_before = layer.hits.child._value.get()
-    outcome = asyncio.run(cache.read("item", 7, load))
-    assert outcome.cache_status == "l1; hit" and outcome.server_timing.startswith("l1;dur=")
-    assert layer.hits.child._value.get() - hits_before == 1  # counted, and written by the next tick
-    assert outcome.body == codec.encode(codec.Item(7, 1, "2026-01-01T00:00:00Z", "seven", "x"))
+    outcome = cache.read_nowait("item", 7)
+    assert outcome is not None and outcome.body == codec.encode(item)
+    assert outcome.server_timing.startswith("l1;dur=")

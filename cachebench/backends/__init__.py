@@ -24,8 +24,8 @@ class CacheBackend(Protocol):
     async def get(self, key: str) -> bytes | None: ...
 
     # An in-process backend may also define ``get_nowait(key) -> bytes | None``: the same
-    # lookup without a coroutine, which the layered cache then uses for hits (see
-    # ``LayeredCache.read``). It is optional, so it is not declared in this Protocol.
+    # lookup without a coroutine, through which the layered cache serves hits without awaiting
+    # (``LayeredCache.read_nowait``). It is optional, so it is not declared in this Protocol.
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
 
