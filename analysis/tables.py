@@ -183,7 +183,7 @@ def answer(table: pd.DataFrame, mode_kind: str, load: str = "") -> str:
     if candidates.empty:
         return f"{where}: no strategy other than {BASELINE} has a valid measurement."
     if mode_kind == "capacity":
-        return f"{where}: {_capacity_claim(table, candidates)}"
+        return f"{where}: {_capacity_claim(table, candidates)}{_lower_bounds(table, candidates)}"
     return f"{where}: {_fixed_rate_claim(table, candidates)}"
 
 
@@ -222,6 +222,31 @@ def _capacity_claim(table: pd.DataFrame, candidates: pd.DataFrame) -> str:
             claim += f" at p99 {_ms(p99['mean'])} ({BASELINE}: {_ms(base_p99['mean'])})"
         claim += "."
     return f"{claim}{_origin_text(table, winner)} {_sureness(best, 'throughput')}"
+
+
+def _lower_bounds(table: pd.DataFrame, candidates: pd.DataFrame) -> str:
+    """A generator-bound strategy served what the load generator could send: at least that much.
+
+    Left out of the comparison, it may still be the fastest; when its figure reaches the winner's,
+    the answer must say that the winner is not known rather than crown the fastest valid one.
+    """
+    bounded = table[
+        (table["metric"] == "throughput_per_s")
+        & table["flagged_only"].astype(bool)
+        & table["flags"].fillna("").str.contains("generator-bound")
+    ].dropna(subset=["mean"])
+    best = _best(candidates, "throughput_per_s", highest=True)
+    if best is not None:
+        bounded = bounded[bounded["mean"] >= best["mean"]]
+    if bounded.empty:
+        return ""
+    reached = ", ".join(f"**{row.target}** reached {row.mean:,.0f} req/s" for row in bounded.itertuples())
+    above = f", already above {best['target']}'s {best['mean']:,.0f}" if best is not None else ""
+    return (
+        f" **The fastest strategy is not known from this run:** {reached} with the load generator out"
+        f" of CPU (generator-bound): a lower bound{above}. Give the generator more CPU (more Locust"
+        " processes, or another machine)."
+    )
 
 
 def _fixed_rate_claim(table: pd.DataFrame, candidates: pd.DataFrame) -> str:

@@ -276,3 +276,26 @@ def test_latency_spectrum_is_log_scaled_and_names_every_strategy(frames: dict) -
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert [name.split(" ")[0] for name in legend] == ["nocache", "l1", "client-headers"]
     assert "p99" in [t.get_text() for t in ax.get_xticklabels()]
+
+
+def test_a_generator_bound_strategy_faster_than_the_winner_makes_the_answer_say_so(run_copy: Path) -> None:
+    """Its throughput is a lower bound: crowning the fastest valid strategy would be wrong."""
+    before = load.load_run(run_copy)
+    table = tables.headline(before.metrics, before.cells)
+    group = table[(table["scenario"] == "read_heavy") & (table["mode"] == "capacity")]
+    throughput = group[group["metric"] == "throughput_per_s"].set_index("target")["mean"]
+    fastest = throughput.drop("nocache").idxmax()
+    assert "not known" not in tables.answer(group, "capacity")
+    for cell in before.cells[(before.cells["target"] == fastest) & (before.cells["mode"] == "capacity")][
+        "cell"
+    ]:
+        _edit_json(
+            run_copy / "cells" / cell / "summary.json",
+            lambda s: s["saturation"].update(verdict="generator-bound", generator_cpu_share=0.97),
+        )
+    after = load.load_run(run_copy)
+    table = tables.headline(after.metrics, after.cells)
+    group = table[(table["scenario"] == "read_heavy") & (table["mode"] == "capacity")]
+    text = tables.answer(group, "capacity")
+    assert "The fastest strategy is not known from this run" in text
+    assert f"**{fastest}** reached {throughput[fastest]:,.0f} req/s" in text
