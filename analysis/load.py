@@ -5,7 +5,7 @@ which refuses unknown schema versions with a clear message). From one or many ru
 
 - ``cells``: one row per cell — parameters, status, saturation verdict, and ``flag``: why the
   cell must not be averaged in (``failed``, ``incomplete``, ``not run``, ``generator-bound``,
-  ``errors``), or None when it is ``usable``.
+  ``busy machine``, ``errors``), or None when it is ``usable``.
 - ``metrics``: one row per cell × metric (``value``), tidy: throughput, HDR latency
   percentiles, origin load, hit ratios, memory, bytes per cached entry, browser-cache shares.
 - ``latency_spectrum``: latency at many percentiles per strategy (or per cell) and cache outcome.
@@ -175,7 +175,13 @@ def strategy_order(targets: Iterable[str]) -> list[str]:
 # -- cells -----------------------------------------------------------------------------------
 
 
-def cell_flag(status: str, reason: str | None, verdict: str | None, error_ratio: float | None) -> str | None:
+def cell_flag(
+    status: str,
+    reason: str | None,
+    verdict: str | None,
+    error_ratio: float | None,
+    machine_busy: bool = False,
+) -> str | None:
     """Why a cell must not be averaged in, or None when it is a valid measurement."""
     if status == "failed":
         return "failed"
@@ -185,6 +191,8 @@ def cell_flag(status: str, reason: str | None, verdict: str | None, error_ratio:
         return "not run"
     if verdict == "generator-bound":
         return "generator-bound"
+    if machine_busy:
+        return "busy machine"
     if error_ratio is not None and error_ratio > MAX_ERROR_RATIO:
         return "errors"
     return None
@@ -200,13 +208,17 @@ def _cells(run: Run) -> pd.DataFrame:
         verdict = saturation.get("verdict") or (record.summary or {}).get("saturation")
         requests = latency.get("requests")
         error_ratio = latency.get("errors", 0) / requests if requests else None
-        flag = cell_flag(record.status, record.reason, verdict, error_ratio)
+        flag = cell_flag(
+            record.status, record.reason, verdict, error_ratio, bool(saturation.get("machine_busy"))
+        )
         reason = record.reason
         if flag is None and not latency:
             flag, reason = "incomplete", "no latency.json"
         if flag == "generator-bound":
             share = saturation.get("generator_cpu_share")
             reason = f"load generator at {share:.0%} of its CPUs" if share is not None else "load generator"
+        elif flag == "busy machine":
+            reason = f"other processes used {saturation['other_cpu_cores']:.2f} cores while it was measured"
         elif flag == "errors":
             reason = f"{error_ratio:.1%} of requests failed"
         rows.append(
@@ -232,6 +244,7 @@ def _cells(run: Run) -> pd.DataFrame:
                 "reason": reason,
                 "saturation": verdict,
                 "generator_cpu_share": saturation.get("generator_cpu_share"),
+                "other_cpu_cores": saturation.get("other_cpu_cores"),
                 "target_cpu_share": saturation.get("target_cpu_share"),
                 "latency_kind": "corrected" if latency.get("mode") == "fixed_rate" else "service",
                 "started_unix_s": summary.get("started_unix_s"),

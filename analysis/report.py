@@ -114,7 +114,9 @@ def caveats(run: load.Run, cells: pd.DataFrame) -> list[str]:
         notes.append(f"The run's status is **{manifest.status}**: some cells did not finish or failed.")
     for cell in cells[cells["flag"].notna()].itertuples(index=False):
         reason = f": {cell.reason}" if isinstance(cell.reason, str) and cell.reason else ""
-        notes.append(f"Cell `{cell.cell}` is **{cell.flag}**{reason} — shown marked, left out of every mean.")
+        notes.append(
+            f"Cell `{cell.cell}` is flagged **{cell.flag}**{reason} — shown marked, left out of every mean."
+        )
     usable = cells[cells["usable"]]
     if not usable.empty:
         reps = usable.groupby(load.CELL_KEY)["repetition"].nunique()

@@ -85,7 +85,7 @@ def summary_table(manifest: Manifest) -> Table:
             _fmt(headline.get("p99_ms"), "{:.3f}"),
             ", ".join(hits) or "–",
             _fmt(headline.get("origin_reads_per_s"), "{:,.0f}"),
-            headline.get("saturation", "–"),
+            headline.get("saturation", "–") + (", busy machine" if headline.get("machine_busy") else ""),
             cell["status"] + (f" ({cell['reason']})" if cell.get("reason") else ""),
         )
     return table

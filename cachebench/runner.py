@@ -214,6 +214,7 @@ class CellRunner:
                 target.url, target.processes, tree(proc.pid),
                 redis_url=redis_server.url if redis_server else None,
                 redis_pid=redis_server.pid if redis_server else None,
+                all_ours=tree(os.getpid()) if self.external_url is None else None,
             ).start()  # fmt: skip
             try:
                 ends_at = time.monotonic() + cell.duration_s

@@ -81,6 +81,12 @@ class ProcessGroupCpu:
         return used_s
 
 
+def machine_busy_cpu_s() -> float:
+    """CPU seconds every core of the machine has spent busy; steal too (a neighbour VM's load)."""
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq + getattr(times, "steal", 0.0)
+
+
 def tree(pid: int) -> Callable[[], list[psutil.Process]]:
     def processes() -> list[psutil.Process]:
         try:
@@ -109,6 +115,9 @@ class Sampler:
     generator_processes: Callable[[], list[psutil.Process]]
     redis_url: str | None = None
     redis_pid: int | None = None
+    #: Every process of the benchmark (the runner and all it started), when all of them are ours:
+    #: the machine's busy time minus theirs is what other work took ("other_cpu_percent").
+    all_ours: Callable[[], list[psutil.Process]] | None = None
     rows: list[dict[str, float | int | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -117,6 +126,8 @@ class Sampler:
         self._target_cpu = ProcessGroupCpu(self.target_processes)
         self._generator_cpu = ProcessGroupCpu(self.generator_processes)
         self._redis_cpu = ProcessGroupCpu(tree(self.redis_pid)) if self.redis_pid else None
+        self._ours_cpu = ProcessGroupCpu(self.all_ours) if self.all_ours else None
+        self._machine_busy_s = 0.0
         self._redis = redis.Redis.from_url(self.redis_url, socket_timeout=1) if self.redis_url else None
         self._http = httpx.Client(timeout=2.0)
 
@@ -143,6 +154,7 @@ class Sampler:
         self._generator_cpu.sample()
         if self._redis_cpu:
             self._redis_cpu.sample()
+        self._other_cpu_s()
         previous_at = time.monotonic()
         while not self._stop.wait(SAMPLE_INTERVAL_S - ((time.monotonic() - started) % SAMPLE_INTERVAL_S)):
             now = time.monotonic()
@@ -154,8 +166,19 @@ class Sampler:
             row["target_cpu_percent"] = 100 * self._target_cpu.sample() / elapsed_s
             row["generator_cpu_percent"] = 100 * self._generator_cpu.sample() / elapsed_s
             row["redis_cpu_percent"] = 100 * self._redis_cpu.sample() / elapsed_s if self._redis_cpu else None
+            other_s = self._other_cpu_s()
+            row["other_cpu_percent"] = None if other_s is None else 100 * other_s / elapsed_s
             self.rows.append(row)
             previous_metrics, previous_at = metrics_now or previous_metrics, now
+
+    def _other_cpu_s(self) -> float | None:
+        """CPU seconds other processes used since the last call (first call primes)."""
+        if self._ours_cpu is None:
+            return None
+        busy_s, previous_s = machine_busy_cpu_s(), self._machine_busy_s
+        self._machine_busy_s = busy_s
+        # Clock-tick rounding on either side can make it slightly negative when nothing else runs.
+        return max(0.0, busy_s - previous_s - self._ours_cpu.sample())
 
     def _scrape(self) -> dict[tuple[str, tuple], float]:
         try:

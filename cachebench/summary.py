@@ -16,6 +16,10 @@ from cachebench.sampling import metric_changes, parse_metrics
 #: A process that used this share of its CPUs was the bottleneck (Locust warns only at 90% of
 #: one core, and too late to mark the numbers).
 SATURATED_CPU_FRACTION = 0.9
+#: Other processes using this many cores on average while a cell was measured took CPU from the
+#: target or the generator (on 2 cores, a quarter of one is ~12% of what both have): its numbers
+#: describe a busy machine, not the strategy.
+BUSY_MACHINE_OTHER_CORES = 0.25
 #: A cell whose per-second samples cover less than this share of its duration is incomplete.
 MIN_SAMPLE_COVERAGE = 0.8
 PERCENTILES = (50, 90, 99, 99.9)
@@ -76,13 +80,21 @@ def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str,
 
     generator = share("generator_cpu_percent", "generator")
     target = share("target_cpu_percent", "target")
+    other = [r["other_cpu_percent"] for r in rows if r.get("other_cpu_percent") is not None]
+    other_cores = mean(other) / 100 if other else None
     if generator is not None and generator >= SATURATED_CPU_FRACTION:
         verdict = "generator-bound"
     elif target is not None and target >= SATURATED_CPU_FRACTION:
         verdict = "target-bound"
     else:
         verdict = "neither"
-    return {"verdict": verdict, "generator_cpu_share": generator, "target_cpu_share": target}
+    return {
+        "verdict": verdict,
+        "generator_cpu_share": generator,
+        "target_cpu_share": target,
+        "other_cpu_cores": other_cores,
+        "machine_busy": other_cores is not None and other_cores >= BUSY_MACHINE_OTHER_CORES,
+    }
 
 
 def summarize(
@@ -134,5 +146,10 @@ def summarize(
         "cpus": cpus,
         "saturation": verdict,
         "staleness": stale,
-        "headline": {**headline, "saturation": verdict["verdict"]},
+        "headline": {
+            **headline,
+            "saturation": verdict["verdict"],
+            "other_cpu_cores": verdict["other_cpu_cores"],
+            "machine_busy": verdict["machine_busy"],
+        },
     }

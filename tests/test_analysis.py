@@ -299,3 +299,21 @@ def test_a_generator_bound_strategy_faster_than_the_winner_makes_the_answer_say_
     text = tables.answer(group, "capacity")
     assert "The fastest strategy is not known from this run" in text
     assert f"**{fastest}** reached {throughput[fastest]:,.0f} req/s" in text
+
+
+def test_a_cell_measured_on_a_busy_machine_is_flagged_and_left_out(run_copy: Path) -> None:
+    busy = "014-l1-read_heavy-default-capacity-r2"
+    _edit_json(
+        run_copy / "cells" / busy / "summary.json",
+        lambda s: s["saturation"].update(machine_busy=True, other_cpu_cores=0.62),
+    )
+    altered = load.load_run(run_copy)
+    cells = altered.cells.set_index("cell")
+    assert cells.loc[busy, "flag"] == "busy machine"
+    assert cells.loc[busy, "reason"] == "other processes used 0.62 cores while it was measured"
+    assert not cells.loc[busy, "usable"]
+    table = tables.headline(altered.metrics, altered.cells)
+    l1 = table[
+        (table["target"] == "l1") & (table["mode"] == "capacity") & (table["metric"] == "throughput_per_s")
+    ]
+    assert l1["n_usable"].iloc[0] == l1["n_cells"].iloc[0] - 1

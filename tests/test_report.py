@@ -163,7 +163,7 @@ def test_flagged_cells_are_marked_and_not_averaged_in(tmp_path: Path) -> None:
         lambda s: s["saturation"].update(verdict="generator-bound", generator_cpu_share=0.95),
     )
     markdown = report.render_markdown(report.build(run_dir, with_figures=False))
-    assert f"`{bound}` is **generator-bound**: load generator at 95% of its CPUs" in markdown
+    assert f"`{bound}` is flagged **generator-bound**: load generator at 95% of its CPUs" in markdown
     row = _row(markdown, "read_heavy · capacity (closed loop, 8 users)", "l1")
     assert row[1] == "1/2" and row[-1] == "generator-bound"
     remaining = _throughput(FIXTURE_RUN / "cells" / "002-l1-read_heavy-default-capacity-r1")
@@ -193,8 +193,8 @@ def test_an_interrupted_run_still_gets_a_report_with_its_gaps_marked(tmp_path: P
     html_path, md_path = report.write(run_dir)
     markdown = md_path.read_text()
     assert "The run's status is **incomplete**" in markdown
-    assert f"`{failed}` is **failed**: CellFailed: verification failed" in markdown
-    assert f"`{not_run}` is **not run**: run interrupted" in markdown
+    assert f"`{failed}` is flagged **failed**: CellFailed: verification failed" in markdown
+    assert f"`{not_run}` is flagged **not run**: run interrupted" in markdown
     row = _row(markdown, "read_heavy · capacity (closed loop, 8 users)", "l1")
     assert row[1] == "0/2" and row[2] == "–" and row[-1] == "failed, not run"
     assert "(closed loop, 8 users): **client-headers** serves" in markdown  # l1 has no valid cell left

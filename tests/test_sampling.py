@@ -1,0 +1,89 @@
+"""The sampler's account of CPU taken by processes that are not the benchmark's own.
+
+A real process outside the benchmark's process tree burns one core for a bounded time; the sampler
+must see it as other load, and the cell summary must then call the machine busy.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from pathlib import Path
+
+import psutil
+
+from cachebench.sampling import Sampler, tree
+from cachebench.summary import BUSY_MACHINE_OTHER_CORES, saturation
+
+BURN_S = 4.0
+# Bounded in time; writes its PID so the test can stop it. ``sh`` exits at once, so the burner is
+# re-parented away from this process: it is not part of the benchmark's process tree.
+BURNER = (
+    "import os, sys, time\n"
+    "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+    "end = time.monotonic() + float(sys.argv[2])\n"
+    "while time.monotonic() < end:\n"
+    "    pass\n"
+)
+
+
+def _sample(seconds: float) -> list[dict]:
+    sampler = Sampler(
+        "http://127.0.0.1:9",  # nothing listens: scrapes fail and are skipped
+        target_processes=lambda: [],
+        generator_processes=lambda: [],
+        all_ours=tree(os.getpid()),
+    ).start()
+    time.sleep(seconds)
+    return sampler.stop()
+
+
+def test_cpu_of_processes_outside_the_benchmark_is_counted_as_other(tmp_path: Path) -> None:
+    pid_file = tmp_path / "burner.pid"
+    subprocess.run(
+        [
+            "sh",
+            "-c",
+            f'"{sys.executable}" -c "$0" "$1" "$2" >/dev/null 2>&1 &',
+            BURNER,
+            str(pid_file),
+            str(BURN_S),
+        ],
+        check=True,
+    )
+    deadline = time.monotonic() + 5
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the burner did not start"
+        time.sleep(0.05)
+    burner = int(pid_file.read_text())
+    try:
+        assert burner not in {p.pid for p in tree(os.getpid())()}
+        rows = _sample(BURN_S - 1.5)
+    finally:
+        with suppress(ProcessLookupError):
+            os.kill(burner, signal.SIGTERM)
+        with suppress(psutil.NoSuchProcess):
+            psutil.Process(burner).wait(timeout=5)
+    other = [row["other_cpu_percent"] for row in rows]
+    assert other and all(value is not None for value in other)
+    assert max(other) >= 50, other  # one core spinning, seen as another process's load
+    verdict = saturation(rows, {"target": None, "generator": None})
+    assert verdict["machine_busy"] and verdict["other_cpu_cores"] >= BUSY_MACHINE_OTHER_CORES
+
+
+def test_cpu_of_the_benchmark_itself_is_not_other() -> None:
+    """Work in this process tree is the benchmark's own: a child spinning counts as ours."""
+    child = subprocess.Popen([sys.executable, "-c", BURNER, os.devnull, "2.5"])
+    try:
+        rows = _sample(2.2)
+    finally:
+        child.terminate()
+        child.wait(timeout=5)
+    assert rows
+    # Counted as other, the spinning child alone would make this about 1 core; the margin below
+    # that leaves room for unrelated load on a shared machine.
+    assert saturation(rows, {"target": None, "generator": None})["other_cpu_cores"] < 0.5
