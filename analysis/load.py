@@ -219,6 +219,8 @@ def _cells(run: Run) -> pd.DataFrame:
             reason = f"load generator at {share:.0%} of its CPUs" if share is not None else "load generator"
         elif flag == "busy machine":
             reason = f"other processes used {saturation['other_cpu_cores']:.2f} cores while it was measured"
+            if saturation.get("idle_cpu_cores") is not None:
+                reason += f", {saturation['idle_cpu_cores']:.2f} cores left idle"
         elif flag == "errors":
             reason = f"{error_ratio:.1%} of requests failed"
         rows.append(

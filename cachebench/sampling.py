@@ -116,7 +116,8 @@ class Sampler:
     redis_url: str | None = None
     redis_pid: int | None = None
     #: Every process of the benchmark (the runner and all it started), when all of them are ours:
-    #: the machine's busy time minus theirs is what other work took ("other_cpu_percent").
+    #: the machine's busy time minus theirs is what other work took ("other_cpu_percent"), and
+    #: what no one used is "idle_cpu_percent" (both in % of one core).
     all_ours: Callable[[], list[psutil.Process]] | None = None
     rows: list[dict[str, float | int | None]] = field(default_factory=list)
 
@@ -154,7 +155,7 @@ class Sampler:
         self._generator_cpu.sample()
         if self._redis_cpu:
             self._redis_cpu.sample()
-        self._other_cpu_s()
+        self._machine_cpu_s(0.0)
         previous_at = time.monotonic()
         while not self._stop.wait(SAMPLE_INTERVAL_S - ((time.monotonic() - started) % SAMPLE_INTERVAL_S)):
             now = time.monotonic()
@@ -166,19 +167,23 @@ class Sampler:
             row["target_cpu_percent"] = 100 * self._target_cpu.sample() / elapsed_s
             row["generator_cpu_percent"] = 100 * self._generator_cpu.sample() / elapsed_s
             row["redis_cpu_percent"] = 100 * self._redis_cpu.sample() / elapsed_s if self._redis_cpu else None
-            other_s = self._other_cpu_s()
+            other_s, idle_s = self._machine_cpu_s(elapsed_s)
             row["other_cpu_percent"] = None if other_s is None else 100 * other_s / elapsed_s
+            row["idle_cpu_percent"] = None if idle_s is None else 100 * idle_s / elapsed_s
             self.rows.append(row)
             previous_metrics, previous_at = metrics_now or previous_metrics, now
 
-    def _other_cpu_s(self) -> float | None:
-        """CPU seconds other processes used since the last call (first call primes)."""
+    def _machine_cpu_s(self, elapsed_s: float) -> tuple[float | None, float | None]:
+        """CPU seconds other processes used, and that nobody used, since the last call."""
         if self._ours_cpu is None:
-            return None
+            return None, None
         busy_s, previous_s = machine_busy_cpu_s(), self._machine_busy_s
         self._machine_busy_s = busy_s
-        # Clock-tick rounding on either side can make it slightly negative when nothing else runs.
-        return max(0.0, busy_s - previous_s - self._ours_cpu.sample())
+        busy_s -= previous_s
+        # Clock-tick rounding on either side can make these slightly negative.
+        other_s = max(0.0, busy_s - self._ours_cpu.sample())
+        idle_s = max(0.0, (psutil.cpu_count() or 1) * elapsed_s - busy_s)
+        return other_s, idle_s
 
     def _scrape(self) -> dict[tuple[str, tuple], float]:
         try:

@@ -16,10 +16,12 @@ from cachebench.sampling import metric_changes, parse_metrics
 #: A process that used this share of its CPUs was the bottleneck (Locust warns only at 90% of
 #: one core, and too late to mark the numbers).
 SATURATED_CPU_FRACTION = 0.9
-#: Other processes using this many cores on average while a cell was measured took CPU from the
-#: target or the generator (on 2 cores, a quarter of one is ~12% of what both have): its numbers
-#: describe a busy machine, not the strategy.
+#: Other processes using this many cores on average while a cell was measured, on a machine
+#: left with less than BUSY_MACHINE_IDLE_CORES idle, took CPU from the target or the generator:
+#: its numbers describe a busy machine, not the strategy. (With cores to spare, as on a larger
+#: machine where the benchmark's processes are pinned to a few, other work does not compete.)
 BUSY_MACHINE_OTHER_CORES = 0.25
+BUSY_MACHINE_IDLE_CORES = 1.0
 #: A cell whose per-second samples cover less than this share of its duration is incomplete.
 MIN_SAMPLE_COVERAGE = 0.8
 PERCENTILES = (50, 90, 99, 99.9)
@@ -82,6 +84,13 @@ def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str,
     target = share("target_cpu_percent", "target")
     other = [r["other_cpu_percent"] for r in rows if r.get("other_cpu_percent") is not None]
     other_cores = mean(other) / 100 if other else None
+    idle = [r["idle_cpu_percent"] for r in rows if r.get("idle_cpu_percent") is not None]
+    idle_cores = mean(idle) / 100 if idle else None
+    busy = (
+        other_cores is not None
+        and other_cores >= BUSY_MACHINE_OTHER_CORES
+        and (idle_cores is None or idle_cores < BUSY_MACHINE_IDLE_CORES)
+    )
     if generator is not None and generator >= SATURATED_CPU_FRACTION:
         verdict = "generator-bound"
     elif target is not None and target >= SATURATED_CPU_FRACTION:
@@ -93,7 +102,8 @@ def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str,
         "generator_cpu_share": generator,
         "target_cpu_share": target,
         "other_cpu_cores": other_cores,
-        "machine_busy": other_cores is not None and other_cores >= BUSY_MACHINE_OTHER_CORES,
+        "idle_cpu_cores": idle_cores,
+        "machine_busy": busy,
     }
 
 

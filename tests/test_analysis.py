@@ -305,12 +305,15 @@ def test_a_cell_measured_on_a_busy_machine_is_flagged_and_left_out(run_copy: Pat
     busy = "014-l1-read_heavy-default-capacity-r2"
     _edit_json(
         run_copy / "cells" / busy / "summary.json",
-        lambda s: s["saturation"].update(machine_busy=True, other_cpu_cores=0.62),
+        lambda s: s["saturation"].update(machine_busy=True, other_cpu_cores=0.62, idle_cpu_cores=0.1),
     )
     altered = load.load_run(run_copy)
     cells = altered.cells.set_index("cell")
     assert cells.loc[busy, "flag"] == "busy machine"
-    assert cells.loc[busy, "reason"] == "other processes used 0.62 cores while it was measured"
+    assert (
+        cells.loc[busy, "reason"]
+        == "other processes used 0.62 cores while it was measured, 0.10 cores left idle"
+    )
     assert not cells.loc[busy, "usable"]
     table = tables.headline(altered.metrics, altered.cells)
     l1 = table[

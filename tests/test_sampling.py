@@ -1,7 +1,8 @@
 """The sampler's account of CPU taken by processes that are not the benchmark's own.
 
 A real process outside the benchmark's process tree burns one core for a bounded time; the sampler
-must see it as other load, and the cell summary must then call the machine busy.
+must see it as other load and not as idle time. Whether that makes the machine busy is decided
+from those figures (the last test).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import suppress
 from pathlib import Path
 
 import psutil
+import pytest
 
 from cachebench.sampling import Sampler, tree
 from cachebench.summary import BUSY_MACHINE_OTHER_CORES, saturation
@@ -72,7 +74,25 @@ def test_cpu_of_processes_outside_the_benchmark_is_counted_as_other(tmp_path: Pa
     assert other and all(value is not None for value in other)
     assert max(other) >= 50, other  # one core spinning, seen as another process's load
     verdict = saturation(rows, {"target": None, "generator": None})
-    assert verdict["machine_busy"] and verdict["other_cpu_cores"] >= BUSY_MACHINE_OTHER_CORES
+    assert verdict["other_cpu_cores"] >= BUSY_MACHINE_OTHER_CORES
+    # The spinning core was not idle: at most the machine's other cores were.
+    assert verdict["idle_cpu_cores"] <= (psutil.cpu_count() or 1) - 0.5
+
+
+@pytest.mark.parametrize(
+    ("other_percent", "idle_percent", "busy"),
+    [
+        (40, 20, True),  # others took CPU the benchmark had no spare for
+        (40, 150, False),  # others ran on cores the benchmark did not need
+        (10, 0, False),  # a saturated machine, but not by others
+        (40, None, True),  # idle unknown: others' load alone decides
+    ],
+)
+def test_a_machine_is_busy_when_others_take_cpu_it_had_no_spare_for(
+    other_percent: float, idle_percent: float | None, busy: bool
+) -> None:
+    rows = [{"other_cpu_percent": other_percent, "idle_cpu_percent": idle_percent} for _ in range(5)]
+    assert saturation(rows, {"target": None, "generator": None})["machine_busy"] is busy
 
 
 def test_cpu_of_the_benchmark_itself_is_not_other() -> None:
