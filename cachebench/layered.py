@@ -121,8 +121,9 @@ class LayeredCache:
 
         The short path for the most frequent request of a cached target. It answers only when
         ``read`` would read the in-process layer first with nothing to do before it, and then
-        does what ``read`` does for a hit there, less its coroutines, lists and joins (measured
-        with callgrind: about a third of what an L1 hit costs the application).
+        does what ``read`` does for a hit there, less its coroutines, lists and joins. With the
+        counters written once per tick (``metrics.TickCounter``) it took an L1 hit from 0.88 to
+        0.92 of the throughput of constant bytes (``make perf``).
         """
         nearest = self._nearest_local
         if (
