@@ -73,15 +73,17 @@ def _metric_deltas(cell_dir: Path, duration_s: float) -> dict[str, float | None]
 def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str, object]:
     """generator-bound, target-bound or neither, from mean CPU over the measured phase."""
 
-    def share(column: str, side: str) -> float | None:
-        values = [r[column] for r in rows if r.get(column) is not None]
+    def share(side: str, *columns: str) -> float | None:
+        values = [sum(r.get(c) or 0.0 for c in columns) for r in rows if r.get(columns[0]) is not None]
         if not values:
             return None
         cores = len(cpus.get(side) or []) or None
         return mean(values) / 100 / (cores or 1)
 
-    generator = share("generator_cpu_percent", "generator")
-    target = share("target_cpu_percent", "target")
+    generator = share("generator", "generator_cpu_percent")
+    target = share("target", "target_cpu_percent")
+    # The suite's Redis is pinned to the target's CPUs: together they use the target side's CPUs.
+    target_side = share("target", "target_cpu_percent", "redis_cpu_percent")
     other = [r["other_cpu_percent"] for r in rows if r.get("other_cpu_percent") is not None]
     other_cores = mean(other) / 100 if other else None
     idle = [r["idle_cpu_percent"] for r in rows if r.get("idle_cpu_percent") is not None]
@@ -93,7 +95,7 @@ def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str,
     )
     if generator is not None and generator >= SATURATED_CPU_FRACTION:
         verdict = "generator-bound"
-    elif target is not None and target >= SATURATED_CPU_FRACTION:
+    elif target_side is not None and target_side >= SATURATED_CPU_FRACTION:
         verdict = "target-bound"
     else:
         verdict = "neither"
@@ -101,6 +103,7 @@ def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str,
         "verdict": verdict,
         "generator_cpu_share": generator,
         "target_cpu_share": target,
+        "target_side_cpu_share": target_side,
         "other_cpu_cores": other_cores,
         "idle_cpu_cores": idle_cores,
         "machine_busy": busy,

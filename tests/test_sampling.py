@@ -107,3 +107,16 @@ def test_cpu_of_the_benchmark_itself_is_not_other() -> None:
     # Counted as other, the spinning child alone would make this about 1 core; the margin below
     # that leaves room for unrelated load on a shared machine.
     assert saturation(rows, {"target": None, "generator": None})["other_cpu_cores"] < 0.5
+
+
+def test_the_target_side_is_the_target_and_the_redis_pinned_beside_it() -> None:
+    """A redis or hierarchical cell: the target at 89% plus its Redis at 6% of the same CPU."""
+    cpus = {"target": [0], "generator": [1]}
+    rows = [{"target_cpu_percent": 89, "redis_cpu_percent": 6, "generator_cpu_percent": 69}] * 5
+    verdict = saturation(rows, cpus)
+    assert verdict["verdict"] == "target-bound"
+    assert (
+        round(verdict["target_cpu_share"], 2) == 0.89 and round(verdict["target_side_cpu_share"], 2) == 0.95
+    )
+    without_redis = [{**row, "redis_cpu_percent": None} for row in rows]
+    assert saturation(without_redis, cpus)["verdict"] == "neither"
