@@ -183,7 +183,7 @@ def answer(table: pd.DataFrame, mode_kind: str, load: str = "") -> str:
     if candidates.empty:
         return f"{where}: no strategy other than {BASELINE} has a valid measurement."
     if mode_kind == "capacity":
-        return f"{where}: {_capacity_claim(table, candidates)}{_lower_bounds(table, candidates)}"
+        return f"{where}: {_capacity_claim(table, candidates)}"
     return f"{where}: {_fixed_rate_claim(table, candidates)}"
 
 
@@ -205,7 +205,7 @@ def _capacity_claim(table: pd.DataFrame, candidates: pd.DataFrame) -> str:
     """Closed loop: the strategy that serves the most requests per second wins."""
     best = _best(candidates, "throughput_per_s", highest=True)
     if best is None:
-        return "no throughput to compare."
+        return f"no throughput to compare.{_lower_bounds(table, best)}"
     winner = best["target"]
     if best["ratio"] <= 1:
         claim = (
@@ -221,10 +221,10 @@ def _capacity_claim(table: pd.DataFrame, candidates: pd.DataFrame) -> str:
         if p99 is not None and base_p99 is not None and np.isfinite(p99["mean"]):
             claim += f" at p99 {_ms(p99['mean'])} ({BASELINE}: {_ms(base_p99['mean'])})"
         claim += "."
-    return f"{claim}{_origin_text(table, winner)} {_sureness(best, 'throughput')}"
+    return f"{claim}{_origin_text(table, winner)} {_sureness(best, 'throughput')}{_lower_bounds(table, best)}"
 
 
-def _lower_bounds(table: pd.DataFrame, candidates: pd.DataFrame) -> str:
+def _lower_bounds(table: pd.DataFrame, best: pd.Series | None) -> str:
     """A generator-bound strategy served what the load generator could send: at least that much.
 
     Left out of the comparison, it may still be the fastest; when its figure reaches the winner's,
@@ -235,7 +235,6 @@ def _lower_bounds(table: pd.DataFrame, candidates: pd.DataFrame) -> str:
         & table["flagged_only"].astype(bool)
         & table["flags"].fillna("").str.contains("generator-bound")
     ].dropna(subset=["mean"])
-    best = _best(candidates, "throughput_per_s", highest=True)
     if best is not None:
         bounded = bounded[bounded["mean"] >= best["mean"]]
     if bounded.empty:
