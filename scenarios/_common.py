@@ -27,6 +27,7 @@ from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
 from cachebench import measurement
+from cachebench.cli_args import non_negative_float, positive_float, positive_int
 from cachebench.workload import DISTRIBUTIONS, READ, Workload, WorkloadSpec, stream_rng
 
 ITEM_GET = "GET /items/[id]"
@@ -66,27 +67,6 @@ def _share(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not positive")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value
-
-
 def add_common_arguments(parser: Any, **defaults: Any) -> None:
     """Register the workload options; ``defaults`` overrides ``COMMON_DEFAULTS`` per scenario."""
     unknown = set(defaults) - set(COMMON_DEFAULTS)
@@ -94,13 +74,13 @@ def add_common_arguments(parser: Any, **defaults: Any) -> None:
         raise ValueError(f"unknown option defaults: {sorted(unknown)}")
     d = {**COMMON_DEFAULTS, **defaults}
     parser.add_argument(
-        "--keys", type=_positive_int, default=d["keys"], help="Items the workload touches (1..N)"
+        "--keys", type=positive_int, default=d["keys"], help="Items the workload touches (1..N)"
     )
     parser.add_argument(
         "--distribution", choices=DISTRIBUTIONS, default=d["distribution"], help="Key popularity distribution"
     )
     parser.add_argument(
-        "--zipf-alpha", type=_positive, default=d["zipf_alpha"], help="Zipf exponent (YCSB: 0.99)"
+        "--zipf-alpha", type=positive_float, default=d["zipf_alpha"], help="Zipf exponent (YCSB: 0.99)"
     )
     parser.add_argument(
         "--hot-keys-fraction",
@@ -116,7 +96,7 @@ def add_common_arguments(parser: Any, **defaults: Any) -> None:
     )
     parser.add_argument(
         "--hotspot-shift-s",
-        type=_non_negative,
+        type=non_negative_float,
         default=d["hotspot_shift_s"],
         help="hotspot: move the hot set every this many seconds (0 = never)",
     )
@@ -126,7 +106,7 @@ def add_common_arguments(parser: Any, **defaults: Any) -> None:
     parser.add_argument("--seed", type=int, default=d["seed"], help="Seed of the key and operation streams")
     parser.add_argument(
         "--rate",
-        type=_non_negative,
+        type=non_negative_float,
         default=d["rate"],
         help="Total requests/s over all users and processes (0 = closed loop, for capacity)",
     )
@@ -140,7 +120,7 @@ def add_common_arguments(parser: Any, **defaults: Any) -> None:
     )
     parser.add_argument(
         "--users-count",
-        type=_positive_int,
+        type=positive_int,
         default=d["users_count"],
         help="Seeded users at the origin (1..N)",
     )
