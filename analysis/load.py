@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
+from cachebench.metrics_text import metric_sum, parse_metrics
 from cachebench.results import RESULTS_ROOT, ManifestRecord, read_manifest
-from cachebench.sampling import metric_sum, parse_metrics
 
 BASELINE = "nocache"
 LATENCY_SCHEMA = 1

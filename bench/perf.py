@@ -12,7 +12,7 @@ The machine may be shared: a pair in which the worker did not get at least 90% o
 repeated (up to three times as many pairs as asked for), since it measured the other load.
 
 It also measures what an L1 entry costs in memory: a fresh interpreter fills an ``L1Backend``
-with seeded-shape items encoded by ``cachebench.codec.encode`` (the bytes the targets cache) and
+with seeded-shape items encoded by ``cachebench.serve.codec.encode`` (the bytes the targets cache) and
 reports RSS growth per value byte.
 
 Requirements (from the issue): hit/constant throughput >= 0.95 for ``l1`` and ``hierarchical``,
@@ -48,8 +48,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
-from cachebench.launcher import TargetProcess
-from cachebench.redis_server import RedisServer
+from cachebench.run.launcher import TargetProcess
+from cachebench.run.redis_server import RedisServer
 
 #: hit/constant throughput each target must reach.
 THROUGHPUT_REQUIREMENTS = {"l1": 0.95, "hierarchical": 0.95, "redis": 0.6}
@@ -394,10 +394,10 @@ def check_target(result: TargetResult, connections: int) -> None:
 
 def memory_child(entries: int) -> None:
     """In a fresh interpreter: RSS growth of an L1Backend holding ``entries`` encoded items."""
-    from cachebench import codec
-    from cachebench.backends.l1 import L1Backend
-    from cachebench.origin import SEEDED_AT
-    from cachebench.settings import Settings
+    from cachebench.serve import codec
+    from cachebench.serve.backends.l1 import L1Backend
+    from cachebench.serve.origin import SEEDED_AT
+    from cachebench.serve.settings import Settings
 
     settings = Settings()
     rng = random.Random(settings.seed)

@@ -1,7 +1,7 @@
 """Simulator speed: simulated requests per CPU-second (one core) for an LRU/TTL L1, and what bounds it.
 
 For a few scenario × L1 configurations this builds the scenario's own request stream (1,000,000
-requests at 5,000 req/s, no warm-up), replays it through ``cachebench.simulator`` (fast engine:
+requests at 5,000 req/s, no warm-up), replays it through ``cachebench.tuning.simulator`` (fast engine:
 the project's ``MeteredCache``), best of two, and prints requests per CPU-second with the hit
 ratio, since the cost depends on it: a hit is a read of the cache's tables, a miss is an origin
 completion plus ``MeteredCache.put`` (expiry, eviction, TLRUCache's heap). It then times those
@@ -21,9 +21,9 @@ import random
 import sys
 import time
 
-from cachebench.backends.l1 import MeteredCache
-from cachebench.simulator import LoadModel, build_trace, simulate
-from cachebench.sweep import scenario_workload
+from cachebench.serve.backends.l1 import MeteredCache
+from cachebench.tuning.simulator import LoadModel, build_trace, simulate
+from cachebench.tuning.sweep import scenario_workload
 
 REQUIREMENT_PER_S = 1_000_000
 RATE_PER_S = 5_000

@@ -1,6 +1,6 @@
 """What every scenario shares: the workload options, a paced FastHttpUser base, item requests.
 
-Importing this module also registers the measurement listeners (``cachebench.measurement``).
+Importing this module also registers the measurement listeners (``cachebench.load.measurement``).
 
 Options (Locust custom arguments, so they show in the web UI and on the command line; each
 scenario registers them with its own defaults through ``add_common_arguments``):
@@ -26,9 +26,9 @@ import gevent
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
-from cachebench import measurement
-from cachebench.cli_args import non_negative_float, positive_float, positive_int
-from cachebench.workload import DISTRIBUTIONS, READ, Workload, WorkloadSpec, stream_rng
+from cachebench.arg_types import non_negative_float, positive_float, positive_int
+from cachebench.load import measurement
+from cachebench.load.workload import DISTRIBUTIONS, READ, Workload, WorkloadSpec, stream_rng
 
 ITEM_GET = "GET /items/[id]"
 ITEM_PUT = "PUT /items/[id]"
@@ -180,7 +180,7 @@ class WorkloadUser(FastHttpUser):
         self.stream_id = f"{getattr(runner, 'worker_index', 0)}-{next(_user_numbers)}"
         self.rng = stream_rng(self.workload.spec.seed, self.stream_id)
         # A separate stream for everything but the operations, so the (op, item) sequence is
-        # exactly what cachebench.workload.operations() yields for this stream id.
+        # exactly what cachebench.load.workload.operations() yields for this stream id.
         self.aux_rng = stream_rng(self.workload.spec.seed, f"aux-{self.stream_id}")
         self.start_unix_s = measurement.run_start_unix_s(environment)
         self.pacer = Pacer(environment, self.aux_rng.random())

@@ -45,8 +45,8 @@ from hishel import (
 )
 from locust import events
 
-from cachebench import measurement
-from cachebench.shapes import selected_shape
+from cachebench.load import measurement
+from cachebench.load.shapes import selected_shape
 from scenarios._common import ITEM_GET, ITEM_PUT, ItemUser, add_common_arguments
 
 

@@ -1,7 +1,7 @@
 """per_user — authenticated users read their own profile (``GET /me``) and items.
 
 Question: does any cache hand one user's private data to another? Each simulated user signs in
-as one of the origin's seeded users (bearer token ``cachebench.origin.user_token(uid, seed)``),
+as one of the origin's seeded users (bearer token ``cachebench.serve.origin.user_token(uid, seed)``),
 reads ``/me`` and items with that token, and checks every answer: a ``/me`` that carries
 another user's id, or an item body for another item, is recorded as a failure (Locust's
 failures and the ``error`` outcome), so a cache keyed without the user shows up at once. Also
@@ -13,10 +13,10 @@ measures what per-user data costs the caches (one entry per user, little sharing
 
 from locust import events, task
 
-from cachebench.measurement import body_int
-from cachebench.origin import user_token
-from cachebench.shapes import selected_shape
-from cachebench.workload import READ
+from cachebench.load.measurement import body_int
+from cachebench.load.shapes import selected_shape
+from cachebench.load.workload import READ
+from cachebench.serve.origin import user_token
 from scenarios._common import ITEM_GET, ME_GET, WorkloadUser, add_common_arguments
 
 

@@ -9,7 +9,7 @@ cost in hit ratio? Capacity run: ``--rate 0`` and enough users; latency run: ``-
 
 from locust import events
 
-from cachebench.shapes import selected_shape
+from cachebench.load.shapes import selected_shape
 from scenarios._common import ItemUser, add_common_arguments
 
 

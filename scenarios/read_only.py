@@ -9,7 +9,7 @@ nothing is ever invalidated?
 
 from locust import events
 
-from cachebench.shapes import selected_shape
+from cachebench.load.shapes import selected_shape
 from scenarios._common import ItemUser, add_common_arguments
 
 

@@ -10,7 +10,7 @@ seconds it takes to recover. ``--hotspot-shift-s`` sets T (default 10 s; run for
 
 from locust import events
 
-from cachebench.shapes import selected_shape
+from cachebench.load.shapes import selected_shape
 from scenarios._common import ItemUser, add_common_arguments
 
 

@@ -14,7 +14,7 @@ origin reads = miss - collapsed), and the latency spikes at each expiry; the tar
 
 from locust import events
 
-from cachebench.shapes import selected_shape
+from cachebench.load.shapes import selected_shape
 from scenarios._common import ItemUser, add_common_arguments
 
 

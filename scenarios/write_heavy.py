@@ -10,7 +10,7 @@ the write rows for how long stale reads lasted.
 
 from locust import events
 
-from cachebench.shapes import selected_shape
+from cachebench.load.shapes import selected_shape
 from scenarios._common import ItemUser, add_common_arguments
 
 

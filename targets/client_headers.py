@@ -6,7 +6,7 @@ to know the version from). ``/me`` is ``private`` with ``Vary: Authorization``. 
 can be switched on over any other strategy with ``CACHEBENCH_CLIENT_HEADERS=true``.
 """
 
-from cachebench.app import create_app
+from cachebench.serve.app import create_app
 from targets.nocache import no_cache
 
 app = create_app("client-headers", no_cache)

@@ -1,13 +1,13 @@
 """Your own backend: the class named by ``CACHEBENCH_BACKEND=package.module:Class``.
 
-The class implements ``cachebench.backends.CacheBackend`` and is built as ``Class(settings)``.
+The class implements ``cachebench.serve.backends.CacheBackend`` and is built as ``Class(settings)``.
 """
 
 import importlib
 from contextlib import asynccontextmanager
 
-from cachebench.app import create_app
-from cachebench.layered import LayeredCache
+from cachebench.serve.app import create_app
+from cachebench.serve.layered import LayeredCache
 
 
 @asynccontextmanager

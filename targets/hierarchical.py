@@ -8,11 +8,11 @@ then cleared.
 
 from contextlib import asynccontextmanager
 
-from cachebench.app import create_app
-from cachebench.backends.l1 import L1Backend
-from cachebench.backends.redis_backend import RedisBackend, connect
-from cachebench.invalidation import InvalidationBus
-from cachebench.layered import LayeredCache
+from cachebench.serve.app import create_app
+from cachebench.serve.backends.l1 import L1Backend
+from cachebench.serve.backends.redis_backend import RedisBackend, connect
+from cachebench.serve.invalidation import InvalidationBus
+from cachebench.serve.layered import LayeredCache
 
 
 @asynccontextmanager

@@ -2,8 +2,8 @@
 
 from contextlib import asynccontextmanager
 
-from cachebench.app import create_app
-from cachebench.layered import LayeredCache
+from cachebench.serve.app import create_app
+from cachebench.serve.layered import LayeredCache
 
 
 @asynccontextmanager

@@ -5,9 +5,9 @@ Named ``redis_only`` so that it does not shadow the ``redis`` package.
 
 from contextlib import asynccontextmanager
 
-from cachebench.app import create_app
-from cachebench.backends.redis_backend import RedisBackend, connect
-from cachebench.layered import LayeredCache
+from cachebench.serve.app import create_app
+from cachebench.serve.backends.redis_backend import RedisBackend, connect
+from cachebench.serve.layered import LayeredCache
 
 
 @asynccontextmanager

@@ -27,8 +27,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from cachebench.launcher import TargetProcess
-from cachebench.redis_server import RedisServer
+from cachebench.run.launcher import TargetProcess
+from cachebench.run.redis_server import RedisServer
 
 T = TypeVar("T")
 

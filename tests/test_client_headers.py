@@ -14,8 +14,8 @@ import httpx
 import pytest
 from conftest import TargetStarter, cache_status, fresh_get, fresh_item_id, http_client
 
-from cachebench.launcher import TargetProcess
-from cachebench.origin import user_token
+from cachebench.run.launcher import TargetProcess
+from cachebench.serve.origin import user_token
 
 pytestmark = pytest.mark.timeout(120)
 

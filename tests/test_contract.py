@@ -24,8 +24,8 @@ from conftest import (
     poll_until,
 )
 
-from cachebench.launcher import TargetProcess
-from cachebench.origin import user_token
+from cachebench.run.launcher import TargetProcess
+from cachebench.serve.origin import user_token
 from targets import TARGETS
 
 pytestmark = pytest.mark.timeout(120)

@@ -20,8 +20,8 @@ from conftest import (
     poll_until,
 )
 
-from cachebench.launcher import TargetProcess
-from cachebench.redis_server import RedisServer
+from cachebench.run.launcher import TargetProcess
+from cachebench.run.redis_server import RedisServer
 
 pytestmark = pytest.mark.timeout(90)
 

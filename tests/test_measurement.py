@@ -17,9 +17,9 @@ _skip_patch_was_set = SKIP_PATCH in os.environ
 os.environ[SKIP_PATCH] = "1"
 from test_scenarios import FAST_ORIGIN, assert_counts_match_locust, fake_server, run_locust  # noqa: E402
 
-from cachebench import measurement  # noqa: E402
-from cachebench.launcher import TargetProcess  # noqa: E402
-from cachebench.measurement import Aggregate, Recorder, RowLog, classify_cache_status  # noqa: E402
+from cachebench.load import measurement  # noqa: E402
+from cachebench.load.measurement import Aggregate, Recorder, RowLog, classify_cache_status  # noqa: E402
+from cachebench.run.launcher import TargetProcess  # noqa: E402
 
 if not _skip_patch_was_set:
     del os.environ[SKIP_PATCH]

@@ -13,9 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cachebench.bench import run_bench
-from cachebench.benchfile import BenchFileError, expand, load_matrix
 from cachebench.results import read_manifest
+from cachebench.run.bench import run_bench
+from cachebench.run.benchfile import BenchFileError, expand, load_matrix
 
 TINY = {"duration_s": 3, "warmup_s": 0.5, "label": "test"}
 
@@ -77,8 +77,8 @@ def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     results_root = tmp_path / "results"
     script = (
-        "import sys; from pathlib import Path; from cachebench.bench import run_bench; "
-        "from cachebench.benchfile import load_matrix; "
+        "import sys; from pathlib import Path; from cachebench.run.bench import run_bench; "
+        "from cachebench.run.benchfile import load_matrix; "
         f"m = load_matrix(Path({str(bench)!r}), {{}}); "
         f"run_bench(m, results_root=Path({str(results_root)!r}))"
     )

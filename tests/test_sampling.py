@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cachebench.sampling import Sampler, tree
-from cachebench.summary import BUSY_MACHINE_OTHER_CORES, saturation
+from cachebench.run.sampling import Sampler, tree
+from cachebench.run.summary import BUSY_MACHINE_OTHER_CORES, saturation
 
 BURN_S = 4.0
 # Bounded in time; writes its PID so the test can stop it. ``sh`` exits at once, so the burner is

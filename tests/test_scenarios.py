@@ -29,9 +29,7 @@ from hdrh.histogram import HdrHistogram
 SKIP_PATCH = "LOCUST_SKIP_MONKEY_PATCH"
 _skip_patch_was_set = SKIP_PATCH in os.environ
 os.environ[SKIP_PATCH] = "1"
-from cachebench.launcher import TargetProcess  # noqa: E402
-from cachebench.processes import free_port, terminate  # noqa: E402
-from cachebench.shapes import (  # noqa: E402
+from cachebench.load.shapes import (  # noqa: E402
     SHAPES,
     ShapeError,
     SpikeShape,
@@ -39,7 +37,9 @@ from cachebench.shapes import (  # noqa: E402
     apply_environment,
     selected_shape,
 )
-from cachebench.workload import Workload, WorkloadSpec, expected_hot_set  # noqa: E402
+from cachebench.load.workload import Workload, WorkloadSpec, expected_hot_set  # noqa: E402
+from cachebench.run.launcher import TargetProcess  # noqa: E402
+from cachebench.run.processes import free_port, terminate  # noqa: E402
 
 if not _skip_patch_was_set:
     del os.environ[SKIP_PATCH]

@@ -9,8 +9,9 @@ from dataclasses import replace
 
 import pytest
 
-from cachebench.runner import WARMUP_SEED_OFFSET
-from cachebench.simulator import (
+from cachebench.load.workload import WorkloadSpec, operations, stream_rng
+from cachebench.run.runner import WARMUP_SEED_OFFSET
+from cachebench.tuning.simulator import (
     LoadModel,
     SimulationError,
     Trace,
@@ -18,8 +19,7 @@ from cachebench.simulator import (
     simulate,
     stream_id,
 )
-from cachebench.sweep import SweepSpec, run_sweep
-from cachebench.workload import WorkloadSpec, operations, stream_rng
+from cachebench.tuning.sweep import SweepSpec, run_sweep
 
 SPEC = WorkloadSpec(keys=300, distribution="zipf", zipf_alpha=0.99, write_ratio=0.2, seed=7)
 

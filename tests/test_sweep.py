@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from cachebench import pareto, sweep
-from cachebench.cli_sweep import add_parsers, cmd_sweep
+from cachebench.cli.sweep import add_parsers, cmd_sweep
 from cachebench.results import read_manifest
+from cachebench.tuning import pareto, sweep
 
 # -- parsing ---------------------------------------------------------------------------------------
 

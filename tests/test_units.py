@@ -13,10 +13,10 @@ import tracemalloc
 import msgspec
 import pytest
 
-from cachebench import codec, http_caching
-from cachebench.backends.l1 import L1Backend, MeteredCache
-from cachebench.breaker import CircuitBreaker
-from cachebench.settings import SettingsError, load_settings
+from cachebench.serve import codec, http_caching
+from cachebench.serve.backends.l1 import L1Backend, MeteredCache
+from cachebench.serve.breaker import CircuitBreaker
+from cachebench.serve.settings import SettingsError, load_settings
 
 
 class FakeClock:
@@ -412,7 +412,7 @@ def test_breaker_is_clean_only_with_no_failure_since_the_last_success(clock: Fak
 def test_tick_counter_writes_once_per_tick_and_before_rendering() -> None:
     from prometheus_client import CollectorRegistry, Counter
 
-    from cachebench import metrics
+    from cachebench.serve import metrics
 
     registry = CollectorRegistry()
     counter = metrics.TickCounter(Counter("tick_test", "test", ["result"], registry=registry).labels("hit"))
@@ -450,7 +450,7 @@ class _Channel:
 
 
 def test_read_nowait_serves_in_process_hits_only_when_read_would(clock: FakeClock) -> None:
-    from cachebench.layered import LayeredCache
+    from cachebench.serve.layered import LayeredCache
 
     settings = load_settings(strategy="l1")
     l1 = L1Backend(max_entries=10, timer=clock)
@@ -486,7 +486,7 @@ def test_read_nowait_serves_in_process_hits_only_when_read_would(clock: FakeCloc
         labels = {"layer": "l1", "result": "hit"}
         return REGISTRY.get_sample_value("cachebench_cache_operations_total", labels) or 0.0
 
-    from cachebench import metrics
+    from cachebench.serve import metrics
 
     metrics.write_pending_counts()  # nothing counted before this test lands in its figures
     hits_before = hits_written()

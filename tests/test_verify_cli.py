@@ -14,11 +14,11 @@ import httpx
 import psutil
 import pytest
 
-from cachebench.launcher import TargetProcess
-from cachebench.processes import free_port, terminate
-from cachebench.redis_server import RedisServer
-from cachebench.settings import STRATEGIES
-from cachebench.verify import CLIENT_HEADER_CHECKS, FAIL, PASS, verify
+from cachebench.run.launcher import TargetProcess
+from cachebench.run.processes import free_port, terminate
+from cachebench.run.redis_server import RedisServer
+from cachebench.run.verify import CLIENT_HEADER_CHECKS, FAIL, PASS, verify
+from cachebench.serve.settings import STRATEGIES
 
 pytestmark = pytest.mark.timeout(60)
 

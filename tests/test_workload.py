@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from cachebench.workload import (
+from cachebench.load.workload import (
     READ,
     WRITE,
     HashPermutation,

@@ -26,14 +26,14 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from cachebench import cli_args as argtypes
-from cachebench.cli_report import add_parsers as add_report_parsers
-from cachebench.cli_sweep import add_parsers as add_sweep_parsers
-from cachebench.launcher import TargetProcess
-from cachebench.processes import HOST
-from cachebench.redis_server import RedisServer
-from cachebench.settings import STRATEGIES, Settings, SettingsError, load_settings
-from cachebench.verify import FAIL, PASS, WARN, CheckResult, verify
+from cachebench import arg_types as argtypes
+from cachebench.cli.report import add_parsers as add_report_parsers
+from cachebench.cli.sweep import add_parsers as add_sweep_parsers
+from cachebench.run.launcher import TargetProcess
+from cachebench.run.processes import HOST
+from cachebench.run.redis_server import RedisServer
+from cachebench.run.verify import FAIL, PASS, WARN, CheckResult, verify
+from cachebench.serve.settings import STRATEGIES, Settings, SettingsError, load_settings
 
 SERVE_STRATEGIES = (*STRATEGIES, "custom")
 DEFAULT_PORT = 8000
@@ -278,8 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from cachebench.bench import run_bench
-    from cachebench.benchfile import BENCH_DIR, load_matrix
+    from cachebench.run.bench import run_bench
+    from cachebench.run.benchfile import BENCH_DIR, load_matrix
 
     bench_file = BENCH_DIR / "quick.toml" if args.quick else (args.bench or BENCH_DIR / "default.toml")
     overrides: dict[str, object] = {
@@ -365,7 +365,3 @@ def _has_request(exc: httpx.HTTPError) -> bool:
     except RuntimeError:
         return False
     return True
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -19,9 +19,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cachebench import metrics
-from cachebench.codec import Item, Profile
-from cachebench.settings import Settings
+from cachebench.serve import metrics
+from cachebench.serve.codec import Item, Profile
+from cachebench.serve.settings import Settings
 
 SEEDED_AT = "2026-01-01T00:00:00.000000Z"
 _PLANS = ("free", "team", "enterprise")

@@ -18,11 +18,11 @@ from fastapi import FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from cachebench import codec, http_caching, metrics
-from cachebench.http_metrics import RequestMetrics
-from cachebench.layered import LayeredCache, Outcome
-from cachebench.origin import SEEDED_AT, Origin
-from cachebench.settings import Settings, load_settings
+from cachebench.serve import codec, http_caching, metrics
+from cachebench.serve.http_metrics import RequestMetrics
+from cachebench.serve.layered import LayeredCache, Outcome
+from cachebench.serve.origin import SEEDED_AT, Origin
+from cachebench.serve.settings import Settings, load_settings
 
 CacheFactory = Callable[[Settings], AbstractAsyncContextManager[LayeredCache]]
 ITEM_ID_MAX = 2_147_483_647

@@ -6,7 +6,7 @@ and costs a measurable share of a cache hit's time.
 
 from __future__ import annotations
 
-from cachebench import metrics
+from cachebench.serve import metrics
 
 
 class RequestMetrics:

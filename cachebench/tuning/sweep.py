@@ -1,14 +1,14 @@
 """``cachebench sweep``: what TTL and cache size to run, from a grid measured live and simulated.
 
-A sweep file (``bench/sweep.toml``, ``cachebench.sweep_spec``) names one target, one scenario and
+A sweep file (``bench/sweep.toml``, ``cachebench.tuning.sweep_spec``) names one target, one scenario and
 one load, fixed settings, a ``[grid]`` measured live (an ordinary matrix run by the ordinary runner
-into an ordinary results folder) and a ``[simulate]`` grid evaluated by ``cachebench.simulator``
+into an ordinary results folder) and a ``[simulate]`` grid evaluated by ``cachebench.tuning.simulator``
 only. Every live point is simulated too, so the report shows how far the simulator is from the
-measurement. Per point (``cachebench.sweep_points``): hit ratio and per layer, p50/p99 and
+measurement. Per point (``cachebench.tuning.sweep_points``): hit ratio and per layer, p50/p99 and
 throughput (live only), origin reads/s, memory, stale-read ratio and staleness age. Then the
-Pareto front and a recommendation under the user's constraints (``cachebench.pareto``), written
+Pareto front and a recommendation under the user's constraints (``cachebench.tuning.pareto``), written
 next to the cells as ``sweep.json``, ``sweep.csv``, heatmaps, ``sweep_report.html`` and
-``sweep_summary.md`` (``cachebench.sweep_report``).
+``sweep_summary.md`` (``analysis.sweep_report``).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 from rich.console import Console
 
-from cachebench import pareto
 from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir, rows_csv, write_atomic, write_json
-from cachebench.settings import load_settings
-from cachebench.sweep_points import (
+from cachebench.serve.settings import load_settings
+from cachebench.tuning import pareto
+from cachebench.tuning.sweep_points import (
     Timing,
     baseline_memory_bytes,
     calibrate_timing,
@@ -33,7 +33,7 @@ from cachebench.sweep_points import (
     simulated_point,
     trace_for,
 )
-from cachebench.sweep_spec import (
+from cachebench.tuning.sweep_spec import (
     SweepError,
     SweepSpec,
     complete_points,
@@ -121,7 +121,7 @@ def run_sweep(
     if sim_grid or simulate_only:
         trace_for(spec)  # fails early (rate, target, scenario) before any live cell runs
     if live_grid:
-        from cachebench.bench import run_bench
+        from cachebench.run.bench import run_bench
 
         console.print(f"sweep: {len(live_grid)} live points, {len(sim_grid)} simulated")
         run_dir = run_bench(sweep_matrix(spec, live_grid), results_root=results_root, console=console)
@@ -208,7 +208,7 @@ def write_outputs(
     console: Console | None = None,
 ) -> Path:
     """sweep.json, sweep.csv, heatmaps, sweep_report.html and sweep_summary.md in ``run_dir``."""
-    from cachebench import sweep_report  # matplotlib is imported only when a report is drawn
+    from analysis import sweep_report  # matplotlib is imported only when a report is drawn
 
     axes = ordered_axes([*spec.grid, *spec.simulate])
     analysis = analyse(points, constraints, axes)

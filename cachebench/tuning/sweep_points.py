@@ -4,7 +4,7 @@ the simulator, with the same names, so the two can sit in one table, one front a
 Live: hit ratio from the responses' Cache-Status (latency.json counts), per layer and origin reads
 from /metrics, p50/p99 and throughput from the summary, memory = peak target RSS + peak Redis used
 memory, staleness from the records (``cachebench.staleness``). Simulated: the same figures from
-``cachebench.simulator``, memory modelled (the caches' peak contents over a baseline calibrated on
+``cachebench.tuning.simulator``, memory modelled (the caches' peak contents over a baseline calibrated on
 the live points), with each phase as long as the live cells' records show it really was.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 from cachebench import staleness
 from cachebench.results import read_manifest
-from cachebench.settings import Settings, load_settings
-from cachebench.simulator import (
+from cachebench.serve.settings import Settings, load_settings
+from cachebench.tuning.simulator import (
     DEFAULT_GAP_S,
     SIMULATED_TARGETS,
     LoadModel,
@@ -29,7 +29,7 @@ from cachebench.simulator import (
     build_trace,
     simulate,
 )
-from cachebench.sweep_spec import REPORTED_SETTINGS, SweepError, SweepSpec, point_id, scenario_workload
+from cachebench.tuning.sweep_spec import REPORTED_SETTINGS, SweepError, SweepSpec, point_id, scenario_workload
 
 #: The seed ``benchfile.expand`` gives a matrix's first repetition (a sweep runs one).
 RUN_SEED = 42

@@ -1,5 +1,5 @@
 """The simulator's fast engine: ``LayeredCache``'s read and write paths inlined in one loop over
-real ``MeteredCache`` instances (see ``cachebench.simulator``). Every change of cache state goes
+real ``MeteredCache`` instances (see ``cachebench.tuning.simulator``). Every change of cache state goes
 through ``MeteredCache``'s own methods; a hit is read straight from its tables, which is what
 ``TLRUCache.__getitem__`` does without its three Python-level calls. ``tests/test_simulator.py``
 checks that it gives exactly what the layered engine (``LayeredCache`` itself) gives.
@@ -13,9 +13,9 @@ import random
 
 from cachetools import Cache
 
-from cachebench.backends.l1 import L1Backend, MeteredCache
-from cachebench.settings import Settings
-from cachebench.simulator import (
+from cachebench.serve.backends.l1 import L1Backend, MeteredCache
+from cachebench.serve.settings import Settings
+from cachebench.tuning.simulator import (
     COMMIT_EVENT,
     FILL_EVENT,
     REDIS_MAX_ENTRIES,

@@ -15,8 +15,8 @@ from types import TracebackType
 import httpx
 import psutil
 
-from cachebench.processes import HOST, free_port, terminate
-from cachebench.settings import ENV_PREFIX, load_settings
+from cachebench.run.processes import HOST, free_port, terminate
+from cachebench.serve.settings import ENV_PREFIX, load_settings
 from targets import TARGETS
 
 READY_TIMEOUT_S = 30.0

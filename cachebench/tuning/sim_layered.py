@@ -1,6 +1,6 @@
 """The simulator's reference engine: the project's ``LayeredCache`` itself, one per worker process,
 its coroutines driven by hand on the virtual clock — a request that reads the origin is suspended
-until the read completes (see ``cachebench.simulator``). Slow; it checks the fast engine.
+until the read completes (see ``cachebench.tuning.simulator``). Slow; it checks the fast engine.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 
 from cachetools import Cache
 
-from cachebench import codec
-from cachebench.backends.l1 import L1Backend, MeteredCache
-from cachebench.layered import LayeredCache
-from cachebench.settings import Settings
-from cachebench.simulator import (
+from cachebench.serve import codec
+from cachebench.serve.backends.l1 import L1Backend, MeteredCache
+from cachebench.serve.layered import LayeredCache
+from cachebench.serve.settings import Settings
+from cachebench.tuning.simulator import (
     COMMIT_EVENT,
     FILL_EVENT,
     REDIS_MAX_ENTRIES,

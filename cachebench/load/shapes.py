@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from locust import LoadTestShape
 
-from cachebench.measurement import publish_total_users
+from cachebench.load.measurement import publish_total_users
 
 ENV_SHAPE = "CACHEBENCH_SHAPE"
 ENV_PARAMETER_PREFIX = "CACHEBENCH_SHAPE_"

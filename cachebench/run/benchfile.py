@@ -14,13 +14,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from cachebench.settings import STRATEGIES, Settings
+from cachebench.results import PROJECT_ROOT
+from cachebench.serve.settings import STRATEGIES, Settings
 from targets import TARGETS
 
 #: The target name of cells run with ``--url`` against a service cachebench did not start.
 EXTERNAL_TARGET = "external"
-SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
-BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+SCENARIOS_DIR = PROJECT_ROOT / "scenarios"
+BENCH_DIR = PROJECT_ROOT / "bench"
 
 
 class BenchFileError(ValueError):

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from cachebench import codec, metrics
-from cachebench.backends import BackendUnavailable, CacheBackend
-from cachebench.breaker import CircuitBreaker
-from cachebench.codec import Item, Profile
-from cachebench.settings import Settings
+from cachebench.serve import codec, metrics
+from cachebench.serve.backends import BackendUnavailable, CacheBackend
+from cachebench.serve.breaker import CircuitBreaker
+from cachebench.serve.codec import Item, Profile
+from cachebench.serve.settings import Settings
 
 Loader = Callable[[], Awaitable[Item | Profile | None]]
 #: Missed invalidations kept per layer; past this the oldest are dropped and age out by TTL.

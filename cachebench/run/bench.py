@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from cachebench.benchfile import Cell, Matrix, expand
-from cachebench.redis_server import RedisServer
 from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
-from cachebench.runner import run_cells
-from cachebench.sampling import Sampler
+from cachebench.run.benchfile import Cell, Matrix, expand
+from cachebench.run.redis_server import RedisServer
+from cachebench.run.runner import run_cells
+from cachebench.run.sampling import Sampler
 
 #: Seconds a cell costs besides warm-up and measurement (start, verify, stop), for time-left estimates.
 CELL_OVERHEAD_S = 8.0

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.datastructures import ResponseCacheControl
 from werkzeug.http import parse_cache_control_header, unquote_etag
 
-from cachebench.origin import user_token
+from cachebench.serve.origin import user_token
 
 Status = Literal["pass", "warn", "fail"]
 PASS: Status = "pass"

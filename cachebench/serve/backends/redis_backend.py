@@ -7,8 +7,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from cachebench.backends import BackendUnavailable
-from cachebench.settings import Settings
+from cachebench.serve.backends import BackendUnavailable
+from cachebench.serve.settings import Settings
 
 #: Connections RedisBackend keeps for its GETs between calls (see RedisBackend.get).
 IDLE_GET_CONNECTIONS = 64

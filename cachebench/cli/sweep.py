@@ -1,4 +1,4 @@
-"""``cachebench sweep``: the command line of ``cachebench.sweep`` (wired into ``cachebench.cli``).
+"""``cachebench sweep``: the command line of ``cachebench.tuning.sweep`` (wired into ``cachebench.cli.main``).
 
 cachebench sweep [--bench FILE] [--simulate] [--target T] [--scenario S] [--duration S] [--rate R]
                  [--users N] [--workers N] [--label L] [--engine fast|layered]
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 # Light imports only: this module is loaded by every ``cachebench`` command.
-from cachebench import cli_args
-from cachebench.pareto import CONSTRAINT_KINDS, STALENESS_METRICS
+from cachebench import arg_types as cli_args
+from cachebench.tuning.pareto import CONSTRAINT_KINDS, STALENESS_METRICS
 
 _CONSTRAINT_HELP = {
     "max_staleness": "stale reads at most this old, e.g. 5s or 500ms (see --staleness-stat)",
@@ -72,7 +72,7 @@ def add_parsers(commands: Any) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or re-recommend) a sweep; errors are ValueErrors with one clear message."""
-    from cachebench import sweep
+    from cachebench.tuning import sweep
 
     constraints = {name: getattr(args, name, None) for name in CONSTRAINT_KINDS}
     if args.from_dir is not None:

@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cachebench import pareto
-from cachebench.benchfile import BENCH_DIR, SCENARIOS_DIR, Matrix, available_scenarios, load_matrix
-from cachebench.settings import Settings, SettingsError, load_settings
-from cachebench.simulator import ENGINES
-from cachebench.workload import WorkloadError, WorkloadSpec
+from cachebench.load.workload import WorkloadError, WorkloadSpec
+from cachebench.run.benchfile import BENCH_DIR, SCENARIOS_DIR, Matrix, available_scenarios, load_matrix
+from cachebench.serve.settings import Settings, SettingsError, load_settings
+from cachebench.tuning import pareto
+from cachebench.tuning.simulator import ENGINES
 
 DEFAULT_SWEEP_FILE = BENCH_DIR / "sweep.toml"
 

@@ -19,15 +19,15 @@ from pathlib import Path
 import httpx
 import psutil
 
-from cachebench import summary as cell_summary
-from cachebench.benchfile import SCENARIOS_DIR, Cell
-from cachebench.launcher import TargetProcess
-from cachebench.origin import export_write_log
-from cachebench.processes import free_port, terminate
-from cachebench.redis_server import RedisServer
 from cachebench.results import Manifest, write_atomic, write_json
-from cachebench.sampling import Sampler, tree
-from cachebench.verify import verify
+from cachebench.run import summary as cell_summary
+from cachebench.run.benchfile import SCENARIOS_DIR, Cell
+from cachebench.run.launcher import TargetProcess
+from cachebench.run.processes import free_port, terminate
+from cachebench.run.redis_server import RedisServer
+from cachebench.run.sampling import Sampler, tree
+from cachebench.run.verify import verify
+from cachebench.serve.origin import export_write_log
 
 #: Seconds Locust may take beyond its run time to spawn, stop and write its files.
 LOCUST_GRACE_S = 45.0

@@ -10,7 +10,7 @@ measured phase starts the streams of ``seed``.
 
 The model (``simulate``):
 
-- one L1 (``cachebench.backends.l1.L1Backend`` and its ``MeteredCache``) per target worker
+- one L1 (``cachebench.serve.backends.l1.L1Backend`` and its ``MeteredCache``) per target worker
   process; a user keeps its connection, so it talks to one worker for a whole phase, the one
   the kernel handed its connection to: a seeded random draw per user and phase (warm-up and
   measurement are separate Locust runs with new connections; measured on a 2-worker target,
@@ -22,7 +22,7 @@ The model (``simulate``):
   after it was sent; an origin read returns the version current when it completes, and only then
   fills the caches — so concurrent misses on one key each read the origin, as live, unless
   ``coalesce`` is on;
-- the read and write paths of ``cachebench.layered.LayeredCache``: layers nearest first, copy-up
+- the read and write paths of ``cachebench.serve.layered.LayeredCache``: layers nearest first, copy-up
   on a lower-layer hit, ``ttl``/``delete``/``version`` invalidation, TTL jitter, and for
   ``hierarchical`` the pub/sub invalidation of every other worker's L1 (delivered at once).
 
@@ -32,10 +32,10 @@ the warm-up, the names writes give items (a few bytes of body size), latency and
 
 Two engines give the same answers (``tests/test_simulator.py`` checks it on many configurations):
 
-- ``layered`` (``cachebench.sim_layered``) runs the project's ``LayeredCache`` itself, its
+- ``layered`` (``cachebench.tuning.sim_layered``) runs the project's ``LayeredCache`` itself, its
   coroutines driven by hand on the virtual clock (an origin read suspends the request until its
   completion time). Slow (tens of thousands of requests/s); it is the reference.
-- ``fast`` (``cachebench.sim_fast``, the default) mirrors ``LayeredCache``'s paths in one loop
+- ``fast`` (``cachebench.tuning.sim_fast``, the default) mirrors ``LayeredCache``'s paths in one loop
   over the same ``L1Backend`` / ``MeteredCache`` instances: every change of cache state (fill,
   delete, eviction, expiry) goes through ``MeteredCache``'s own methods; only a hit is read
   straight from its tables (what ``TLRUCache.__getitem__`` does, without its three Python-level
@@ -51,12 +51,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cachebench import codec
-from cachebench.origin import SEEDED_AT
-from cachebench.runner import WARMUP_SEED_OFFSET
-from cachebench.settings import Settings, load_settings
+from cachebench.load.workload import WRITE, Workload, WorkloadSpec, stream_rng
+from cachebench.run.runner import WARMUP_SEED_OFFSET
+from cachebench.serve import codec
+from cachebench.serve.origin import SEEDED_AT
+from cachebench.serve.settings import Settings, load_settings
 from cachebench.staleness import age_summary
-from cachebench.workload import WRITE, Workload, WorkloadSpec, stream_rng
 
 #: Seconds between the end of the warm-up run and the start of the measured one (Locust exits,
 #: /metrics is read, a new Locust starts); measured 0.7-1.1 s (median 0.88 s) on the 2-core dev machine.
@@ -291,7 +291,7 @@ class Origin:
 
 
 class Latency:
-    """Origin latency per operation, as ``cachebench.origin`` draws it (uniform jitter)."""
+    """Origin latency per operation, as ``cachebench.serve.origin`` draws it (uniform jitter)."""
 
     def __init__(self, settings: Settings, rng: random.Random) -> None:
         self.base_s = settings.origin_latency_ms / 1000
@@ -362,11 +362,11 @@ def simulate(
     routes = worker_routes(trace, workers, assignment, seed)
     # The engines import this module's model pieces, so they are imported here, when used.
     if engine == "fast":
-        from cachebench.sim_fast import FastEngine
+        from cachebench.tuning.sim_fast import FastEngine
 
         result = FastEngine(trace, target, resolved, workers, routes, seed).run()
     else:
-        from cachebench.sim_layered import LayeredEngine
+        from cachebench.tuning.sim_layered import LayeredEngine
 
         result = LayeredEngine(trace, target, resolved, workers, routes, seed).run()
     result.wall_s = time.perf_counter() - started

@@ -21,8 +21,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from cachebench import metrics
-from cachebench.settings import Settings
+from cachebench.serve import metrics
+from cachebench.serve.settings import Settings
 
 HEARTBEAT_INTERVAL_S = 0.25
 #: Unanswered heartbeats for this long mean the channel may have lost messages.

@@ -9,9 +9,9 @@ from statistics import mean
 from hdrh.histogram import HdrHistogram
 
 from cachebench import staleness
-from cachebench.benchfile import Cell
+from cachebench.metrics_text import metric_changes, parse_metrics
 from cachebench.results import rows_csv, write_atomic
-from cachebench.sampling import metric_changes, parse_metrics
+from cachebench.run.benchfile import Cell
 
 #: A process that used this share of its CPUs was the bottleneck (Locust warns only at 90% of
 #: one core, and too late to mark the numbers).

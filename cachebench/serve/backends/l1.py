@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from cachetools import Cache, TLRUCache
 
-from cachebench import metrics
-from cachebench.settings import Settings
+from cachebench.serve import metrics
+from cachebench.serve.settings import Settings
 
 
 class MeteredCache(TLRUCache):

@@ -1,0 +1,1 @@
+"""The ``cachebench`` command line: one module per group of subcommands."""

@@ -1,0 +1,1 @@
+"""What runs inside Locust: workload generators, load shapes and the measurement listeners."""

@@ -1,0 +1,38 @@
+"""Prometheus text as the suite reads it back: parsed samples, sums by label, rates between two scrapes."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def parse_metrics(text: str) -> dict[tuple[str, tuple], float]:
+    """Every sample of a Prometheus exposition as {(name, sorted labels): value}."""
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def metric_sum(values: dict[tuple[str, tuple], float], name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, lbls), v in values.items() if n == name and wanted <= set(lbls))
+
+
+def metric_changes(before: dict, after: dict, elapsed_s: float) -> dict[str, float | None]:
+    """Request, origin read and write rates, and hit ratio per layer, between two scrapes."""
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
+
+    changes: dict[str, float | None] = {
+        "requests_per_s": delta("cachebench_http_requests_total") / elapsed_s,
+        "origin_reads_per_s": delta("cachebench_origin_operations_total", op="read") / elapsed_s,
+        "origin_writes_per_s": delta("cachebench_origin_operations_total", op="write") / elapsed_s,
+    }
+    layers = {dict(lbls).get("layer") for (n, lbls) in after if n == "cachebench_cache_operations_total"}
+    for layer in sorted(filter(None, layers)):
+        hits = delta("cachebench_cache_operations_total", layer=layer, result="hit")
+        misses = delta("cachebench_cache_operations_total", layer=layer, result="miss")
+        changes[f"{layer}_hit_ratio"] = hits / (hits + misses) if hits + misses else None
+    return changes

@@ -1,0 +1,1 @@
+"""What runs inside a target: the HTTP contract, cache layers and backends, origin, settings, metrics."""
