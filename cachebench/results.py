@@ -34,6 +34,35 @@ PACKAGES = (
 )  # fmt: skip
 
 
+# The results folder's file names: every writer and every reader takes them from here.
+MANIFEST_FILE = "manifest.json"
+CELLS_DIR = "cells"
+CELL_FILE = "cell.json"
+VERIFY_FILE = "verify.json"
+SUMMARY_FILE = "summary.json"
+LATENCY_FILE = "latency.json"
+SAMPLES_FILE = "samples.csv"
+METRICS_BEFORE_FILE = "metrics_before.txt"
+METRICS_AFTER_FILE = "metrics_after.txt"
+ORIGIN_WRITES_FILE = "origin_writes.csv.gz"
+READS_GLOB = "reads-*.csv.gz"
+WRITES_GLOB = "writes-*.csv.gz"
+LOCUST_HISTORY_FILE = "locust_stats_history.csv"
+TARGET_LOG_FILE = "target.log"
+LOCUST_LOG_FILE = "locust.log"
+REPORT_FILE = "report.html"
+REPORT_SUMMARY_FILE = "summary.md"
+SWEEP_FILE = "sweep.json"
+SWEEP_POINTS_FILE = "sweep.csv"
+SWEEP_REPORT_FILE = "sweep_report.html"
+SWEEP_SUMMARY_FILE = "sweep_summary.md"
+
+
+def cell_dir(run_dir: Path, cell_name: str) -> Path:
+    """Where one cell of a run keeps its files."""
+    return Path(run_dir) / CELLS_DIR / cell_name
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
