@@ -56,7 +56,7 @@ TARGETS: dict[str, Target] = {
 }
 
 
-def target(name: str) -> Target:
+def find_target(name: str) -> Target:
     """The row named ``name``, or a ValueError that lists the names there are."""
     try:
         return TARGETS[name]

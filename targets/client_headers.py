@@ -9,4 +9,4 @@ can be switched on over any other strategy with ``CACHEBENCH_CLIENT_HEADERS=true
 from cachebench.serve.app import create_app
 from targets.nocache import no_cache
 
-app = create_app("client-headers", no_cache)
+app = create_app("client-headers", no_cache, client_headers=True)

@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cachebench.run.launcher import TargetProcess
 from cachebench.run.redis_server import RedisServer
+from targets import TARGETS
 
 T = TypeVar("T")
 
@@ -43,7 +44,6 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "origin_users": ORIGIN_USERS,
     "payload_bytes": PAYLOAD_BYTES,
 }
-REDIS_STRATEGIES = ("redis", "hierarchical")
 HTTP_TIMEOUT_S = 10.0
 CHANNEL_READY_TIMEOUT_S = 10.0
 
@@ -186,7 +186,7 @@ class TargetStarter:
 
     def __call__(self, strategy: str, workers: int = 1, **settings: Any) -> TargetProcess:
         merged: dict[str, object] = {**DEFAULT_SETTINGS, "namespace": unique_namespace()}
-        if strategy in REDIS_STRATEGIES and "redis_url" not in settings:
+        if TARGETS[strategy].needs_redis and "redis_url" not in settings:
             merged["redis_url"] = self._redis_url()  # start the session Redis only when needed
         merged.update(settings)
         target = TargetProcess(strategy, merged, workers=workers)

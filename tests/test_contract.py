@@ -26,14 +26,12 @@ from conftest import (
 
 from cachebench.run.launcher import TargetProcess
 from cachebench.serve.origin import user_token
-from targets import TARGETS
+from targets import TARGETS, default_targets
 
 pytestmark = pytest.mark.timeout(120)
 
-STRATEGIES = list(TARGETS)
-CACHING = ("l1", "redis", "hierarchical")
-#: The layer nearest the client, which serves a repeated read.
-NEAREST_LAYER = {"l1": "l1", "redis": "redis", "hierarchical": "l1"}
+STRATEGIES = default_targets()
+CACHING = [name for name in STRATEGIES if TARGETS[name].caches]
 ITEM_FIELDS = {"id", "version", "updated_at", "name", "payload"}
 PROFILE_FIELDS = {"id", "version", "name", "email", "plan"}
 SERVER_TIMING_MEMBER = re.compile(r"^(l1|redis|origin);dur=\d+(\.\d+)?$")
@@ -226,7 +224,7 @@ def test_cache_status_miss_then_hit(target: TargetProcess, client: httpx.Client)
         return
     assert "hit" not in cache_status(first)
     assert "stored" in cache_status(first)
-    assert cache_status(second) == f"{NEAREST_LAYER[target.strategy]}; hit"
+    assert cache_status(second) == f"{TARGETS[target.strategy].layers[0]}; hit"
     # Server-Timing names only the layers a hit touched: no origin.
     assert "origin" not in second.headers["server-timing"]
 
@@ -293,7 +291,7 @@ def test_healthz_fields(target: TargetProcess, client: httpx.Client) -> None:
     assert health["client_headers"] == (target.strategy == "client-headers")
     assert health["settings"]["namespace"] == target.settings["namespace"]
     assert health["settings"]["origin_latency_ms"] == 1
-    uses_redis = target.strategy in ("redis", "hierarchical")
+    uses_redis = TARGETS[target.strategy].needs_redis
     assert health["redis"]["configured"] is uses_redis
     if uses_redis:
         assert health["redis"]["reachable"] is True
@@ -336,7 +334,7 @@ def test_version_mode_serves_the_new_version_after_put(version_target: TargetPro
         assert after.json() == written
         again = client.get(f"/items/{ident}")
         assert again.json() == written
-        assert cache_status(again) == f"{NEAREST_LAYER[version_target.strategy]}; hit"
+        assert cache_status(again) == f"{TARGETS[version_target.strategy].layers[0]}; hit"
 
 
 def test_ttl_mode_serves_stale_until_ttl(ttl_target: TargetProcess) -> None:

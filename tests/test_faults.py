@@ -22,9 +22,11 @@ from conftest import (
 
 from cachebench.run.launcher import TargetProcess
 from cachebench.run.redis_server import RedisServer
+from targets import TARGETS
 
 pytestmark = pytest.mark.timeout(90)
 
+REDIS_TARGETS = [name for name, row in TARGETS.items() if row.needs_redis]
 FAILURES_BEFORE_OPEN = 3
 COOLDOWN_S = 1.0
 FAULT_SETTINGS = {
@@ -163,7 +165,7 @@ def test_hierarchical_bypasses_l1_during_invalidation_gap_then_clears_it(
     assert server_errors(target) == 0
 
 
-@pytest.mark.parametrize("strategy", ["redis", "hierarchical"])
+@pytest.mark.parametrize("strategy", REDIS_TARGETS)
 @pytest.mark.parametrize("fault", ["kill", "pause"])
 def test_put_while_redis_down_reaches_origin(
     start_target: TargetStarter, private_redis: RedisServer, strategy: str, fault: str

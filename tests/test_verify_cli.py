@@ -18,7 +18,7 @@ from cachebench.run.launcher import TargetProcess
 from cachebench.run.processes import free_port, terminate
 from cachebench.run.redis_server import RedisServer
 from cachebench.run.verify import CLIENT_HEADER_CHECKS, FAIL, PASS, verify
-from cachebench.serve.settings import STRATEGIES
+from targets import TARGETS, default_targets
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,7 +59,7 @@ def verify_redis() -> Iterator[RedisServer]:
 
 def _settings(strategy: str, verify_redis: RedisServer) -> dict[str, object]:
     settings: dict[str, object] = dict(FAST_ORIGIN)
-    if strategy in ("redis", "hierarchical"):
+    if TARGETS[strategy].needs_redis:
         settings["redis_url"] = verify_redis.url
     return settings
 
@@ -68,10 +68,10 @@ def _cli(*args: str, env: dict[str, str] | None = None, timeout_s: float = 30) -
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout_s, env=env)
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", default_targets())
 def test_verify_passes_every_target(strategy: str, verify_redis: RedisServer) -> None:
     verify_redis.flushall()
-    workers = 2 if strategy == "hierarchical" else 1
+    workers = TARGETS[strategy].verify_workers
     with TargetProcess(strategy, _settings(strategy, verify_redis), workers=workers) as target:
         results = verify(target.url, strategy, workers=workers)
     names = {r.name for r in results}
@@ -107,7 +107,7 @@ def test_unknown_strategy_lists_the_valid_ones() -> None:
     done = _cli("verify", "nosuchstrategy")
     assert done.returncode == 2
     assert done.stderr.startswith("error: ")
-    assert all(name in done.stderr for name in STRATEGIES)
+    assert all(name in done.stderr for name in TARGETS)
     assert "Traceback" not in done.stdout + done.stderr
 
 

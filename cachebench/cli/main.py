@@ -33,14 +33,12 @@ from cachebench.run.launcher import TargetProcess
 from cachebench.run.processes import HOST
 from cachebench.run.redis_server import RedisServer
 from cachebench.run.verify import FAIL, PASS, WARN, CheckResult, verify
-from cachebench.serve.settings import STRATEGIES, Settings, SettingsError, load_settings
+from cachebench.serve.settings import Settings, SettingsError, load_settings
+from targets import TARGETS, default_targets, find_target
 
-SERVE_STRATEGIES = (*STRATEGIES, "custom")
 DEFAULT_PORT = 8000
 #: Fast origin for verification runs: the checks are about behaviour, not speed.
 VERIFY_SETTINGS: dict[str, object] = {"origin_latency_ms": 1, "origin_jitter_ms": 0}
-#: Strategies verify starts with two workers (unless --workers says otherwise), for the cross-process check.
-MULTI_WORKER_STRATEGIES = ("hierarchical",)
 SERVE_POLL_S = 0.5
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -55,11 +53,6 @@ def _raise_stop(signum: int, frame: object) -> None:
 
 
 # -- argument helpers ------------------------------------------------------------------------
-
-
-def _check_strategy(strategy: str, valid: Sequence[str]) -> None:
-    if strategy not in valid:
-        raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(valid)}")
 
 
 def _settings_from(assignments: list[tuple[str, str]]) -> dict[str, object]:
@@ -107,14 +100,14 @@ def _private_redis(needed: bool) -> Iterator[RedisServer | None]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _check_strategy(args.strategy, SERVE_STRATEGIES)
+    row = find_target(args.strategy)
     settings = _settings_from(args.set)
     validated = load_settings(strategy=args.strategy, **settings)  # before anything starts
     if args.strategy == "custom" and validated.backend is None:
         raise ValueError("strategy custom needs --set backend=package.module:Class")
     port = args.port or DEFAULT_PORT
     _check_port_free(port)
-    own_redis = validated.needs_redis and _redis_url_given(settings) is None
+    own_redis = row.needs_redis and _redis_url_given(settings) is None
     with _private_redis(own_redis) as redis_server:
         if redis_server is not None:
             settings["redis_url"] = redis_server.url
@@ -185,7 +178,7 @@ def _verify_settings(redis_url: str | None, external_redis: bool) -> dict[str, o
 
 def cmd_verify(args: argparse.Namespace) -> int:
     for strategy in args.strategies:
-        _check_strategy(strategy, STRATEGIES)
+        find_target(strategy)
     printer = _Printer()
     if args.url:
         if len(args.strategies) > 1:
@@ -195,15 +188,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         verify(args.url, strategy, strict=False, workers=args.workers, report=printer.for_strategy(label))
         printer.summary([label])
         return 1 if printer.counts[FAIL] else 0
-    strategies = list(dict.fromkeys(args.strategies)) or list(STRATEGIES)
+    strategies = list(dict.fromkeys(args.strategies)) or default_targets()
     external = _redis_url_given({})
-    needs_redis = any(load_settings(strategy=s).needs_redis for s in strategies)
+    needs_redis = any(TARGETS[s].needs_redis for s in strategies)
     with _private_redis(needs_redis and external is None) as redis_server:
         redis_url = redis_server.url if redis_server is not None else external
         for strategy in strategies:
             if redis_server is not None:
                 redis_server.flushall()  # each target starts from an empty cache
-            workers = args.workers or (2 if strategy in MULTI_WORKER_STRATEGIES else 1)
+            workers = args.workers or TARGETS[strategy].verify_workers
             settings = _verify_settings(redis_url, external is not None)
             with TargetProcess(strategy, settings, workers=workers) as target:
                 verify(target.url, strategy, workers=workers, report=printer.for_strategy(strategy))
@@ -235,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one target until Ctrl-C",
         description="Run one target; with a private redis-server if it needs Redis and REDIS_URL is unset.",
     )
-    serve.add_argument("strategy", metavar="STRATEGY", help=f"one of {', '.join(SERVE_STRATEGIES)}")
+    serve.add_argument("strategy", metavar="STRATEGY", help=f"one of {', '.join(TARGETS)}")
     serve.add_argument(
         "--port", type=argtypes.port, default=None, help=f"port on {HOST} (default {DEFAULT_PORT})"
     )
@@ -258,7 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start each target and check it against the HTTP contract; exit 1 if any check fails.",
     )
     check.add_argument(
-        "strategies", nargs="*", metavar="STRATEGY", help=f"any of {', '.join(STRATEGIES)} (default: all)"
+        "strategies",
+        nargs="*",
+        metavar="STRATEGY",
+        help=f"any of {', '.join(TARGETS)} (default: {', '.join(default_targets())})",
     )
     check.add_argument("--url", help="check an already running service instead of starting targets")
     check.add_argument(

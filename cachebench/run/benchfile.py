@@ -15,8 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from cachebench.results import PROJECT_ROOT
-from cachebench.serve.settings import STRATEGIES, Settings
-from targets import TARGETS
+from cachebench.serve.settings import Settings
+from targets import default_targets, find_target
 
 #: The target name of cells run with ``--url`` against a service cachebench did not start.
 EXTERNAL_TARGET = "external"
@@ -50,7 +50,7 @@ class Matrix(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     label: str = Field("bench", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
-    targets: list[str] = Field(default_factory=lambda: list(STRATEGIES))
+    targets: list[str] = Field(default_factory=default_targets)
     scenarios: list[str] = Field(default_factory=lambda: ["read_heavy"])
     #: Named settings variants; each is a dict of Settings fields applied to every target.
     settings: dict[str, dict[str, object]] = Field(default_factory=lambda: {"default": {}})
@@ -69,8 +69,7 @@ class Matrix(BaseModel):
         if info.context and info.context.get("external") and targets == [EXTERNAL_TARGET]:
             return targets
         for name in targets:
-            if name not in TARGETS:
-                raise ValueError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
+            find_target(name)
         return targets
 
     def with_load(self, users: int | None, rate_per_s: float | None) -> Matrix:

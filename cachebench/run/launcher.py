@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ import psutil
 
 from cachebench.run.processes import HOST, free_port, terminate
 from cachebench.serve.settings import ENV_PREFIX, load_settings
-from targets import TARGETS
+from targets import find_target
 
 READY_TIMEOUT_S = 30.0
 LOG_TAIL_CHARS = 3000
@@ -33,15 +32,6 @@ def settings_env(settings: dict[str, object]) -> dict[str, str]:
     return env
 
 
-def target_module(strategy: str) -> str:
-    if strategy == "custom":
-        return "targets.custom"
-    try:
-        return TARGETS[strategy]
-    except KeyError:
-        raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(TARGETS)}") from None
-
-
 class TargetProcess:
     """One target: ``uvicorn targets.<module>:app`` with its settings in the environment."""
 
@@ -55,7 +45,7 @@ class TargetProcess:
         log_path: Path | None = None,
     ) -> None:
         self.strategy = strategy
-        self.module = target_module(strategy)
+        self.module = find_target(strategy).module
         self.settings = dict(settings or {})
         # Validate in this process first, so bad settings fail with one clear line.
         load_settings(strategy=strategy, **self.settings)
@@ -72,7 +62,6 @@ class TargetProcess:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> TargetProcess:
-        importlib.import_module("targets")  # fail here, not in the child, if the tree is broken
         self._private_dir = Path(tempfile.mkdtemp(prefix=f"cachebench-{self.strategy}-"))
         prometheus_dir = self._private_dir / "prometheus"
         prometheus_dir.mkdir()

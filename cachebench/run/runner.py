@@ -28,6 +28,7 @@ from cachebench.run.redis_server import RedisServer
 from cachebench.run.sampling import Sampler, tree
 from cachebench.run.verify import verify
 from cachebench.serve.origin import export_write_log
+from targets import TARGETS
 
 #: Seconds Locust may take beyond its run time to spawn, stop and write its files.
 LOCUST_GRACE_S = 45.0
@@ -152,7 +153,7 @@ class CellRunner:
             settings = dict(cell.settings)
             if self.external_url is not None:
                 target = ExternalTarget(self.external_url)
-            elif cell.target in ("redis", "hierarchical"):
+            elif TARGETS[cell.target].needs_redis:
                 redis_server = stack.enter_context(RedisServer())
                 settings["redis_url"] = redis_server.url
                 if self.target_cpus:

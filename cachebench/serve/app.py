@@ -90,7 +90,9 @@ def _collector_tuned_for_serving() -> Iterator[None]:
         gc.unfreeze()  # a test process starts many apps: the old ones must stay collectable
 
 
-def create_app(strategy: str, cache_factory: CacheFactory) -> FastAPI:
+def create_app(strategy: str, cache_factory: CacheFactory, *, client_headers: bool = False) -> FastAPI:
+    """The contract's app for the target named ``strategy``; ``client_headers`` turns them on always."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = load_settings(strategy=strategy)
@@ -98,7 +100,7 @@ def create_app(strategy: str, cache_factory: CacheFactory) -> FastAPI:
         sampler = asyncio.create_task(_sample_memory())
         try:
             async with cache_factory(settings) as cache:
-                headers = settings.client_headers or strategy == "client-headers"
+                headers = settings.client_headers or client_headers
                 constant = codec.encode(codec.Item(0, 1, SEEDED_AT, "constant", "x" * settings.payload_bytes))
                 app.state.service = Service(settings, origin, cache, headers, constant)
                 with _collector_tuned_for_serving():
