@@ -224,3 +224,24 @@ def start_module_target(shared_redis: SharedRedis) -> Iterator[TargetStarter]:
 @pytest.fixture
 def item_id() -> int:
     return fresh_item_id()
+
+
+# -- a fake clock for the pure parts (as cachetools' own tests tick one) ------------------------
+
+
+class FakeClock:
+    """A timer for the cache and the breaker; ``tick`` moves time forward."""
+
+    def __init__(self, now_s: float = 1000.0) -> None:
+        self.now_s = now_s
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def tick(self, seconds: float) -> None:
+        self.now_s += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
