@@ -1,4 +1,4 @@
-"""A cell's headline figures (summary.json) and its saturation verdict, from the files it wrote."""
+"""A cell's headline figures (summary.json) and saturation verdict, from its samples and Locust's files."""
 
 from __future__ import annotations
 
