@@ -45,11 +45,20 @@ SAMPLES_FILE = "samples.csv"
 METRICS_BEFORE_FILE = "metrics_before.txt"
 METRICS_AFTER_FILE = "metrics_after.txt"
 ORIGIN_WRITES_FILE = "origin_writes.csv.gz"
-READS_GLOB = "reads-*.csv.gz"
-WRITES_GLOB = "writes-*.csv.gz"
-LOCUST_HISTORY_FILE = "locust_stats_history.csv"
+#: Each Locust process that runs users logs its reads and writes as ``<prefix>-<host>-<pid>.csv.gz``.
+READS_PREFIX = "reads"
+WRITES_PREFIX = "writes"
+ROW_LOG_SUFFIX = ".csv.gz"
+READS_GLOB = f"{READS_PREFIX}-*{ROW_LOG_SUFFIX}"
+WRITES_GLOB = f"{WRITES_PREFIX}-*{ROW_LOG_SUFFIX}"
+#: Locust's ``--csv`` prefix: it writes ``locust_stats.csv``, ``locust_stats_history.csv``, ...
+LOCUST_CSV_PREFIX = "locust"
+LOCUST_HISTORY_FILE = f"{LOCUST_CSV_PREFIX}_stats_history.csv"
+#: Locust's ``--json-file`` prefix: its final statistics, ``locust_final.json``.
+LOCUST_FINAL_PREFIX = "locust_final"
 TARGET_LOG_FILE = "target.log"
 LOCUST_LOG_FILE = "locust.log"
+LOCUST_WARMUP_LOG_FILE = "locust-warmup.log"
 REPORT_FILE = "report.html"
 REPORT_SUMMARY_FILE = "summary.md"
 SWEEP_FILE = "sweep.json"
@@ -167,10 +176,10 @@ def versions() -> dict[str, str | None]:
 
 
 class Manifest:
-    """manifest.json of one run, rewritten atomically whenever a cell changes state."""
+    """The manifest of one run, rewritten atomically whenever a cell changes state."""
 
     def __init__(self, run_dir: Path, matrix: dict[str, object], cells: list[dict[str, object]]) -> None:
-        self.path = run_dir / "manifest.json"
+        self.path = run_dir / MANIFEST_FILE
         self.data: dict[str, object] = {
             "schema_version": SCHEMA_VERSION,
             "status": "running",
@@ -235,11 +244,11 @@ class ManifestRecord(BaseModel):
 
 def read_manifest(run_dir: Path) -> ManifestRecord:
     """Load and validate a run's manifest, with a clear error for what cannot be read."""
-    path = Path(run_dir) / "manifest.json"
+    path = Path(run_dir) / MANIFEST_FILE
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ValueError(f"{run_dir} is not a cachebench run: no manifest.json") from None
+        raise ValueError(f"{run_dir} is not a cachebench run: no {MANIFEST_FILE}") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from None
     version = data.get("schema_version") if isinstance(data, dict) else None

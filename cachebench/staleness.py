@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-READS_GLOB = "reads-*.csv.gz"
-WRITES_GLOB = "writes-*.csv.gz"
-ORIGIN_WRITES_FILE = "origin_writes.csv.gz"
+from cachebench.results import ORIGIN_WRITES_FILE, READS_GLOB, WRITES_GLOB
+
 #: Items start at version 1 (seeded); write n of an item commits version n + 1.
 SEEDED_VERSION = 1
 
@@ -134,7 +133,7 @@ def summarize_cell(cell_dir: Path) -> dict[str, object]:
         return {"available": False, "reason": f"no {ORIGIN_WRITES_FILE} (a target cachebench did not start)"}
     reads = load_reads(cell_dir)
     if reads.empty:
-        return {"available": False, "reason": "no reads-*.csv.gz with rows"}
+        return {"available": False, "reason": f"no {READS_GLOB} with rows"}
     return {"available": True, **summarize(reads, load_origin_writes(cell_dir))}
 
 

@@ -13,7 +13,7 @@ measures what per-user data costs the caches (one entry per user, little sharing
 
 from locust import events, task
 
-from cachebench.load.measurement import body_int
+from cachebench.load.records import body_int
 from cachebench.load.shapes import selected_shape
 from cachebench.load.workload import READ
 from cachebench.serve.origin import user_token

@@ -17,8 +17,10 @@ _skip_patch_was_set = SKIP_PATCH in os.environ
 os.environ[SKIP_PATCH] = "1"
 from test_scenarios import FAST_ORIGIN, assert_counts_match_locust, fake_server, run_locust  # noqa: E402
 
-from cachebench.load import measurement  # noqa: E402
-from cachebench.load.measurement import Aggregate, Recorder, RowLog, classify_cache_status  # noqa: E402
+from cachebench.load import histograms, records  # noqa: E402
+from cachebench.load.histograms import Aggregate, Recorder  # noqa: E402
+from cachebench.load.outcomes import classify_cache_status  # noqa: E402
+from cachebench.load.records import RowLog  # noqa: E402
 from cachebench.run.launcher import TargetProcess  # noqa: E402
 
 if not _skip_patch_was_set:
@@ -48,21 +50,21 @@ def test_cache_status_gives_the_layer_that_answered(cache_status, outcome):
 
 def test_versions_are_read_without_parsing_the_body():
     body = b'{"id":12,"version":345,"updated_at":"2026-01-01T00:00:00.000000Z","name":"x","payload":"y"}'
-    assert measurement.body_version(body) == 345
-    assert measurement.body_int(body, b'"id":') == 12
-    assert measurement.body_version(b'{"id":1,"version":7}') == 7
-    assert measurement.body_version(b'{"detail":"Not Found"}') is None
-    assert measurement.body_version(None) is None
-    assert measurement.etag_version('"item-12-v3"') == 3
-    assert measurement.etag_version('W/"me-5-v10"') == 10
-    assert measurement.etag_version(None) is None
+    assert records.body_version(body) == 345
+    assert records.body_int(body, b'"id":') == 12
+    assert records.body_version(b'{"id":1,"version":7}') == 7
+    assert records.body_version(b'{"detail":"Not Found"}') is None
+    assert records.body_version(None) is None
+    assert records.etag_version('"item-12-v3"') == 3
+    assert records.etag_version('W/"me-5-v10"') == 10
+    assert records.etag_version(None) is None
 
 
 def test_merged_histograms_equal_the_sum_of_their_parts():
     rng = random.Random(1)
     parts = [[rng.lognormvariate(7, 1.5) for _ in range(5_000)] for _ in range(2)]
     recorders = [Recorder(), Recorder()]
-    reference = measurement.new_histogram()
+    reference = histograms.new_histogram()
     for recorder, values in zip(recorders, parts, strict=True):
         for value in values:
             recorder.record(GET, "l1_hit", value, value + 1_000)
@@ -106,7 +108,7 @@ def test_values_beyond_the_range_are_clamped_not_dropped():
     recorder.record(GET, "miss", -5.0)
     histogram = recorder.histograms[(GET, "miss", "service")]
     assert histogram.get_total_count() == 2
-    assert histogram.get_max_value() >= measurement.HIGHEST_US
+    assert histogram.get_max_value() >= histograms.HIGHEST_US
 
 
 def test_rates_cover_the_full_seconds_after_ramp_up():

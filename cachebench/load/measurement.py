@@ -1,5 +1,8 @@
 """Measurement: Locust event listeners, registered on import, that record what the targets did.
 
+The pieces they use live beside them: ``outcomes`` (Cache-Status to outcome), ``histograms`` (HDR
+recording and merging) and ``records`` (the per-request read and write logs).
+
 Per request (``events.request``):
 
 - the latency in microseconds into HDR histograms (1 µs .. 60 s, 3 significant digits), keyed
@@ -45,37 +48,19 @@ its users to finish reports too late; such a worker is listed in ``incomplete_wo
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
-import math
-import os
-import socket
-import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
 from locust import events
 from locust.runners import STATE_STOPPED, MasterRunner, WorkerRunner
 
-SCHEMA = 1
-LOWEST_US = 1
-HIGHEST_US = 60_000_000
-SIGNIFICANT_DIGITS = 3
-
-L1_HIT = "l1_hit"
-REDIS_HIT = "redis_hit"
-MISS = "miss"
-CLIENT_LOCAL = "client_local"
-NOT_MODIFIED = "not_modified"
-ERROR = "error"
-ALL = "all"
-OUTCOMES = (L1_HIT, REDIS_HIT, MISS, CLIENT_LOCAL, NOT_MODIFIED, ERROR)
-SERVICE = "service"
-CORRECTED = "corrected"
+from cachebench.load.histograms import Aggregate, Recorder
+from cachebench.load.outcomes import CLIENT_LOCAL, ERROR, MISS, NOT_MODIFIED, classify_cache_status
+from cachebench.load.records import READS_HEADER, WRITES_HEADER, RowLog, body_version, etag_version
+from cachebench.results import LATENCY_FILE, READS_PREFIX, WRITES_PREFIX, write_atomic
 
 #: Attributes set on ``parsed_options`` by the master; Locust copies custom options into every
 #: spawn message, which is how workers learn them.
@@ -83,279 +68,8 @@ TOTAL_USERS_OPTION = "cachebench_total_users"
 START_OPTION = "cachebench_start_unix_s"
 TOTAL_USERS_MESSAGE = "cachebench_total_users"
 PAYLOAD_KEY = "cachebench"
-LATENCY_FILE = "latency.json"
 
 log = logging.getLogger(__name__)
-
-
-def process_name() -> str:
-    """``<hostname>-<pid>``, read when called: Locust's ``--processes`` forks after import."""
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
-
-
-def classify_cache_status(cache_status: str | None) -> str:
-    """Outcome of a successful response from its ``Cache-Status`` (RFC 9211) header.
-
-    Members run from the cache nearest the origin to the one nearest the client, so the last
-    member that says ``hit`` is the layer that answered; none means the origin was read.
-    """
-    if not cache_status or "hit" not in cache_status:
-        return MISS
-    for member in reversed(cache_status.split(",")):
-        layer, _, params = member.partition(";")
-        if any(param.strip() == "hit" for param in params.split(";")):
-            return f"{layer.strip().lower()}_hit"
-    return MISS
-
-
-def body_int(body: bytes | None, field: bytes) -> int | None:
-    """An integer field of a flat JSON body (``field`` is e.g. ``b'"version":'``), found
-    without parsing the whole body: the targets' bodies are compact msgspec JSON."""
-    if not body:
-        return None
-    start = body.find(field)
-    if start < 0:
-        return None
-    start += len(field)
-    end = body.find(b",", start)
-    if end < 0:
-        end = body.find(b"}", start)
-    try:
-        return int(body[start:end])
-    except ValueError:
-        return None
-
-
-def body_version(body: bytes | None) -> int | None:
-    """The ``version`` field of an item (or profile) JSON body."""
-    return body_int(body, b'"version":')
-
-
-def etag_version(etag: str | None) -> int | None:
-    """The version in one of the targets' ETags, ``"item-<id>-v<version>"``."""
-    if not etag:
-        return None
-    _, _, version = etag.strip().strip('"').rpartition("-v")
-    return int(version) if version.isdigit() else None
-
-
-def histogram_key(name: str, outcome: str, kind: str) -> str:
-    return f"{name}|{outcome}|{kind}"
-
-
-def _clamp_us(value_us: float) -> int:
-    # hdrh silently drops values above its range: clamp, so every request is counted.
-    if value_us < 0:
-        return 0
-    return HIGHEST_US if value_us > HIGHEST_US else int(value_us)
-
-
-class Recorder:
-    """What this process measured since its last drain (a worker drains every report)."""
-
-    def __init__(self) -> None:
-        self.histograms: dict[tuple[str, str, str], HdrHistogram] = {}
-        self.timeline: Counter[tuple[int, str]] = Counter()
-        self.browser: Counter[str] = Counter()
-
-    def _histogram(self, key: tuple[str, str, str]) -> HdrHistogram:
-        histogram = self.histograms.get(key)
-        if histogram is None:
-            histogram = self.histograms[key] = new_histogram()
-        return histogram
-
-    def record(self, name: str, outcome: str, service_us: float, corrected_us: float | None = None) -> None:
-        service = _clamp_us(service_us)
-        self._histogram((name, outcome, SERVICE)).record_value(service)
-        self._histogram((name, ALL, SERVICE)).record_value(service)
-        if corrected_us is not None:
-            corrected = _clamp_us(corrected_us)
-            self._histogram((name, outcome, CORRECTED)).record_value(corrected)
-            self._histogram((name, ALL, CORRECTED)).record_value(corrected)
-
-    def drain(self) -> dict[str, Any]:
-        """Everything since the last drain, in a form msgpack carries (str keys, no tuples)."""
-        payload = {
-            "process": process_name(),
-            "histograms": {
-                histogram_key(*key): histogram.encode().decode("ascii")
-                for key, histogram in self.histograms.items()
-                if histogram.get_total_count()
-            },
-            "timeline": [[second, series, count] for (second, series), count in self.timeline.items()],
-            "browser": dict(self.browser),
-        }
-        # New objects rather than hdrh's reset(), which walks every counter in Python.
-        self.histograms = {}
-        self.timeline = Counter()
-        self.browser = Counter()
-        return payload
-
-
-class Aggregate:
-    """Drained payloads of every process added up: what ``latency.json`` reports."""
-
-    def __init__(self) -> None:
-        self.histograms: dict[str, HdrHistogram] = {}
-        self.timeline: Counter[tuple[int, str]] = Counter()
-        self.browser: Counter[str] = Counter()
-        self.per_process: Counter[str] = Counter()
-        self.final_processes: set[str] = set()
-
-    def merge(self, payload: dict[str, Any]) -> None:
-        process = payload.get("process", "?")
-        self.per_process[process] += 0  # a process that measured nothing still shows up
-        for key, encoded in payload.get("histograms", {}).items():
-            delta = HdrHistogram.decode(encoded)
-            histogram = self.histograms.get(key)
-            if histogram is None:
-                histogram = self.histograms[key] = new_histogram()
-            histogram.add(delta)
-            if key.endswith(f"|{ALL}|{SERVICE}"):
-                self.per_process[process] += delta.get_total_count()
-        for second, series, count in payload.get("timeline", []):
-            self.timeline[(int(second), series)] += count
-        self.browser.update(payload.get("browser", {}))
-        if payload.get("final"):
-            self.final_processes.add(process)
-
-    def total_requests(self) -> int:
-        return sum(
-            h.get_total_count() for key, h in self.histograms.items() if key.endswith(f"|{ALL}|{SERVICE}")
-        )
-
-    def report(
-        self,
-        *,
-        mode: str,
-        target_rate_per_s: float | None,
-        start_s: float | None,
-        full_load_s: float | None,
-        stop_s: float | None,
-        expect_final_reports: bool,
-        extra: dict[str, Any],
-    ) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        summary: dict[str, dict[str, float]] = {}
-        for key in sorted(self.histograms):
-            histogram = self.histograms[key]
-            total = histogram.get_total_count()
-            if not total:
-                continue
-            name, outcome, kind = key.rsplit("|", 2)
-            if kind == SERVICE:
-                counts[f"{name}|{outcome}"] = total
-            summary[key] = summarize(histogram)
-        requests = self.total_requests()
-        errors = sum(n for key, n in counts.items() if key.endswith(f"|{ERROR}"))
-        timeline, window, offered, achieved = self._rates(start_s, full_load_s, stop_s)
-        incomplete = sorted(set(self.per_process) - self.final_processes) if expect_final_reports else []
-        return {
-            "schema": SCHEMA,
-            "unit": "us",
-            "mode": mode,
-            "histograms": {key: self.histograms[key].encode().decode("ascii") for key in summary},
-            "summary": summary,
-            "counts": counts,
-            "requests": requests,
-            "errors": errors,
-            "target_rate_per_s": target_rate_per_s,
-            "offered_rate_per_s": offered if mode == "fixed_rate" else None,
-            "achieved_rate_per_s": achieved,
-            "window": window,
-            "timeline": timeline,
-            "per_worker_counts": dict(self.per_process),
-            "incomplete_workers": incomplete,
-            "browser": dict(self.browser),
-            **extra,
-        }
-
-    def _rates(
-        self, start_s: float | None, full_load_s: float | None, stop_s: float | None
-    ) -> tuple[dict[str, Any], dict[str, Any], float | None, float | None]:
-        seconds = sorted({second for second, _ in self.timeline})
-        if not seconds:
-            return {"t0_unix_s": None, "per_s": {}}, {}, None, None
-        first, last = seconds[0], seconds[-1]
-        series_names = sorted({series for _, series in self.timeline})
-        per_s = {
-            series: [self.timeline.get((s, series), 0) for s in range(first, last + 1)]
-            for series in series_names
-        }
-        # Rates over the full seconds between "all users running" and the stop: ramp-up and the
-        # partly measured first and last seconds would bias them low.
-        begin = math.ceil(full_load_s or start_s or first)
-        end = math.floor(stop_s) if stop_s else last
-        if end - begin < 1:
-            begin, end = first, last + 1
-        completed = sum(self.timeline.get((s, "completed"), 0) for s in range(begin, end))
-        intended = sum(self.timeline.get((s, "intended"), 0) for s in range(begin, end))
-        seconds_covered = end - begin
-        window = {"from_unix_s": begin, "to_unix_s": end, "seconds": seconds_covered}
-        return (
-            {"t0_unix_s": first, "per_s": per_s},
-            window,
-            intended / seconds_covered,
-            completed / seconds_covered,
-        )
-
-
-def summarize(histogram: HdrHistogram) -> dict[str, float]:
-    return {
-        "count": histogram.get_total_count(),
-        "min_us": histogram.get_min_value(),
-        "mean_us": round(histogram.get_mean_value(), 1),
-        "p50_us": histogram.get_value_at_percentile(50),
-        "p90_us": histogram.get_value_at_percentile(90),
-        "p99_us": histogram.get_value_at_percentile(99),
-        "p999_us": histogram.get_value_at_percentile(99.9),
-        "max_us": histogram.get_max_value(),
-    }
-
-
-class RowLog:
-    """One gzip CSV per process, written under a hidden temporary name and renamed into place
-    when closed, so a reader never sees a half-written file under the final name."""
-
-    def __init__(self, directory: Path, prefix: str, header: str) -> None:
-        self.path = directory / f"{prefix}-{process_name()}.csv.gz"
-        self._temporary = directory / f".{self.path.name}.part"
-        self._header = header
-        self._file = None
-        self.rows = 0
-
-    def write(self, line: str) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Level 1: ~5x smaller than plain CSV for a few percent of one core.
-            # Open across many write() calls, closed by close(): no context manager fits.
-            self._file = gzip.open(self._temporary, "wt", compresslevel=1, newline="")  # noqa: SIM115
-            self._file.write(self._header)
-        self._file.write(line)
-        self.rows += 1
-
-    def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            os.replace(self._temporary, self.path)
-
-
-def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        json.dump(data, tmp, indent=1)
-        tmp.write("\n")
-    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile makes it private; results are meant to be read
-    os.replace(tmp.name, path)
 
 
 # --- Total user count, for the per-user rate of fixed-rate runs -----------------------------
@@ -436,8 +150,8 @@ class _State:
         self.stop_s = None
         directory = self.results_dir()
         if directory is not None and self.reads is None and not self.is_master:
-            self.reads = RowLog(directory, "reads", "t_unix_s,item_id,version,outcome\n")
-            self.writes = RowLog(directory, "writes", "t_unix_s,item_id,new_version\n")
+            self.reads = RowLog(directory, READS_PREFIX, READS_HEADER)
+            self.writes = RowLog(directory, WRITES_PREFIX, WRITES_HEADER)
 
     def write_results(self, final: bool) -> None:
         directory = self.results_dir()
@@ -464,7 +178,7 @@ class _State:
             log.warning(
                 "no final report from %s: their last requests are missing", report["incomplete_workers"]
             )
-        write_json_atomically(directory / LATENCY_FILE, report)
+        write_atomic(directory / LATENCY_FILE, json.dumps(report, indent=1) + "\n")
 
     def close_rows(self) -> None:
         for rows in (self.reads, self.writes):

@@ -8,7 +8,6 @@ is not measured), an unrecorded warm-up, the measured Locust phase with a per-se
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from cachebench import results
 from cachebench.results import Manifest, write_atomic, write_json
 from cachebench.run import summary as cell_summary
 from cachebench.run.benchfile import SCENARIOS_DIR, Cell
@@ -73,9 +73,10 @@ def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None
     else:
         command += ["--stop-timeout", "5"]
     if out_dir is not None:
-        command += ["--csv", str(out_dir / "locust"), "--csv-full-history", "--results-dir", str(out_dir)]
+        command += ["--csv", str(out_dir / results.LOCUST_CSV_PREFIX), "--csv-full-history"]
+        command += ["--results-dir", str(out_dir)]
         # Locust's CSVs are rewritten each second and not at the end; its JSON is final.
-        command += ["--json-file", str(out_dir / "locust_final")]
+        command += ["--json-file", str(out_dir / results.LOCUST_FINAL_PREFIX)]
     for option, value in cell.scenario_options.items():
         command += [f"--{option}", str(value)]
     return command
@@ -119,8 +120,8 @@ def _wait(proc: subprocess.Popen, timeout_s: float, on_tick: Callable[[], None])
 
 def _verify(url: str, cell: Cell, external: bool) -> list[dict[str, str]]:
     # A service we did not start may lack /healthz or /metrics: those checks only warn then.
-    results = verify(url, None, strict=False) if external else verify(url, cell.target, workers=cell.workers)
-    return [{"name": r.name, "status": r.status, "reason": r.reason} for r in results]
+    checks = verify(url, None, strict=False) if external else verify(url, cell.target, workers=cell.workers)
+    return [{"name": c.name, "status": c.status, "reason": c.reason} for c in checks]
 
 
 class ExternalTarget:
@@ -145,9 +146,9 @@ class CellRunner:
         self.target_cpus, self.generator_cpus = plan_cpus() if external_url is None else (None, None)
 
     def run(self, cell: Cell) -> dict[str, object]:
-        cell_dir = self.run_dir / "cells" / cell.name
+        cell_dir = results.cell_dir(self.run_dir, cell.name)
         cell_dir.mkdir(parents=True, exist_ok=True)
-        write_json(cell_dir / "cell.json", cell.as_dict())
+        write_json(cell_dir / results.CELL_FILE, cell.as_dict())
         with contextlib.ExitStack() as stack:
             redis_server = None
             settings = dict(cell.settings)
@@ -162,34 +163,33 @@ class CellRunner:
                 target = stack.enter_context(
                     TargetProcess(
                         cell.target, settings, workers=cell.workers, cpus=self.target_cpus,
-                        log_path=cell_dir / "target.log",
+                        log_path=cell_dir / results.TARGET_LOG_FILE,
                     )
                 )  # fmt: skip
             checks = _verify(target.url, cell, external=self.external_url is not None)
-            write_json(cell_dir / "verify.json", checks)
+            write_json(cell_dir / results.VERIFY_FILE, checks)
             failed = [c["name"] for c in checks if c["status"] == "fail"]
             if failed:
                 raise CellFailed(f"verification failed: {', '.join(failed)}")
             if cell.warmup_s > 0:
                 self._locust(cell, target, cell.warmup_s, cell_dir)
-            with httpx.Client(timeout=5) as client, contextlib.suppress(httpx.HTTPError):
-                write_atomic(cell_dir / "metrics_before.txt", client.get(f"{target.url}/metrics").text)
+            metrics_before = _save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
             started_at = time.time()
             returncode, rows, interrupted = None, [], False
             try:
-                returncode, rows = self._measure(cell, target, redis_server, cell_dir)
+                returncode = self._measure(cell, target, redis_server, cell_dir, rows)
             except KeyboardInterrupt:
                 interrupted = True
-            with httpx.Client(timeout=5) as client, contextlib.suppress(httpx.HTTPError):
-                write_atomic(cell_dir / "metrics_after.txt", client.get(f"{target.url}/metrics").text)
+            metrics_after = _save_metrics(target.url, cell_dir / results.METRICS_AFTER_FILE)
             if getattr(target, "origin_path", None) is not None:
                 # The origin's own record of every write: the ground truth for staleness.
-                export_write_log(target.origin_path, cell_dir / "origin_writes.csv.gz")
+                export_write_log(target.origin_path, cell_dir / results.ORIGIN_WRITES_FILE)
             result = cell_summary.summarize(
-                cell, cell_dir, rows or _read_samples(cell_dir), started_at, time.time(), returncode,
+                cell, cell_dir, rows, started_at, time.time(), returncode,
                 cpus={"target": self.target_cpus, "generator": self.generator_cpus}, interrupted=interrupted,
+                metrics_before=metrics_before, metrics_after=metrics_after,
             )  # fmt: skip
-            write_json(cell_dir / "summary.json", result)
+            write_json(cell_dir / results.SUMMARY_FILE, result)
             if interrupted:
                 raise KeyboardInterrupt
             return result
@@ -197,19 +197,29 @@ class CellRunner:
     def _locust(self, cell: Cell, target: TargetProcess, duration_s: float, cell_dir: Path) -> None:
         """The warm-up: same load, nothing recorded."""
         command = locust_command(cell, target.url, duration_s, None)
-        with running_locust(command, self.generator_cpus, cell_dir / "locust-warmup.log") as proc:
+        log_path = cell_dir / results.LOCUST_WARMUP_LOG_FILE
+        with running_locust(command, self.generator_cpus, log_path) as proc:
             ends_at = time.monotonic() + duration_s
             returncode = _wait(
                 proc, duration_s + LOCUST_GRACE_S, lambda: self.on_tick(cell, None, "warm-up", ends_at)
             )
-        _check_exit(returncode, cell_dir / "locust-warmup.log")
+        _check_exit(returncode, log_path)
 
     def _measure(
-        self, cell: Cell, target: TargetProcess, redis_server: RedisServer | None, cell_dir: Path
-    ) -> tuple[int, list[dict]]:
-        """The measured phase, sampled every second; samples are kept even if it fails midway."""
+        self,
+        cell: Cell,
+        target: TargetProcess,
+        redis_server: RedisServer | None,
+        cell_dir: Path,
+        rows: list[dict],
+    ) -> int:
+        """The measured phase, sampled every second into ``rows`` (and the samples file).
+
+        The rows go into the caller's list rather than the return value, so a phase that fails
+        or is interrupted midway still hands its samples to the summary.
+        """
         command = locust_command(cell, target.url, cell.duration_s, cell_dir)
-        log_path = cell_dir / "locust.log"
+        log_path = cell_dir / results.LOCUST_LOG_FILE
         with running_locust(command, self.generator_cpus, log_path) as proc:
             sampler = Sampler(
                 target.url, target.processes, tree(proc.pid),
@@ -225,21 +235,19 @@ class CellRunner:
                     lambda: self.on_tick(cell, sampler, "measure", ends_at),
                 )
             finally:
-                rows = sampler.stop()
-                cell_summary.write_samples(cell_dir / "samples.csv", rows)
+                rows.extend(sampler.stop())
+                cell_summary.write_samples(cell_dir / results.SAMPLES_FILE, rows)
         _check_exit(returncode, log_path)
-        return returncode, rows
+        return returncode
 
 
-def _read_samples(cell_dir: Path) -> list[dict]:
-    """The samples an interrupted phase managed to write (numbers as floats, blanks as None)."""
-    path = cell_dir / "samples.csv"
-    if not path.exists():
-        return []
-    return [
-        {k: (float(v) if v not in ("", None) else None) for k, v in row.items()}
-        for row in csv.DictReader(path.open())
-    ]
+def _save_metrics(url: str, path: Path) -> str | None:
+    """The target's ``/metrics`` now, saved to ``path`` and returned; None when it did not answer."""
+    with httpx.Client(timeout=5) as client, contextlib.suppress(httpx.HTTPError):
+        text = client.get(f"{url}/metrics").text
+        write_atomic(path, text)
+        return text
+    return None
 
 
 def _check_exit(returncode: int, log_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""A cell's headline figures (summary.json) and its saturation verdict, from the files it wrote."""
+"""A cell's headline figures (summary.json) and saturation verdict, from its samples and Locust's files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hdrh.histogram import HdrHistogram
 
 from cachebench import staleness
 from cachebench.metrics_text import metric_changes, parse_metrics
-from cachebench.results import rows_csv, write_atomic
+from cachebench.results import LATENCY_FILE, rows_csv, write_atomic
 from cachebench.run.benchfile import Cell
 
 #: A process that used this share of its CPUs was the bottleneck (Locust warns only at 90% of
@@ -57,14 +57,12 @@ def _request_totals(latency: dict) -> dict[str, float]:
     }
 
 
-def _metric_deltas(cell_dir: Path, duration_s: float) -> dict[str, float | None]:
-    try:
-        before = parse_metrics((cell_dir / "metrics_before.txt").read_text())
-        after = parse_metrics((cell_dir / "metrics_after.txt").read_text())
-    except OSError:
+def _metric_deltas(
+    before_text: str | None, after_text: str | None, duration_s: float
+) -> dict[str, float | None]:
+    if before_text is None or after_text is None:
         return {}
-
-    changes = metric_changes(before, after, duration_s)
+    changes = metric_changes(parse_metrics(before_text), parse_metrics(after_text), duration_s)
     # Over the whole phase, scrapes and health checks would blur the scenario's own request rate.
     changes.pop("requests_per_s")
     return changes
@@ -119,8 +117,12 @@ def summarize(
     returncode: int | None,
     cpus: dict[str, list[int] | None],
     interrupted: bool = False,
+    metrics_before: str | None = None,
+    metrics_after: str | None = None,
 ) -> dict[str, object]:
-    latency_path = cell_dir / "latency.json"
+    """The cell's summary from what the runner holds (samples, ``/metrics`` before and after) and
+    what the cell's other processes wrote (Locust's latency file, the read logs)."""
+    latency_path = cell_dir / LATENCY_FILE
     latency = json.loads(latency_path.read_text()) if latency_path.exists() else {}
     kind = "corrected" if latency.get("mode") == "fixed_rate" else "service"
     headline: dict[str, object] = {"latency_kind": kind}
@@ -133,7 +135,7 @@ def summarize(
     headline.update(totals)
     headline["offered_rate_per_s"] = latency.get("offered_rate_per_s")
     headline["achieved_rate_per_s"] = latency.get("achieved_rate_per_s")
-    headline.update(_metric_deltas(cell_dir, cell.duration_s))
+    headline.update(_metric_deltas(metrics_before, metrics_after, cell.duration_s))
     rss = [r["target_rss_bytes"] for r in rows if r.get("target_rss_bytes")]
     headline["target_rss_bytes_max"] = max(rss) if rss else None
     redis_memory = [r["redis_used_memory_bytes"] for r in rows if r.get("redis_used_memory_bytes")]
@@ -144,7 +146,7 @@ def summarize(
     verdict = saturation(rows, cpus)
     problems = ["interrupted"] if interrupted else []
     if not latency:
-        problems.append("no latency.json from the scenario")
+        problems.append(f"no {LATENCY_FILE} from the scenario")
     if latency.get("incomplete_workers"):
         problems.append(f"Locust workers without final reports: {latency['incomplete_workers']}")
     if len(rows) < MIN_SAMPLE_COVERAGE * cell.duration_s:

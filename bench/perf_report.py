@@ -1,0 +1,69 @@
+"""What the hit-path benchmark prints: progress lines, the summary table, one line per requirement."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+# isort: split
+# Siblings in bench/: importable because running a script puts its folder on sys.path.
+from perf_memory import MEMORY_REQUIREMENT
+
+if TYPE_CHECKING:
+    from perf_hits import TargetResult
+
+# Wide enough for the summary table when the output is a file or a pipe.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+
+
+def verdict(ok: bool) -> str:
+    return "[green]PASS[/]" if ok else "[red]MISS[/]"
+
+
+def print_report(results: list[TargetResult], memory: list[dict[str, float]], rounds: int) -> int:
+    """The summary table and one line per requirement; returns the exit status."""
+    table = Table(title=f"Cache hit vs constant bytes, one uvicorn worker (median of {rounds} pairs)")
+    columns = ("target", "constant req/s", "hit req/s", "ratio", "required", "", "ratio per CPU-s",
+               "worker CPU", "wrk CPU max", "repeated", "checks")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("target", "", "checks") else "right")
+    missed = untrusted = False
+    for result in results:
+        untrusted |= bool(result.problems) or not result.pairs
+        if not result.pairs:
+            table.add_row(result.strategy, *["-"] * 3, f">= {result.required}", "[red]ERROR[/]",
+                          *["-"] * 4, "; ".join(result.problems))  # fmt: skip
+            continue
+        missed |= not result.passed
+        runs = result.runs()
+        checks = "; ".join(result.problems) or f"{result.cache_status}, counter = requests"
+        table.add_row(
+            result.strategy, f"{result.constant_rps:.0f}", f"{result.hit_rps:.0f}", f"{result.ratio:.3f}",
+            f">= {result.required}", verdict(result.passed), f"{result.cpu_ratio:.3f}",
+            f"{statistics.median(run.worker_cpu for run in runs):.0%}",
+            f"{max(run.wrk_cpu for run in runs):.0%}", str(result.repeated), checks,
+        )  # fmt: skip
+    console.print()
+    console.print(table)
+    for result in results:
+        if result.pairs:
+            console.print(
+                f"ratio {result.strategy} {result.ratio:.3f} (hit {result.hit_rps:.0f} / constant "
+                f"{result.constant_rps:.0f} req/s; required >= {result.required}) {verdict(result.passed)}"
+            )
+    for report in memory:
+        ok = report["ratio"] <= MEMORY_REQUIREMENT
+        missed |= not ok
+        console.print(
+            f"l1 memory {report['entries']} entries: RSS +{report['rss_delta_bytes'] / 2**20:.1f} MiB for "
+            f"{report['value_bytes'] / 2**20:.1f} MiB of values = {report['ratio']:.3f}x "
+            f"(required <= {MEMORY_REQUIREMENT}) {verdict(ok)}"
+        )
+    if untrusted:
+        console.print("[red]the run cannot be trusted: see the checks column[/]")
+        return 2
+    return 1 if missed else 0

@@ -1,0 +1,204 @@
+"""HDR latency histograms: recorded per process, drained as payloads, added up into ``latency.json``.
+
+Histograms cover 1 µs .. 60 s at 3 significant digits and are keyed ``<request name>|<outcome>|<kind>``,
+``kind`` being ``service`` (as measured) or ``corrected`` (from the intended send time, at a fixed rate).
+A payload is what one process measured since its last drain, in a form msgpack carries, so a
+Locust worker can send it with its own stats report; ``Aggregate`` adds payloads up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from cachebench.load.outcomes import ALL, ERROR
+from cachebench.load.records import process_name
+
+#: Schema of ``latency.json``.
+SCHEMA = 1
+LOWEST_US = 1
+HIGHEST_US = 60_000_000
+SIGNIFICANT_DIGITS = 3
+SERVICE = "service"
+CORRECTED = "corrected"
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def histogram_key(name: str, outcome: str, kind: str) -> str:
+    return f"{name}|{outcome}|{kind}"
+
+
+def _clamp_us(value_us: float) -> int:
+    # hdrh silently drops values above its range: clamp, so every request is counted.
+    if value_us < 0:
+        return 0
+    return HIGHEST_US if value_us > HIGHEST_US else int(value_us)
+
+
+class Recorder:
+    """What this process measured since its last drain (a worker drains every report)."""
+
+    def __init__(self) -> None:
+        self.histograms: dict[tuple[str, str, str], HdrHistogram] = {}
+        self.timeline: Counter[tuple[int, str]] = Counter()
+        self.browser: Counter[str] = Counter()
+
+    def _histogram(self, key: tuple[str, str, str]) -> HdrHistogram:
+        histogram = self.histograms.get(key)
+        if histogram is None:
+            histogram = self.histograms[key] = new_histogram()
+        return histogram
+
+    def record(self, name: str, outcome: str, service_us: float, corrected_us: float | None = None) -> None:
+        service = _clamp_us(service_us)
+        self._histogram((name, outcome, SERVICE)).record_value(service)
+        self._histogram((name, ALL, SERVICE)).record_value(service)
+        if corrected_us is not None:
+            corrected = _clamp_us(corrected_us)
+            self._histogram((name, outcome, CORRECTED)).record_value(corrected)
+            self._histogram((name, ALL, CORRECTED)).record_value(corrected)
+
+    def drain(self) -> dict[str, Any]:
+        """Everything since the last drain, in a form msgpack carries (str keys, no tuples)."""
+        payload = {
+            "process": process_name(),
+            "histograms": {
+                histogram_key(*key): histogram.encode().decode("ascii")
+                for key, histogram in self.histograms.items()
+                if histogram.get_total_count()
+            },
+            "timeline": [[second, series, count] for (second, series), count in self.timeline.items()],
+            "browser": dict(self.browser),
+        }
+        # New objects rather than hdrh's reset(), which walks every counter in Python.
+        self.histograms = {}
+        self.timeline = Counter()
+        self.browser = Counter()
+        return payload
+
+
+class Aggregate:
+    """Drained payloads of every process added up: what ``latency.json`` reports."""
+
+    def __init__(self) -> None:
+        self.histograms: dict[str, HdrHistogram] = {}
+        self.timeline: Counter[tuple[int, str]] = Counter()
+        self.browser: Counter[str] = Counter()
+        self.per_process: Counter[str] = Counter()
+        self.final_processes: set[str] = set()
+
+    def merge(self, payload: dict[str, Any]) -> None:
+        process = payload.get("process", "?")
+        self.per_process[process] += 0  # a process that measured nothing still shows up
+        for key, encoded in payload.get("histograms", {}).items():
+            delta = HdrHistogram.decode(encoded)
+            histogram = self.histograms.get(key)
+            if histogram is None:
+                histogram = self.histograms[key] = new_histogram()
+            histogram.add(delta)
+            if key.endswith(f"|{ALL}|{SERVICE}"):
+                self.per_process[process] += delta.get_total_count()
+        for second, series, count in payload.get("timeline", []):
+            self.timeline[(int(second), series)] += count
+        self.browser.update(payload.get("browser", {}))
+        if payload.get("final"):
+            self.final_processes.add(process)
+
+    def total_requests(self) -> int:
+        return sum(
+            h.get_total_count() for key, h in self.histograms.items() if key.endswith(f"|{ALL}|{SERVICE}")
+        )
+
+    def report(
+        self,
+        *,
+        mode: str,
+        target_rate_per_s: float | None,
+        start_s: float | None,
+        full_load_s: float | None,
+        stop_s: float | None,
+        expect_final_reports: bool,
+        extra: dict[str, Any],
+    ) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        summary: dict[str, dict[str, float]] = {}
+        for key in sorted(self.histograms):
+            histogram = self.histograms[key]
+            total = histogram.get_total_count()
+            if not total:
+                continue
+            name, outcome, kind = key.rsplit("|", 2)
+            if kind == SERVICE:
+                counts[f"{name}|{outcome}"] = total
+            summary[key] = summarize(histogram)
+        requests = self.total_requests()
+        errors = sum(n for key, n in counts.items() if key.endswith(f"|{ERROR}"))
+        timeline, window, offered, achieved = self._rates(start_s, full_load_s, stop_s)
+        incomplete = sorted(set(self.per_process) - self.final_processes) if expect_final_reports else []
+        return {
+            "schema": SCHEMA,
+            "unit": "us",
+            "mode": mode,
+            "histograms": {key: self.histograms[key].encode().decode("ascii") for key in summary},
+            "summary": summary,
+            "counts": counts,
+            "requests": requests,
+            "errors": errors,
+            "target_rate_per_s": target_rate_per_s,
+            "offered_rate_per_s": offered if mode == "fixed_rate" else None,
+            "achieved_rate_per_s": achieved,
+            "window": window,
+            "timeline": timeline,
+            "per_worker_counts": dict(self.per_process),
+            "incomplete_workers": incomplete,
+            "browser": dict(self.browser),
+            **extra,
+        }
+
+    def _rates(
+        self, start_s: float | None, full_load_s: float | None, stop_s: float | None
+    ) -> tuple[dict[str, Any], dict[str, Any], float | None, float | None]:
+        seconds = sorted({second for second, _ in self.timeline})
+        if not seconds:
+            return {"t0_unix_s": None, "per_s": {}}, {}, None, None
+        first, last = seconds[0], seconds[-1]
+        series_names = sorted({series for _, series in self.timeline})
+        per_s = {
+            series: [self.timeline.get((s, series), 0) for s in range(first, last + 1)]
+            for series in series_names
+        }
+        # Rates over the full seconds between "all users running" and the stop: ramp-up and the
+        # partly measured first and last seconds would bias them low.
+        begin = math.ceil(full_load_s or start_s or first)
+        end = math.floor(stop_s) if stop_s else last
+        if end - begin < 1:
+            begin, end = first, last + 1
+        completed = sum(self.timeline.get((s, "completed"), 0) for s in range(begin, end))
+        intended = sum(self.timeline.get((s, "intended"), 0) for s in range(begin, end))
+        seconds_covered = end - begin
+        window = {"from_unix_s": begin, "to_unix_s": end, "seconds": seconds_covered}
+        return (
+            {"t0_unix_s": first, "per_s": per_s},
+            window,
+            intended / seconds_covered,
+            completed / seconds_covered,
+        )
+
+
+def summarize(histogram: HdrHistogram) -> dict[str, float]:
+    return {
+        "count": histogram.get_total_count(),
+        "min_us": histogram.get_min_value(),
+        "mean_us": round(histogram.get_mean_value(), 1),
+        "p50_us": histogram.get_value_at_percentile(50),
+        "p90_us": histogram.get_value_at_percentile(90),
+        "p99_us": histogram.get_value_at_percentile(99),
+        "p999_us": histogram.get_value_at_percentile(99.9),
+        "max_us": histogram.get_max_value(),
+    }
