@@ -20,8 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from conftest import http_client
-from test_units import FakeClock
+from conftest import FakeClock, http_client
 
 from cachebench.run.http_headers import cache_status_members
 from cachebench.run.redis_server import RedisServer
