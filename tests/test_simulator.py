@@ -9,8 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from cachebench.load.workload import WorkloadSpec, operations, stream_rng
-from cachebench.run.runner import WARMUP_SEED_OFFSET
+from cachebench.load.workload import WARMUP_SEED_OFFSET, WorkloadSpec, operations, stream_rng
 from cachebench.tuning.simulator import (
     LoadModel,
     SimulationError,

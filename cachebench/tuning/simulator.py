@@ -51,8 +51,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cachebench.load.workload import WRITE, Workload, WorkloadSpec, stream_rng
-from cachebench.run.runner import WARMUP_SEED_OFFSET
+from cachebench.load.workload import WARMUP_SEED_OFFSET, WRITE, Workload, WorkloadSpec, stream_rng
 from cachebench.serve import codec
 from cachebench.serve.origin import SEEDED_AT
 from cachebench.serve.settings import Settings, load_settings
