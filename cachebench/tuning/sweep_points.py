@@ -20,16 +20,11 @@ from typing import Any
 from cachebench import staleness
 from cachebench.results import read_manifest
 from cachebench.serve.settings import Settings, load_settings
-from cachebench.tuning.simulator import (
-    DEFAULT_GAP_S,
-    SIMULATED_TARGETS,
-    LoadModel,
-    SimulationError,
-    Trace,
-    build_trace,
-    simulate,
-)
+from cachebench.tuning.model import SimulationError, simulated_targets
+from cachebench.tuning.simulator import simulate
 from cachebench.tuning.sweep_spec import REPORTED_SETTINGS, SweepError, SweepSpec, point_id, scenario_workload
+from cachebench.tuning.trace import DEFAULT_GAP_S, LoadModel, Trace, build_trace
+from targets import TARGETS
 
 #: The seed ``benchfile.expand`` gives a matrix's first repetition (a sweep runs one).
 RUN_SEED = 42
@@ -56,7 +51,7 @@ REDIS_ENTRY_OVERHEAD_BYTES = 200
 def baseline_memory_bytes(target: str, workers: int) -> float:
     """What the target (and its Redis) hold with empty caches, by the defaults above."""
     baseline = WORKER_BASELINE_RSS_BYTES * workers + (SUPERVISOR_RSS_BYTES if workers > 1 else 0)
-    return baseline + (REDIS_BASELINE_BYTES if target in ("redis", "hierarchical") else 0)
+    return baseline + (REDIS_BASELINE_BYTES if TARGETS[target].needs_redis else 0)
 
 
 def cache_memory_bytes(figures: dict[str, Any]) -> float:
@@ -259,8 +254,8 @@ def trace_for(spec: SweepSpec, timing: Timing | None = None) -> Trace:
     """The scenario's requests for the phases ``timing`` says (default: as configured)."""
     if spec.rate_per_s <= 0:
         raise SweepError("the simulator replays a fixed rate: set rate_per_s (or --rate) above 0")
-    if spec.target not in SIMULATED_TARGETS:
-        raise SweepError(f"the simulator replays {', '.join(SIMULATED_TARGETS)}, not {spec.target!r}")
+    if spec.target not in simulated_targets():
+        raise SweepError(f"the simulator replays {', '.join(simulated_targets())}, not {spec.target!r}")
     workload = scenario_workload(spec.scenario, spec.scenario_options, seed=RUN_SEED)
     warmup_s, duration_s, gap_s = (
         (spec.warmup_s, spec.duration_s, DEFAULT_GAP_S)
