@@ -21,8 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from analysis.constraints import CONSTRAINT_KINDS, format_bytes, format_seconds  # noqa: E402
+from analysis.pareto import equal_groups  # noqa: E402
 from cachebench.results import write_atomic  # noqa: E402
-from cachebench.tuning.pareto import CONSTRAINT_KINDS, equal_groups, format_bytes, format_seconds  # noqa: E402
 
 HEATMAP_DIR = "heatmaps"
 #: Heatmaps drawn per source: (metric, title, value format, higher is better).

@@ -6,9 +6,9 @@ into an ordinary results folder) and a ``[simulate]`` grid evaluated by ``cacheb
 only. Every live point is simulated too, so the report shows how far the simulator is from the
 measurement. Per point (``cachebench.tuning.sweep_points``): hit ratio and per layer, p50/p99 and
 throughput (live only), origin reads/s, memory, stale-read ratio and staleness age. Then the
-Pareto front and a recommendation under the user's constraints (``cachebench.tuning.pareto``), written
-next to the cells as ``sweep.json``, ``sweep.csv``, heatmaps, ``sweep_report.html`` and
-``sweep_summary.md`` (``analysis.sweep_report``).
+Pareto front and a recommendation under the user's constraints (``analysis.pareto``,
+``analysis.constraints``), written next to the cells as ``sweep.json``, ``sweep.csv``, heatmaps,
+``sweep_report.html`` and ``sweep_summary.md`` (``analysis.sweep_report``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any
 
 from rich.console import Console
 
+from analysis.constraints import Constraint, parse_constraints
+from analysis.pareto import recommend
 from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir, rows_csv, write_atomic, write_json
 from cachebench.serve.settings import load_settings
-from cachebench.tuning import pareto
 from cachebench.tuning.sweep_points import (
     Timing,
     baseline_memory_bytes,
@@ -51,9 +52,7 @@ SCHEMA = 1
 SWEEP_JSON = "sweep.json"
 
 
-def analyse(
-    points: list[dict[str, Any]], constraints: list[pareto.Constraint], axes: list[str]
-) -> dict[str, Any]:
+def analyse(points: list[dict[str, Any]], constraints: list[Constraint], axes: list[str]) -> dict[str, Any]:
     """Candidates (a live point replaces the simulation of the same configuration), front, verdict."""
     live_ids = {
         p["id"] for p in points if p["source"] == "live" and p["status"] in ("complete", "incomplete")
@@ -64,7 +63,7 @@ def analyse(
         if (p["source"] == "live" and p["id"] in live_ids)
         or (p["source"] == "simulated" and p["id"] not in live_ids)
     ]
-    recommendation = pareto.recommend(candidates, constraints, describe=lambda p: describe(p, axes))
+    recommendation = recommend(candidates, constraints, describe=lambda p: describe(p, axes))
     front_ids = {candidates[i]["id"] for i in recommendation.front}
     feasible_ids = {candidates[i]["id"] for i in recommendation.feasible}
     for point in points:
@@ -116,7 +115,7 @@ def run_sweep(
         raise SweepError("the sweep has no points: give [grid] and/or [simulate] axes")
     validate_points(spec, live_grid, "live")
     validate_points(spec, sim_grid, "simulated")
-    constraints = pareto.parse_constraints(spec.constraints, spec.staleness_stat)
+    constraints = parse_constraints(spec.constraints, spec.staleness_stat)
     simulating = bool(sim_grid) or spec.rate_per_s > 0
     if sim_grid or simulate_only:
         trace_for(spec)  # fails early (rate, target, scenario) before any live cell runs
@@ -202,7 +201,7 @@ def write_outputs(
     run_dir: Path,
     spec: SweepSpec,
     points: list[dict[str, Any]],
-    constraints: list[pareto.Constraint],
+    constraints: list[Constraint],
     simulator: dict[str, Any],
     validation: list[dict[str, Any]],
     console: Console | None = None,
@@ -246,7 +245,7 @@ def rerecommend(run_dir: Path, constraints: dict[str, Any], staleness_stat: str 
     spec = spec.model_copy(
         update={"constraints": given, "staleness_stat": staleness_stat or spec.staleness_stat}
     )
-    parsed = pareto.parse_constraints(spec.constraints, spec.staleness_stat)
+    parsed = parse_constraints(spec.constraints, spec.staleness_stat)
     return write_outputs(
         Path(run_dir), spec, data["points"], parsed, data["simulator"], data["validation"], Console()
     )

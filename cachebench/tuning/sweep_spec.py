@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from analysis.constraints import parse_constraints
 from cachebench.load.workload import WorkloadError, WorkloadSpec
 from cachebench.run.benchfile import BENCH_DIR, SCENARIOS_DIR, Matrix, available_scenarios, load_matrix
 from cachebench.serve.settings import Settings, SettingsError, load_settings
-from cachebench.tuning import pareto
 from cachebench.tuning.simulator import ENGINES
 
 DEFAULT_SWEEP_FILE = BENCH_DIR / "sweep.toml"
@@ -131,7 +131,7 @@ def load_sweep(path: Path | None, overrides: dict[str, Any] | None = None) -> Sw
             where = ".".join(str(p) for p in error["loc"])
             problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
         raise SweepError(f"{path}: " + "; ".join(problems)) from None
-    pareto.parse_constraints(spec.constraints, spec.staleness_stat)  # bad bounds fail before any run
+    parse_constraints(spec.constraints, spec.staleness_stat)  # bad bounds fail before any run
     return spec
 
 
