@@ -31,6 +31,7 @@ from hdrh.histogram import HdrHistogram
 
 from cachebench.metrics_text import metric_sum, parse_metrics
 from cachebench.results import RESULTS_ROOT, ManifestRecord, read_manifest
+from targets import target_order
 
 BASELINE = "nocache"
 LATENCY_SCHEMA = 1
@@ -44,8 +45,6 @@ ID_COLUMNS = ["run", "cell", *CELL_KEY, "repetition", "flag", "usable"]
 MAX_ERROR_RATIO = 0.01
 #: Outcomes answered without reaching the origin.
 CACHED_OUTCOMES = ("l1_hit", "redis_hit", "client_local")
-#: Strategy order for tables and legends: the baseline first, then from near to far.
-STRATEGY_ORDER = ("nocache", "l1", "redis", "hierarchical", "client-headers")
 
 
 def _spectrum_grid() -> np.ndarray:
@@ -167,8 +166,8 @@ def browser(runs: Run | Sequence[Run]) -> pd.DataFrame:
 
 
 def strategy_order(targets: Iterable[str]) -> list[str]:
-    """Targets in a stable order: the baseline first, then the known strategies, then the rest."""
-    known = {name: i for i, name in enumerate(STRATEGY_ORDER)}
+    """Targets in the table's order (``targets.target_order``), then any other name."""
+    known = {name: i for i, name in enumerate(target_order())}
     return sorted(set(targets), key=lambda t: (known.get(t, len(known)), t))
 
 
