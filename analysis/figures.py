@@ -1,14 +1,13 @@
 """One matplotlib figure per question, for one comparison group (scenario × settings variant × mode).
 
 Every function takes the tidy frames of ``analysis.load`` and returns a ``Figure`` (nothing is
-shown or saved here; ``to_png`` encodes one). Each strategy keeps its colour in every figure;
-flagged measurements (generator-bound, incomplete, failed, erroring) are drawn hatched or
-dashed and named in the legend, never blended in silently.
+shown or saved here; ``analysis.rendering.to_png`` encodes one). Each strategy keeps its colour in
+every figure; flagged measurements (generator-bound, incomplete, failed, erroring) are drawn
+hatched or dashed and named in the legend, never blended in silently.
 """
 
 from __future__ import annotations
 
-import io
 import textwrap
 
 import numpy as np
@@ -18,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from analysis.load import BASELINE, strategy_order
+from analysis.rendering import new_figure
 
 STRATEGY_COLORS = {
     "nocache": "#6b6b6b",
@@ -37,7 +37,6 @@ OUTCOME_STYLES = {
     "error": {"color": "#7f7f7f", "linestyle": ":", "label": "error"},
 }
 PERCENTILE_TICKS = (50, 90, 99, 99.9, 99.99, 99.999, 99.9999)
-DPI = 110
 FLAG_HATCH = "///"
 
 
@@ -45,19 +44,6 @@ def color(target: str) -> str:
     if target in STRATEGY_COLORS:
         return STRATEGY_COLORS[target]
     return EXTRA_COLORS[sum(map(ord, target)) % len(EXTRA_COLORS)]
-
-
-def _subplots(*grid: int, figsize: tuple[float, float], **kwargs: object) -> tuple[Figure, object]:
-    """A Figure of its own (no pyplot: no global state, no GUI backend, nothing to close)."""
-    figure = Figure(figsize=figsize)
-    return figure, figure.subplots(*grid, **kwargs)
-
-
-def to_png(figure: Figure) -> bytes:
-    """The figure as PNG bytes."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 def select(frame: pd.DataFrame, scenario: str, variant: str, mode: str) -> pd.DataFrame:
@@ -152,7 +138,7 @@ def _kind_note(spectrum: pd.DataFrame) -> str:
 def latency_spectrum(spectrum: pd.DataFrame, scenario: str, variant: str, mode: str) -> Figure:
     """Latency at every percentile for all requests, one line per strategy."""
     rows = select(spectrum, scenario, variant, mode)
-    figure, ax = _subplots(figsize=(9, 5))
+    figure, ax = new_figure(figsize=(9, 5))
     rows = rows[rows["outcome"] == "all"] if not rows.empty else rows
     if rows.empty:
         _empty(ax, "no latency histograms in these cells")
@@ -181,7 +167,9 @@ def latency_by_outcome(spectrum: pd.DataFrame, scenario: str, variant: str, mode
     targets = strategy_order(rows["target"]) if not rows.empty else []
     columns = min(3, max(1, len(targets)))
     lines = max(1, int(np.ceil(len(targets) / columns)))
-    figure, axes = _subplots(lines, columns, figsize=(4.2 * columns, 3.6 * lines), sharey=True, squeeze=False)
+    figure, axes = new_figure(
+        lines, columns, figsize=(4.2 * columns, 3.6 * lines), sharey=True, squeeze=False
+    )
     flat = axes.ravel()
     if not targets:
         _empty(flat[0], "no latency histograms in these cells")
@@ -282,7 +270,7 @@ def throughput(wide: pd.DataFrame, cells: pd.DataFrame, scenario: str, variant: 
     """Requests per second per strategy, with each cell's saturation verdict under its bar."""
     rows = select(wide, scenario, variant, mode)
     group_cells = select(cells, scenario, variant, mode)
-    figure, ax = _subplots(figsize=(9, 4.8))
+    figure, ax = new_figure(figsize=(9, 4.8))
     if rows.empty or "throughput_per_s" not in rows:
         _empty(ax, "no throughput measured in these cells")
         return figure
@@ -312,7 +300,7 @@ def throughput(wide: pd.DataFrame, cells: pd.DataFrame, scenario: str, variant: 
 def cache_effect(wide: pd.DataFrame, scenario: str, variant: str, mode: str) -> Figure:
     """Hit ratio per cache layer (and browser-local share), and origin reads per second."""
     rows = select(wide, scenario, variant, mode)
-    figure, (left, right) = _subplots(1, 2, figsize=(11, 4.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    figure, (left, right) = new_figure(1, 2, figsize=(11, 4.6), gridspec_kw={"width_ratios": [1.3, 1]})
     if rows.empty:
         _empty(left, "no cells")
         _empty(right, "no cells")
@@ -423,7 +411,7 @@ def memory(wide: pd.DataFrame, series: pd.DataFrame, scenario: str, variant: str
     """Target RSS per worker and Redis used_memory over the run, and bytes per cached entry."""
     rows = select(wide, scenario, variant, mode)
     ts = select(series, scenario, variant, mode)
-    figure, axes = _subplots(1, 3, figsize=(14, 4.4), gridspec_kw={"width_ratios": [1.2, 1.2, 1]})
+    figure, axes = new_figure(1, 3, figsize=(14, 4.4), gridspec_kw={"width_ratios": [1.2, 1.2, 1]})
     rss_ax, redis_ax, entry_ax = axes
     if ts.empty or not _time_lines(rss_ax, ts, "target_rss_per_worker_bytes", 1e6):
         _empty(rss_ax, "no memory samples")
@@ -488,7 +476,7 @@ def memory(wide: pd.DataFrame, series: pd.DataFrame, scenario: str, variant: str
 def timeseries(series: pd.DataFrame, scenario: str, variant: str, mode: str) -> Figure:
     """Requests/s, p99 and the share answered from a cache, second by second."""
     ts = select(series, scenario, variant, mode)
-    figure, axes = _subplots(3, 1, figsize=(10, 8), sharex=True)
+    figure, axes = new_figure(3, 1, figsize=(10, 8), sharex=True)
     p99 = ("p99_ms", "p99 (ms, HDR,\nper second)", 1.0)
     if "p99_ms" not in ts or ts["p99_ms"].isna().all():
         p99 = ("p99_ms_locust", "p99 (ms), Locust's\n10 s rolling window,\nrounded", 1.0)
@@ -534,7 +522,7 @@ def timeseries(series: pd.DataFrame, scenario: str, variant: str, mode: str) -> 
 def browser(frame: pd.DataFrame, scenario: str, variant: str, mode: str) -> Figure:
     """browser_clients: how requests were answered (locally, 304, full) and the bytes saved."""
     rows = select(frame, scenario, variant, mode)
-    figure, (left, right) = _subplots(1, 2, figsize=(11, 4.4))
+    figure, (left, right) = new_figure(1, 2, figsize=(11, 4.4))
     if rows.empty:
         _empty(left, "no browser-cache counts (browser_clients scenario only)")
         _empty(right, "")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from analysis import figures, load, stats, tables
+from analysis import figures, load, rendering, stats, tables
 from cachebench.results import SCHEMA_VERSION
 
 FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
@@ -257,7 +257,7 @@ def test_each_figure_renders_with_labelled_axes(frames: dict, name: str) -> None
     # Panels sharing a y axis label only the first of their row.
     labelled = [ax for ax in drawn if ax.get_ylabel() or ax.get_shared_y_axes().get_siblings(ax) != [ax]]
     assert labelled == drawn, f"{name}: an axis without a y label"
-    png = figures.to_png(figure)
+    png = rendering.to_png(figure)
     assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
 
 
@@ -266,7 +266,7 @@ def test_each_figure_says_when_there_is_nothing_to_show(frames: dict, name: str)
     figure = FIGURES[name](frames, ("no_such_scenario", "default", "capacity"))
     texts = [t.get_text() for ax in figure.axes for t in ax.texts]
     assert any(text.startswith("no ") for text in texts)
-    assert figures.to_png(figure).startswith(PNG_SIGNATURE)
+    assert rendering.to_png(figure).startswith(PNG_SIGNATURE)
 
 
 def test_latency_spectrum_is_log_scaled_and_names_every_strategy(frames: dict) -> None:
