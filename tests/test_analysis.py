@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from analysis import figures, load, rendering, stats, tables
+from analysis import figures, hdr, load, rendering, stats, tables
 from cachebench.results import SCHEMA_VERSION
 
 FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
@@ -87,7 +87,7 @@ def test_vectorised_percentiles_equal_hdrh() -> None:
         histogram.record_value(int(value))
     percentiles = [0, 1, 25, 50, 90, 99, 99.9, 99.99, 100]
     expected = [histogram.get_value_at_percentile(p) for p in percentiles]
-    assert load.percentiles_us(histogram, percentiles).tolist() == expected
+    assert hdr.percentiles_us(histogram, percentiles).tolist() == expected
 
 
 def test_spectrum_rises_with_the_percentile_and_counts_every_request(run: load.Run) -> None:
