@@ -16,9 +16,17 @@ from analysis import rendering
 from analysis.constraints import CONSTRAINT_KINDS, format_bytes, format_seconds
 from analysis.pareto import equal_groups
 from analysis.sweep_figures import HEATMAPS, front_png, heatmap_png, value_label
-from cachebench.results import write_atomic
+from cachebench.results import (
+    SWEEP_FILE,
+    SWEEP_POINTS_FILE,
+    SWEEP_REPORT_FILE,
+    SWEEP_SUMMARY_FILE,
+    write_atomic,
+)
 
+#: The sweep's figures as PNG files, in its results folder (the HTML report embeds them too).
 HEATMAP_DIR = "heatmaps"
+PARETO_FRONT_FILE = "pareto_front.png"
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -168,9 +176,9 @@ def write(run_dir: Path, data: dict[str, Any]) -> None:
                 images.append((f"{source}: {title}", png))
     front_image = front_png(candidates, staleness_metric)
     if front_image is not None:
-        write_atomic(run_dir / "pareto_front.png", front_image)
-    write_atomic(run_dir / "sweep_report.html", _html(data, axes, ranked, front, images, front_image, points))
-    write_atomic(run_dir / "sweep_summary.md", _markdown(data, axes, ranked, front))
+        write_atomic(run_dir / PARETO_FRONT_FILE, front_image)
+    write_atomic(run_dir / SWEEP_REPORT_FILE, _html(data, axes, ranked, front, images, front_image, points))
+    write_atomic(run_dir / SWEEP_SUMMARY_FILE, _markdown(data, axes, ranked, front))
 
 
 def _timing_text(timing: dict[str, Any] | None) -> str:
@@ -320,7 +328,8 @@ def _markdown(data, axes, ranked, front) -> str:
             "",
         ]
     lines += [
-        "Files: `sweep_report.html` (heatmaps, all points), `sweep.json`, `sweep.csv`, `heatmaps/`.",
+        f"Files: `{SWEEP_REPORT_FILE}` (heatmaps, all points), `{SWEEP_FILE}`, `{SWEEP_POINTS_FILE}`, "
+        f"`{HEATMAP_DIR}/`.",
         "",
     ]
     return "\n".join(lines)

@@ -23,7 +23,18 @@ from rich.console import Console
 
 from analysis.constraints import Constraint, parse_constraints
 from analysis.pareto import recommend
-from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir, rows_csv, write_atomic, write_json
+from cachebench.results import (
+    RESULTS_ROOT,
+    SWEEP_FILE,
+    SWEEP_POINTS_FILE,
+    SWEEP_REPORT_FILE,
+    Manifest,
+    cell_dir,
+    new_run_dir,
+    rows_csv,
+    write_atomic,
+    write_json,
+)
 from cachebench.serve.settings import load_settings
 from cachebench.tuning.sweep_points import (
     Timing,
@@ -49,7 +60,6 @@ from cachebench.tuning.sweep_spec import (
 )
 
 SCHEMA = 1
-SWEEP_JSON = "sweep.json"
 
 
 def analyse(points: list[dict[str, Any]], constraints: list[Constraint], axes: list[str]) -> dict[str, Any]:
@@ -139,7 +149,7 @@ def run_sweep(
         live_ok = [p for p in points if p["status"] == "complete"]
         cpu_s, requests, timings = 0.0, 0, []
         for point in live_ok:  # each live point simulated as its cell really ran
-            timing = calibrate_timing(run_dir / "cells" / point["cell"], spec, nominal, latency_s)
+            timing = calibrate_timing(cell_dir(run_dir, point["cell"]), spec, nominal, latency_s)
             timing = timing or default_timing(spec)
             timings.append(timing)
             point.update(
@@ -224,22 +234,22 @@ def write_outputs(
         "simulator": simulator,
         "validation": validation,
     }
-    write_json(run_dir / SWEEP_JSON, data)
-    write_atomic(run_dir / "sweep.csv", rows_csv(points, "id"))
+    write_json(run_dir / SWEEP_FILE, data)
+    write_atomic(run_dir / SWEEP_POINTS_FILE, rows_csv(points, "id"))
     sweep_report.write(run_dir, data)
     if console is not None:
         console.print(sweep_report.console_summary(data))
-        console.print(f"sweep report: {run_dir / 'sweep_report.html'}")
+        console.print(f"sweep report: {run_dir / SWEEP_REPORT_FILE}")
     return run_dir
 
 
 def rerecommend(run_dir: Path, constraints: dict[str, Any], staleness_stat: str | None = None) -> Path:
     """Recompute the recommendation and report of an earlier sweep under other constraints."""
-    path = Path(run_dir) / SWEEP_JSON
+    path = Path(run_dir) / SWEEP_FILE
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise SweepError(f"{run_dir} has no {SWEEP_JSON}: not a sweep results folder") from None
+        raise SweepError(f"{run_dir} has no {SWEEP_FILE}: not a sweep results folder") from None
     spec = SweepSpec.model_validate(data["spec"])
     given = {**spec.constraints, **{k: v for k, v in constraints.items() if v is not None}}
     spec = spec.model_copy(

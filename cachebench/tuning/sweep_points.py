@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cachebench import staleness
-from cachebench.results import read_manifest
+from cachebench.results import LATENCY_FILE, SUMMARY_FILE, cell_dir, read_manifest
 from cachebench.serve.settings import Settings, load_settings
 from cachebench.tuning.model import SimulationError, simulated_targets
 from cachebench.tuning.simulator import simulate
@@ -95,10 +95,10 @@ def _staleness_fields(found: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _read_counts(cell_dir: Path) -> tuple[int | None, int | None]:
+def _read_counts(directory: Path) -> tuple[int | None, int | None]:
     """(item reads, item reads a cache answered) from the scenario's latency.json."""
     try:
-        counts = json.loads((cell_dir / "latency.json").read_text())["counts"]
+        counts = json.loads((directory / LATENCY_FILE).read_text())["counts"]
     except (OSError, KeyError, json.JSONDecodeError):
         return None, None
     reads = counts.get("GET /items/[id]|all")
@@ -121,15 +121,15 @@ def default_timing(spec: SweepSpec) -> Timing:
     return Timing(warmup_s, max(0.1, spec.duration_s - LOCUST_START_LAG_S), DEFAULT_GAP_S, "defaults")
 
 
-def calibrate_timing(cell_dir: Path, spec: SweepSpec, trace: Trace, latency_s: float) -> Timing | None:
+def calibrate_timing(directory: Path, spec: SweepSpec, trace: Trace, latency_s: float) -> Timing | None:
     """The phases a live cell really ran, from its records: the measured phase from how many
     requests were logged; the warm-up from which of the trace's warm-up writes reached the
     origin's log (warm-up writes are those no measured client acknowledged), in order; the gap
     from the wall times of the last warm-up write and of the first measured read."""
     try:
-        origin = staleness.load_origin_writes(cell_dir)
-        reads = staleness.load_reads(cell_dir)
-        client = staleness.load_client_writes(cell_dir)
+        origin = staleness.load_origin_writes(directory)
+        reads = staleness.load_reads(directory)
+        client = staleness.load_client_writes(directory)
     except OSError:
         return None
     if reads.empty:
@@ -167,7 +167,7 @@ def live_points(run_dir: Path, spec: SweepSpec, grid: list[dict[str, Any]]) -> l
     by_id = {point_id(p): p for p in grid}
     points = []
     for cell in read_manifest(run_dir).cells:
-        cell_dir = run_dir / "cells" / cell.name
+        directory = cell_dir(run_dir, cell.name)
         point = by_id.get(cell.variant, {})
         resolved = load_settings(strategy=spec.target, **{**spec.settings, **point})
         row: dict[str, Any] = {
@@ -182,9 +182,9 @@ def live_points(run_dir: Path, spec: SweepSpec, grid: list[dict[str, Any]]) -> l
         }
         summary: dict[str, Any] = {}
         with contextlib.suppress(OSError, json.JSONDecodeError):
-            summary = json.loads((cell_dir / "summary.json").read_text())
+            summary = json.loads((directory / SUMMARY_FILE).read_text())
         headline = summary.get("headline", {})
-        reads, hits = _read_counts(cell_dir)
+        reads, hits = _read_counts(directory)
         memory = headline.get("target_rss_bytes_max")
         if memory is not None and headline.get("redis_used_memory_bytes_max"):
             memory += headline["redis_used_memory_bytes_max"]
@@ -204,7 +204,7 @@ def live_points(run_dir: Path, spec: SweepSpec, grid: list[dict[str, Any]]) -> l
         )
         found = summary.get("staleness")
         if found is None and cell.status in ("complete", "incomplete"):
-            found = staleness.summarize_cell(cell_dir)
+            found = staleness.summarize_cell(directory)
         row.update(_staleness_fields(found or {"available": False}))
         points.append(row)
     return points
