@@ -8,15 +8,14 @@ which refuses unknown schema versions with a clear message). From one or many ru
   ``busy machine``, ``errors``), or None when it is ``usable``.
 - ``metrics``: one row per cell × metric (``value``), tidy: throughput, HDR latency
   percentiles, origin load, hit ratios, memory, bytes per cached entry, browser-cache shares.
-- ``latency_spectrum``: latency at many percentiles per strategy (or per cell) and cache outcome.
 - ``timeseries``: one row per cell × second: requests, cache answers, Locust's rolling p99,
   hit ratio per layer, origin reads, memory, CPU.
 - ``browser``: the browser_clients scenario's counts per cell.
 
 Each cell file is read once. A cell's numbers are computed by ``analysis.cell_metrics``, its
-seconds by ``analysis.cell_series``. Latency always comes from the HDR histograms in
-``latency.json`` (``analysis.hdr``): ``corrected`` (for coordinated omission) in fixed-rate cells,
-``service`` in capacity cells.
+seconds by ``analysis.cell_series``; latency spectra across runs by ``analysis.spectrum``. Latency
+always comes from the HDR histograms in ``latency.json`` (``analysis.hdr``): ``corrected`` (for
+coordinated omission) in fixed-rate cells, ``service`` in capacity cells.
 """
 
 from __future__ import annotations
@@ -29,13 +28,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hdrh.histogram import HdrHistogram
 
 from analysis.cell_metrics import browser_shares, cell_metrics
 from analysis.cell_series import cell_timeseries
-from analysis.hdr import SPECTRUM_PERCENTILES, add_by_outcome, merged_histograms, percentiles_us
 from cachebench.metrics_text import parse_metrics
-from cachebench.results import RESULTS_ROOT, ManifestRecord, read_manifest
+from cachebench.results import (
+    LATENCY_FILE,
+    LOCUST_HISTORY_FILE,
+    MANIFEST_FILE,
+    METRICS_AFTER_FILE,
+    METRICS_BEFORE_FILE,
+    RESULTS_ROOT,
+    SAMPLES_FILE,
+    SUMMARY_FILE,
+    ManifestRecord,
+    cell_dir,
+    read_manifest,
+)
 from targets import target_order
 
 BASELINE = "nocache"
@@ -63,12 +72,12 @@ class Run:
         return self.path.name
 
     def cell_dir(self, cell: str) -> Path:
-        return self.path / "cells" / cell
+        return cell_dir(self.path, cell)
 
     def latency(self, cell: str) -> dict:
         """The cell's latency.json (empty when it has none); refuses a schema it cannot read."""
         if cell not in self._latency:
-            path = self.cell_dir(cell) / "latency.json"
+            path = self.cell_dir(cell) / LATENCY_FILE
             data = _read_json(path)
             if data and data.get("schema") != LATENCY_SCHEMA:
                 raise ValueError(
@@ -78,12 +87,12 @@ class Run:
         return self._latency[cell]
 
     def summary(self, cell: str) -> dict:
-        return _read_json(self.cell_dir(cell) / "summary.json")
+        return _read_json(self.cell_dir(cell) / SUMMARY_FILE)
 
     def samples(self, cell: str) -> pd.DataFrame:
         """The cell's samples.csv (empty when it has none), read once: metrics and time series use it."""
         if cell not in self._samples:
-            self._samples[cell] = _read_csv(self.cell_dir(cell) / "samples.csv")
+            self._samples[cell] = _read_csv(self.cell_dir(cell) / SAMPLES_FILE)
         return self._samples[cell]
 
     def metrics_snapshot(self, cell: str, name: str) -> dict:
@@ -94,7 +103,7 @@ class Run:
             return {}
 
     def locust_history(self, cell: str) -> pd.DataFrame:
-        return _read_csv(self.cell_dir(cell) / "locust_stats_history.csv")
+        return _read_csv(self.cell_dir(cell) / LOCUST_HISTORY_FILE)
 
     @cached_property
     def cells(self) -> pd.DataFrame:
@@ -144,7 +153,7 @@ def load_runs(paths: Iterable[Path | str]) -> list[Run]:
 def newest_run(root: Path = RESULTS_ROOT) -> Path:
     """The most recent results folder under ``root`` that has cells (folder names start with the
     UTC time; folders without cells, such as simulated sweeps, are passed over)."""
-    for manifest in sorted(Path(root).glob("*/manifest.json"), reverse=True):
+    for manifest in sorted(Path(root).glob(f"*/{MANIFEST_FILE}"), reverse=True):
         try:
             if json.loads(manifest.read_text()).get("cells"):
                 return manifest.parent
@@ -153,7 +162,8 @@ def newest_run(root: Path = RESULTS_ROOT) -> Path:
     raise ValueError(f"no results folder with measured cells under {root}; run `make bench` first")
 
 
-def _runs(runs: Run | Sequence[Run]) -> list[Run]:
+def as_runs(runs: Run | Sequence[Run]) -> list[Run]:
+    """One run or several, as a list."""
     return [runs] if isinstance(runs, Run) else list(runs)
 
 
@@ -164,22 +174,22 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def cells(runs: Run | Sequence[Run]) -> pd.DataFrame:
     """One row per cell of every run."""
-    return _concat([run.cells for run in _runs(runs)])
+    return _concat([run.cells for run in as_runs(runs)])
 
 
 def metrics(runs: Run | Sequence[Run]) -> pd.DataFrame:
     """One row per cell × metric of every run (columns ``ID_COLUMNS`` + ``metric``, ``value``)."""
-    return _concat([run.metrics for run in _runs(runs)])
+    return _concat([run.metrics for run in as_runs(runs)])
 
 
 def timeseries(runs: Run | Sequence[Run]) -> pd.DataFrame:
     """One row per cell × second of every run."""
-    return _concat([run.timeseries for run in _runs(runs)])
+    return _concat([run.timeseries for run in as_runs(runs)])
 
 
 def browser(runs: Run | Sequence[Run]) -> pd.DataFrame:
     """The browser-cache counts of every cell that has them."""
-    return _concat([run.browser for run in _runs(runs)])
+    return _concat([run.browser for run in as_runs(runs)])
 
 
 def strategy_order(targets: Iterable[str]) -> list[str]:
@@ -274,58 +284,6 @@ def _cells(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# -- latency from HDR histograms -------------------------------------------------------------
-
-
-def latency_spectrum(runs: Run | Sequence[Run], by: str = "strategy") -> pd.DataFrame:
-    """Latency (ms) at ``SPECTRUM_PERCENTILES`` per cache outcome, with ``count`` requests.
-
-    ``by="strategy"`` merges the histograms of a strategy's repetitions — only its usable ones
-    when it has any, else its flagged ones, with ``flag`` saying so; ``by="cell"`` keeps cells apart.
-    Percentiles beyond the data (above 1 - 1/count) are left out: they would only repeat the max.
-    """
-    if by not in ("strategy", "cell"):
-        raise ValueError(f"by must be 'strategy' or 'cell', not {by!r}")
-    rows = []
-    for run in _runs(runs):
-        table = run.cells
-        if table.empty:
-            continue
-        has_data = [bool(run.latency(c).get("histograms")) for c in table["cell"]]
-        table = table[has_data]
-        keys = ["cell"] if by == "cell" else CELL_KEY
-        for _, group in table.groupby(keys, sort=False):
-            chosen = group[group["usable"]] if group["usable"].any() else group
-            merged: dict[str, HdrHistogram] = {}
-            for cell, kind in zip(chosen["cell"], chosen["latency_kind"], strict=True):
-                for outcome, histogram in merged_histograms(run.latency(cell), kind).items():
-                    add_by_outcome(merged, outcome, histogram)
-            first = chosen.iloc[0]
-            flags = sorted({f for f in chosen["flag"] if isinstance(f, str)})
-            dropped = group[~group["cell"].isin(chosen["cell"])]
-            left_out = sorted({f for f in dropped["flag"] if isinstance(f, str)})
-            base = {
-                "run": run.name,
-                **{k: first[k] for k in CELL_KEY},
-                "latency_kind": first["latency_kind"],
-                "repetitions": len(chosen),
-                "flag": ", ".join(flags) or None,
-                "left_out": f"{len(dropped)} {', '.join(left_out)} left out" if len(dropped) else None,
-            }
-            if by == "cell":
-                base.update(cell=first["cell"], repetition=first["repetition"])
-            for outcome, histogram in merged.items():
-                count = histogram.get_total_count()
-                limit = 100.0 * (1.0 - 1.0 / count) if count > 1 else 0.0
-                grid = [p for p in SPECTRUM_PERCENTILES if p <= limit + 1e-9]
-                values = percentiles_us(histogram, [*grid, 100.0]) / 1000.0
-                for pct, value in zip([*grid, 100.0], values, strict=True):
-                    rows.append(
-                        {**base, "outcome": outcome, "count": count, "percentile": pct, "latency_ms": value}
-                    )
-    return pd.DataFrame(rows)
-
-
 # -- metrics ---------------------------------------------------------------------------------
 
 
@@ -336,8 +294,8 @@ def _metrics(run: Run) -> pd.DataFrame:
             continue
         figures = cell_metrics(
             run.latency(cell.cell),
-            run.metrics_snapshot(cell.cell, "metrics_before.txt"),
-            run.metrics_snapshot(cell.cell, "metrics_after.txt"),
+            run.metrics_snapshot(cell.cell, METRICS_BEFORE_FILE),
+            run.metrics_snapshot(cell.cell, METRICS_AFTER_FILE),
             run.samples(cell.cell),
             cell.latency_kind,
             float(cell.duration_s),

@@ -18,11 +18,11 @@ import pandas as pd
 from analysis import figures as fig
 from analysis import load, rendering, tables
 from analysis.load import BASELINE, GROUP_KEY
+from analysis.spectrum import latency_spectrum
 from analysis.tables import HEADLINE_METRICS, METRICS_BY_NAME
-from cachebench.results import ManifestRecord, write_atomic
+from cachebench.results import REPORT_FILE, REPORT_SUMMARY_FILE, ManifestRecord, write_atomic
 
-REPORT_FILE = "report.html"
-SUMMARY_FILE = "summary.md"
+#: Where the report also writes its figures as PNG files, in the run folder.
 FIGURES_DIR = "figures"
 #: Cells measured for less than this are a smoke test, and the report says so.
 SHORT_CELL_S = 10.0
@@ -72,7 +72,7 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
         raise ValueError(f"{run.path} has no cells to report on")
     wide = load.wide_metrics(run.metrics)
     headline = tables.headline(run.metrics, cells)
-    spectrum = load.latency_spectrum(run) if with_figures else pd.DataFrame()
+    spectrum = latency_spectrum(run) if with_figures else pd.DataFrame()
     groups = []
     for values, group_cells in cells.groupby(GROUP_KEY, sort=False):
         scenario, variant, mode = values
@@ -356,7 +356,7 @@ def write(run_dir: Path | str) -> tuple[Path, Path]:
     for group in report.groups:
         for slug, _, png in group.figures:
             write_atomic(figures_dir / f"{group.slug}-{slug}.png", png)
-    html_path, md_path = run_path / REPORT_FILE, run_path / SUMMARY_FILE
+    html_path, md_path = run_path / REPORT_FILE, run_path / REPORT_SUMMARY_FILE
     write_atomic(html_path, render_html(report))
     write_atomic(md_path, render_markdown(report))
     return html_path, md_path

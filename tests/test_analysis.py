@@ -16,6 +16,7 @@ import pytest
 from hdrh.histogram import HdrHistogram
 
 from analysis import figures, hdr, load, rendering, stats, tables
+from analysis.spectrum import latency_spectrum
 from cachebench.results import SCHEMA_VERSION
 
 FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
@@ -91,7 +92,7 @@ def test_vectorised_percentiles_equal_hdrh() -> None:
 
 
 def test_spectrum_rises_with_the_percentile_and_counts_every_request(run: load.Run) -> None:
-    spectrum = load.latency_spectrum(run)
+    spectrum = latency_spectrum(run)
     for _, line in spectrum.groupby(["scenario", "mode", "target", "outcome"]):
         values = line.sort_values("percentile")["latency_ms"].to_numpy()
         assert (np.diff(values) >= 0).all()
@@ -228,7 +229,7 @@ def test_the_interval_is_reproducible() -> None:
 @pytest.fixture(scope="module")
 def frames(run: load.Run) -> dict:
     return {
-        "spectrum": load.latency_spectrum(run),
+        "spectrum": latency_spectrum(run),
         "wide": load.wide_metrics(run.metrics),
         "cells": run.cells,
         "series": run.timeseries,
