@@ -1,8 +1,8 @@
-"""What a user asks of a sweep: constraints such as ``--max-staleness 5s`` or ``--max-memory 256MB``,
-parsed from what users type, checked against a point's figures, and shown back in their units.
+"""What a user asks of a sweep: bounds such as ``--max-staleness 5s``, parsed, checked and shown.
 
-A point is a dict of figures (``hit_ratio``, ``memory_bytes``, ``staleness_age_max_s``, ...); a
-figure that was not measured meets no bound.
+Constraints are parsed from what users type (``5s``, ``256MB``, ``90%``), checked against a
+point's figures and shown back in their units. A point is a dict of figures (``hit_ratio``,
+``memory_bytes``, ``staleness_age_max_s``, ...); a figure that was not measured meets no bound.
 """
 
 from __future__ import annotations

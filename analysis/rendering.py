@@ -1,5 +1,6 @@
-"""What both reports share: figures drawn off-screen as PNG, and the self-contained HTML page (one
-stylesheet, tables, images inlined as base64) that shows them, with no external CSS, JS or images.
+"""What both reports share: figures drawn off-screen as PNG, and the self-contained HTML page.
+
+One stylesheet, tables, and images inlined as base64: a page needs no external CSS, JS or images.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The sweep's figures: heatmaps of a metric over the TTL × size grid, and the Pareto front of
-every candidate, each as PNG bytes (``analysis.sweep_report`` writes and embeds them).
+"""The sweep's figures: heatmaps over the TTL × size grid and the Pareto front, as PNG bytes.
+
+``analysis.sweep_report`` writes them to files and embeds them in its page.
 """
 
 from __future__ import annotations

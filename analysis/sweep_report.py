@@ -1,6 +1,7 @@
-"""The sweep's report: the recommendation, the Pareto front, heatmaps over TTL × size and how far
-the simulator was from the live measurements — as PNGs, one self-contained HTML file and a short
-Markdown summary, all in the sweep's results folder (figures drawn by ``analysis.sweep_figures``).
+"""The sweep's report: recommendation, Pareto front, heatmaps, and the simulator against live runs.
+
+Written into the sweep's results folder as PNGs, one self-contained HTML file and a short Markdown
+summary (the figures are drawn by ``analysis.sweep_figures``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""What the simulator models, shared by both engines: the virtual clock, the origin and its
-latency, Redis' TTLs, the targets it replays and what a replay measured (``SimResult``)."""
+"""The simulator's model, shared by both engines: clock, origin, latency, Redis TTLs, results."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""The simulator's fast engine: ``LayeredCache``'s read and write paths inlined in one loop over
-real ``MeteredCache`` instances (see ``cachebench.tuning.simulator``). Every change of cache state goes
-through ``MeteredCache``'s own methods; a hit is read straight from its tables, which is what
-``TLRUCache.__getitem__`` does without its three Python-level calls. ``tests/test_simulator.py``
-checks that it gives exactly what the layered engine (``LayeredCache`` itself) gives.
+"""The simulator's fast engine: ``LayeredCache``'s read and write paths inlined in one loop.
+
+It runs over real ``MeteredCache`` instances (see ``cachebench.tuning.simulator``). Every change of
+cache state goes through ``MeteredCache``'s own methods; a hit is read straight from its tables,
+which is what ``TLRUCache.__getitem__`` does without its three Python-level calls.
+``tests/test_simulator.py`` checks that it gives exactly what the layered engine (``LayeredCache``
+itself) gives.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""The simulator's reference engine: the project's ``LayeredCache`` itself, one per worker process,
-its coroutines driven by hand on the virtual clock — a request that reads the origin is suspended
-until the read completes (see ``cachebench.tuning.simulator``). Slow; it checks the fast engine.
+"""The simulator's reference engine: the project's ``LayeredCache`` itself, driven by hand.
+
+One ``LayeredCache`` per worker process, its coroutines driven on the virtual clock — a request
+that reads the origin is suspended until the read completes (see ``cachebench.tuning.simulator``).
+Slow; it checks the fast engine.
 """
 
 from __future__ import annotations

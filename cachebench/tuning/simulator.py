@@ -1,6 +1,6 @@
-"""Trace-driven simulator: a scenario's own request stream replayed through the real cache classes
-on a virtual clock, with no HTTP, so that large TTL × size grids take seconds instead of hours.
+"""Trace-driven simulator: a scenario's own requests replayed through the real cache classes.
 
+On a virtual clock, with no HTTP, so that large TTL × size grids take seconds instead of hours.
 The trace (``cachebench.tuning.trace``) is what a live fixed-rate run sends; the pieces of the
 model both engines share are in ``cachebench.tuning.model``.
 

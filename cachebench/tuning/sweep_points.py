@@ -1,11 +1,12 @@
-"""A sweep's points: each live cell's figures from its own files, and each simulated point's from
-the simulator, with the same names, so the two can sit in one table, one front and one heatmap.
+"""A sweep's points: live cells' figures from their files, simulated points' from the simulator.
+
+Both carry the same names, so the two can sit in one table, one front and one heatmap.
 
 Live: hit ratio from the responses' Cache-Status (latency.json counts), per layer and origin reads
 from /metrics, p50/p99 and throughput from the summary, memory = peak target RSS + peak Redis used
 memory, staleness from the records (``cachebench.staleness``). Simulated: the same figures from
-``cachebench.tuning.simulator``, memory modelled (the caches' peak contents over a baseline calibrated on
-the live points), with each phase as long as the live cells' records show it really was.
+``cachebench.tuning.simulator``, memory modelled (the caches' peak contents over a baseline
+calibrated on the live points), with each phase as long as the live cells' records show it really was.
 """
 
 from __future__ import annotations

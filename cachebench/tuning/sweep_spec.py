@@ -1,6 +1,8 @@
-"""What a sweep is: the sweep file (``bench/sweep.toml``), its grids of settings, the matrix the
-live grid becomes (one settings variant per point, run by the ordinary runner), and the workload
-of its scenario, read from the scenario's source so that Locust is not imported.
+"""What a sweep is: its file, its grids of settings, the matrix its live grid becomes, its workload.
+
+The sweep file is ``bench/sweep.toml``; the live grid runs as an ordinary matrix (one settings
+variant per point, run by the ordinary runner); the scenario's workload is read from the
+scenario's source so that Locust is not imported.
 """
 
 from __future__ import annotations
