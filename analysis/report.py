@@ -8,7 +8,6 @@ tables in GitHub Markdown, for a pull request) and ``figures/*.png`` (the same f
 
 from __future__ import annotations
 
-import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from analysis import figures as fig
-from analysis import load, tables
+from analysis import load, rendering, tables
 from analysis.load import BASELINE, GROUP_KEY
+from analysis.spectrum import latency_spectrum
 from analysis.tables import HEADLINE_METRICS, METRICS_BY_NAME
-from cachebench.results import ManifestRecord, write_atomic
+from cachebench.results import REPORT_FILE, REPORT_SUMMARY_FILE, ManifestRecord, write_atomic
 
-REPORT_FILE = "report.html"
-SUMMARY_FILE = "summary.md"
+#: Where the report also writes its figures as PNG files, in the run folder.
 FIGURES_DIR = "figures"
 #: Cells measured for less than this are a smoke test, and the report says so.
 SHORT_CELL_S = 10.0
@@ -73,7 +72,7 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
         raise ValueError(f"{run.path} has no cells to report on")
     wide = load.wide_metrics(run.metrics)
     headline = tables.headline(run.metrics, cells)
-    spectrum = load.latency_spectrum(run) if with_figures else pd.DataFrame()
+    spectrum = latency_spectrum(run) if with_figures else pd.DataFrame()
     groups = []
     for values, group_cells in cells.groupby(GROUP_KEY, sort=False):
         scenario, variant, mode = values
@@ -101,7 +100,7 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
             made = fig.group_figures(
                 spectrum, wide, cells, run.timeseries, run.browser, scenario, variant, mode
             )
-            group.figures = [(slug, caption, fig.to_png(figure)) for slug, caption, figure in made]
+            group.figures = [(slug, caption, rendering.to_png(figure)) for slug, caption, figure in made]
         groups.append(group)
     return Report(run, cells, wide, headline, groups, caveats(run, cells))
 
@@ -226,23 +225,6 @@ def render_markdown(report: Report) -> str:
 
 # -- HTML ------------------------------------------------------------------------------------
 
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
-       padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 2px solid #ddd; }
-.meta { color: #666; font-size: 0.9em; }
-.answer { background: #eef6ee; border-left: 6px solid #2ca02c; padding: 0.6em 1em; margin: 1em 0; }
-.answer li { margin: 0.4em 0; }
-.caveats { background: #fff6e5; border-left: 6px solid #ff9f1a; padding: 0.6em 1em; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; vertical-align: top; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-td small { color: #555; } tr.flagged td { background: #fdecea; }
-figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { color: #555; font-size: 0.9em; }
-code { background: #f4f4f4; padding: 0 0.25em; }
-"""
-
 
 def _md_inline(text: str) -> str:
     """The few Markdown marks the answers use (**bold**, `code`) as HTML, everything else escaped."""
@@ -255,14 +237,16 @@ def _md_inline(text: str) -> str:
 
 def html_table(group: Group) -> str:
     header = ["strategy", "usable reps", *_headers(), "flags"]
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
-    for target, reps, flags, rows in _strategy_rows(group):
-        css = ' class="flagged"' if flags else ""
-        cells = [f"<code>{html.escape(target)}</code>", reps, *(_cell_text(r, markdown=False) for r in rows)]
-        cells += [""] * (len(header) - 1 - len(cells)) + [html.escape(flags)]
-        out.append(f"<tr{css}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    out.append("</table>")
-    return "\n".join(out)
+    rows, classes = [], []
+    for target, reps, flags, metric_rows in _strategy_rows(group):
+        cells = [
+            f"<code>{html.escape(target)}</code>",
+            reps,
+            *(_cell_text(r, markdown=False) for r in metric_rows),
+        ]
+        rows.append(cells + [""] * (len(header) - 1 - len(cells)) + [html.escape(flags)])
+        classes.append("flagged" if flags else None)
+    return rendering.table(header, rows, classes)
 
 
 CELL_COLUMNS = [
@@ -282,7 +266,7 @@ def cells_table(report: Report) -> str:
     """Every cell with its status, verdict and raw figures — flagged cells highlighted."""
     wide = report.wide.set_index("cell") if not report.wide.empty else pd.DataFrame()
     header = ["#", "cell", "status", "saturation", "flag", *(label for _, label, _, _ in CELL_COLUMNS)]
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    rows, classes = [], []
     for cell in report.cells.itertuples(index=False):
         values = []
         for metric, _, digits, scale in CELL_COLUMNS:
@@ -291,18 +275,18 @@ def cells_table(report: Report) -> str:
         flag = cell.flag if isinstance(cell.flag, str) else ""
         if flag and isinstance(cell.reason, str):
             flag += f" ({cell.reason})"
-        row = [
-            str(cell.index),
-            f"<code>{html.escape(cell.cell)}</code>",
-            cell.status,
-            str(cell.saturation or "–"),
-            html.escape(flag),
-            *values,
-        ]
-        css = ' class="flagged"' if flag else ""
-        out.append(f"<tr{css}>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
-    out.append("</table>")
-    return "\n".join(out)
+        rows.append(
+            [
+                str(cell.index),
+                f"<code>{html.escape(cell.cell)}</code>",
+                cell.status,
+                str(cell.saturation or "–"),
+                html.escape(flag),
+                *values,
+            ]
+        )
+        classes.append("flagged" if flag else None)
+    return rendering.table(header, rows, classes)
 
 
 def render_html(report: Report) -> str:
@@ -316,10 +300,6 @@ def render_html(report: Report) -> str:
         f"code {manifest.code_sha256[:12]} · Redis {manifest.redis_version or '–'}"
     )
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>cachebench report — {html.escape(run.name)}</title>",
-        f"<style>{CSS}</style></head><body>",
         f"<h1>cachebench report — {html.escape(run.name)}</h1>",
         f'<p class="meta">{html.escape(meta)}</p>',
         '<div class="answer"><b>The answer</b><ul>',
@@ -344,14 +324,13 @@ def render_html(report: Report) -> str:
             "spans 1.</small></p>"
         ]
         for slug, caption, png in group.figures:
-            data = base64.b64encode(png).decode("ascii")
             out.append(
-                f'<figure id="{html.escape(group.slug)}-{slug}"><img alt="{html.escape(caption)}" '
-                f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+                f'<figure id="{html.escape(group.slug)}-{slug}">{rendering.embedded_png(png, caption)}'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             )
     out += ['<h2 id="cells">All cells</h2>', cells_table(report)]
-    out += ['<h2 id="method">Method</h2>', f"<p>{html.escape(METHOD)}</p>", "</body></html>"]
-    return "\n".join(out)
+    out += ['<h2 id="method">Method</h2>', f"<p>{html.escape(METHOD)}</p>"]
+    return rendering.page(f"cachebench report — {run.name}", out)
 
 
 METHOD = (
@@ -377,7 +356,7 @@ def write(run_dir: Path | str) -> tuple[Path, Path]:
     for group in report.groups:
         for slug, _, png in group.figures:
             write_atomic(figures_dir / f"{group.slug}-{slug}.png", png)
-    html_path, md_path = run_path / REPORT_FILE, run_path / SUMMARY_FILE
+    html_path, md_path = run_path / REPORT_FILE, run_path / REPORT_SUMMARY_FILE
     write_atomic(html_path, render_html(report))
     write_atomic(md_path, render_markdown(report))
     return html_path, md_path

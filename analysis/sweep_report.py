@@ -1,214 +1,33 @@
-"""The sweep's report: heatmaps over TTL × size, the Pareto front, the recommendation, and how far
-the simulator was from the live measurements — as PNGs, one self-contained HTML file (images
-inlined as base64) and a short Markdown summary, all in the sweep's results folder.
+"""The sweep's report: recommendation, Pareto front, heatmaps, and the simulator against live runs.
+
+Written into the sweep's results folder as PNGs, one self-contained HTML file and a short Markdown
+summary (the figures are drawn by ``analysis.sweep_figures``).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from rich.table import Table
 
-matplotlib.use("Agg")  # files only, never a window
+from analysis import rendering
+from analysis.constraints import CONSTRAINT_KINDS, format_bytes, format_seconds
+from analysis.pareto import equal_groups
+from analysis.sweep_figures import HEATMAPS, front_png, heatmap_png, value_label
+from cachebench.results import (
+    SWEEP_FILE,
+    SWEEP_POINTS_FILE,
+    SWEEP_REPORT_FILE,
+    SWEEP_SUMMARY_FILE,
+    write_atomic,
+)
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from cachebench.results import write_atomic  # noqa: E402
-from cachebench.tuning.pareto import CONSTRAINT_KINDS, equal_groups, format_bytes, format_seconds  # noqa: E402
-
+#: The sweep's figures as PNG files, in its results folder (the HTML report embeds them too).
 HEATMAP_DIR = "heatmaps"
-#: Heatmaps drawn per source: (metric, title, value format, higher is better).
-HEATMAPS = {
-    "live": [
-        ("hit_ratio", "hit ratio (reads a cache answered)", "{:.2f}", True),
-        ("p99_ms", "p99 latency (ms)", "{:.1f}", False),
-        ("stale_read_ratio", "stale-read ratio", "{:.3f}", False),
-        ("staleness_age_max_s", "staleness age, max (s)", "{:.1f}", False),
-        ("memory_bytes", "memory, target RSS + Redis (MB)", "{:.0f}", False),
-    ],
-    "simulated": [
-        ("hit_ratio", "hit ratio (simulated)", "{:.2f}", True),
-        ("stale_read_ratio", "stale-read ratio (simulated)", "{:.3f}", False),
-        ("staleness_age_max_s", "staleness age, max (s, simulated)", "{:.1f}", False),
-        ("memory_bytes", "memory, modelled (MB)", "{:.0f}", False),
-    ],
-}
-_SCALE = {"memory_bytes": 1e-6}
-
-
-def _varied(points: list[dict[str, Any]], axes: list[str]) -> list[str]:
-    return [a for a in axes if len({_key(p.get(a)) for p in points}) > 1]
-
-
-def _key(value: Any) -> Any:
-    return str(value) if isinstance(value, str | bool) or value is None else float(value)
-
-
-def _sorted_values(points: list[dict[str, Any]], axis: str) -> list[Any]:
-    values = {_key(p.get(axis)): p.get(axis) for p in points}
-    return [values[k] for k in sorted(values, key=lambda k: (isinstance(k, str), k))]
-
-
-def _label(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def heatmap_png(
-    points: list[dict[str, Any]], axes: list[str], metric: str, title: str, fmt: str, higher_is_better: bool
-) -> bytes | None:
-    """One PNG: ``metric`` over the first two varied axes, one panel per value of the others.
-    Points on the Pareto front are outlined, the recommended one is starred."""
-    varied = _varied(points, axes)
-    if not varied or all(p.get(metric) is None for p in points):
-        return None
-    x_axis = varied[0]
-    y_axis = varied[1] if len(varied) > 1 else None
-    facet_axes = varied[2:]
-    facets = list(itertools.product(*(_sorted_values(points, a) for a in facet_axes))) or [()]
-    xs = _sorted_values(points, x_axis)
-    ys = _sorted_values(points, y_axis) if y_axis else [None]
-    columns = min(len(facets), 3)
-    rows = (len(facets) + columns - 1) // columns
-    figure, grid = plt.subplots(
-        rows,
-        columns,
-        figsize=(max(5.5, 0.75 * len(xs) * columns + 1.6), 0.5 * len(ys) * rows + 1.4 * rows + 0.6),
-        squeeze=False,
-    )
-    scale = _SCALE.get(metric, 1.0)
-    known = [p[metric] * scale for p in points if p.get(metric) is not None]
-    low, high = min(known), max(known)
-    colormap = "viridis" if higher_is_better else "viridis_r"
-    for panel, facet in itertools.zip_longest(grid.flat, facets):
-        if facet is None:
-            panel.axis("off")
-            continue
-        chosen = [
-            p
-            for p in points
-            if all(_key(p.get(a)) == _key(v) for a, v in zip(facet_axes, facet, strict=True))
-        ]
-        values = np.full((len(ys), len(xs)), np.nan)
-        marks: list[tuple[int, int, dict]] = []
-        for point in chosen:
-            col = [_key(x) for x in xs].index(_key(point.get(x_axis)))
-            row = [_key(y) for y in ys].index(_key(point.get(y_axis))) if y_axis else 0
-            if point.get(metric) is not None:
-                values[row, col] = point[metric] * scale
-            marks.append((row, col, point))
-        image = panel.imshow(
-            values,
-            cmap=colormap,
-            vmin=low,
-            vmax=high if high > low else low + 1e-9,
-            aspect="auto",
-            origin="lower",
-        )
-        for row, col, point in marks:
-            value = values[row, col]
-            text = "–" if np.isnan(value) else fmt.format(value)
-            if point.get("recommended"):
-                text = "★ " + text
-            panel.text(
-                col,
-                row,
-                text,
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white"
-                if not np.isnan(value) and _dark(value, low, high, higher_is_better)
-                else "black",
-            )
-            if point.get("on_front"):
-                panel.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, lw=1.6, ec="red"))
-        panel.set_xticks(range(len(xs)), [_label(x) for x in xs], fontsize=7)
-        panel.set_yticks(range(len(ys)), [_label(y) for y in ys] if y_axis else [""], fontsize=7)
-        panel.set_xlabel(x_axis, fontsize=8)
-        if y_axis:
-            panel.set_ylabel(y_axis, fontsize=8)
-        if facet_axes:
-            panel.set_title(
-                ", ".join(f"{a}={_label(v)}" for a, v in zip(facet_axes, facet, strict=True)), fontsize=8
-            )
-        figure.colorbar(image, ax=panel, shrink=0.8)
-    figure.suptitle(f"{title}\nred outline: on the Pareto front · ★ recommended", fontsize=9)
-    figure.tight_layout()
-    return _png(figure)
-
-
-def _dark(value: float, low: float, high: float, higher_is_better: bool) -> bool:
-    share = (value - low) / (high - low) if high > low else 0.5
-    return (share < 0.5) if higher_is_better else (share > 0.5)
-
-
-def _png(figure: Any) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-def front_png(candidates: list[dict[str, Any]], staleness_metric: str) -> bytes | None:
-    """Hit ratio against the stale-read ratio (an objective) and against the staleness age (the
-    constraint), colour = memory; the front outlined in red, the recommendation starred."""
-    shown = [
-        p for p in candidates if p.get("hit_ratio") is not None and p.get("stale_read_ratio") is not None
-    ]
-    if not shown:
-        return None
-    figure, panels = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
-    memory = [(p.get("memory_bytes") or 0) / 1e6 for p in shown]
-    low, high = min(memory), max(memory) if max(memory) > min(memory) else min(memory) + 1
-    scatter = None
-    for panel, x_metric in zip(panels, ("stale_read_ratio", staleness_metric), strict=True):
-        for source, marker in (("live", "o"), ("simulated", "s")):
-            chosen = [i for i, p in enumerate(shown) if p["source"] == source and p.get(x_metric) is not None]
-            if not chosen:
-                continue
-            scatter = panel.scatter(
-                [shown[i][x_metric] for i in chosen],
-                [shown[i]["hit_ratio"] for i in chosen],
-                c=[memory[i] for i in chosen],
-                cmap="viridis_r",
-                marker=marker,
-                s=34,
-                label=source,
-                edgecolors=["red" if shown[i].get("on_front") else "none" for i in chosen],
-                linewidths=1.4,
-                vmin=low,
-                vmax=high,
-            )
-        for point in shown:
-            if point.get("recommended") and point.get(x_metric) is not None:
-                panel.scatter(
-                    [point[x_metric]],
-                    [point["hit_ratio"]],
-                    marker="*",
-                    s=260,
-                    c="gold",
-                    edgecolors="black",
-                    zorder=5,
-                    label="recommended",
-                )
-        panel.set_xlabel(x_metric.replace("_", " "))
-        panel.grid(alpha=0.3)
-    panels[0].set_ylabel("hit ratio")
-    panels[0].legend(fontsize=8, loc="lower right")
-    if scatter is not None:
-        figure.colorbar(scatter, ax=panels, label="memory (MB)")
-    figure.suptitle(
-        "Every candidate; red edge = Pareto front (hit ratio ↑, memory ↓, stale-read ratio ↓)", fontsize=9
-    )
-    return _png(figure)
+PARETO_FRONT_FILE = "pareto_front.png"
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -239,7 +58,7 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
 
 
 def _settings_text(point: dict[str, Any], axes: list[str]) -> str:
-    text = ", ".join(f"{a}={_label(point.get(a))}" for a in axes)
+    text = ", ".join(f"{a}={value_label(point.get(a))}" for a in axes)
     same = point.get("_same")
     if same:
         text += f" (same figures: {', '.join(same)})"
@@ -262,10 +81,9 @@ def _html_table(points: list[dict[str, Any]], axes: list[str], extra: list[str] 
         cells += [fn(point.get(metric)) for metric, _, fn in COLUMNS]
         if extra:
             cells += ["yes" if point.get(e) else "" for e in extra]
-        style = ' class="rec"' if point.get("recommended") else ""
-        rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        rows.append([html.escape(c) for c in cells])
+    classes = ["recommended" if point.get("recommended") else None for point in points]
+    return rendering.table(head, rows, classes, table_class="points")
 
 
 def _md_table(points: list[dict[str, Any]], axes: list[str]) -> str:
@@ -286,10 +104,17 @@ def _md_table(points: list[dict[str, Any]], axes: list[str]) -> str:
 def _validation_html(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "<p>No live point to compare with (a simulated-only sweep, or a closed-loop load).</p>"
-    head = (
-        "<tr><th>point</th><th>L1 hit live</th><th>L1 hit sim</th><th>error (pp)</th><th>hit ratio live</th>"
-        "<th>hit ratio sim</th><th>error (pp)</th><th>stale ratio live</th><th>stale ratio sim</th></tr>"
-    )
+    head = [
+        "point",
+        "L1 hit live",
+        "L1 hit sim",
+        "error (pp)",
+        "hit ratio live",
+        "hit ratio sim",
+        "error (pp)",
+        "stale ratio live",
+        "stale ratio sim",
+    ]
     body = []
     for row in rows:
         cells = [
@@ -303,8 +128,8 @@ def _validation_html(rows: list[dict[str, Any]]) -> str:
             _ratio(row["live_stale_read_ratio"], 4),
             _ratio(row["sim_stale_read_ratio"], 4),
         ]
-        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    return f"<table>{head}{''.join(body)}</table>"
+        body.append([html.escape(c) for c in cells])
+    return rendering.table(head, body)
 
 
 def _pp(value: Any) -> str:
@@ -324,19 +149,6 @@ def validation_summary(rows: list[dict[str, Any]]) -> dict[str, float | None]:
 
 
 # -- the files ---------------------------------------------------------------------------------
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
-table{border-collapse:collapse;font-size:12px;margin:.6em 0}td,th{border:1px solid #ccc;padding:3px 6px;
-text-align:right}td:nth-child(2),th:nth-child(2){text-align:left}tr.rec{background:#fff6c8;font-weight:600}
-.verdict{font-size:1.15em;background:#eef6ee;border-left:5px solid #3a3;padding:.7em 1em}
-.none{background:#fbeeee;border-left-color:#c33}img{max-width:100%;border:1px solid #eee;margin:.4em 0}
-code{background:#f4f4f4;padding:0 3px}.note{color:#555;font-size:.9em}
-"""
-
-
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
 def write(run_dir: Path, data: dict[str, Any]) -> None:
@@ -365,9 +177,9 @@ def write(run_dir: Path, data: dict[str, Any]) -> None:
                 images.append((f"{source}: {title}", png))
     front_image = front_png(candidates, staleness_metric)
     if front_image is not None:
-        write_atomic(run_dir / "pareto_front.png", front_image)
-    write_atomic(run_dir / "sweep_report.html", _html(data, axes, ranked, front, images, front_image, points))
-    write_atomic(run_dir / "sweep_summary.md", _markdown(data, axes, ranked, front))
+        write_atomic(run_dir / PARETO_FRONT_FILE, front_image)
+    write_atomic(run_dir / SWEEP_REPORT_FILE, _html(data, axes, ranked, front, images, front_image, points))
+    write_atomic(run_dir / SWEEP_SUMMARY_FILE, _markdown(data, axes, ranked, front))
 
 
 def _timing_text(timing: dict[str, Any] | None) -> str:
@@ -429,8 +241,6 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
         else "Nothing was simulated."
     )
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>cachebench sweep</title>",
-        f"<style>{_CSS}</style></head><body>",
         "<h1>cachebench sweep: which TTL and cache size?</h1>",
         f"<p>{_spec_text(spec)}.</p>",
         f"<p>{len(live)} points measured live, {len(simulated)} simulated. {sim_text}</p>",
@@ -451,7 +261,7 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
         "and is better in one.</p>",
     ]
     if front_image:
-        parts.append(_img(front_image, "Pareto front"))
+        parts.append(rendering.embedded_png(front_image, "Pareto front"))
     parts.append(_html_table(front, axes, extra=["feasible"]))
     parts += ["<h2>Simulator against the live runs</h2>", _validation_html(validation)]
     if worst["points"]:
@@ -464,7 +274,7 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
         "<p class='note'>Latency and throughput come only from live points: the simulator does not model "
         "them.</p>",
     ]
-    parts += [_img(png, title) for title, png in images]
+    parts += [rendering.embedded_png(png, title) for title, png in images]
     parts += [
         "<h2>All points</h2><details><summary>table</summary>",
         _html_table(points, axes, extra=["on_front", "feasible"]),
@@ -480,9 +290,9 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
         "<li>The simulator replays the scenario's own streams (same seed, users, rate, warm-up) through "
         "the project's L1Backend/MeteredCache on a virtual clock; it does not model network delays, so "
         "the sub-millisecond invalidation races a live Redis or hierarchical target shows are absent.</li>",
-        "</ul></body></html>",
+        "</ul>",
     ]
-    return "\n".join(parts)
+    return rendering.page("cachebench sweep", parts)
 
 
 def _markdown(data, axes, ranked, front) -> str:
@@ -519,7 +329,8 @@ def _markdown(data, axes, ranked, front) -> str:
             "",
         ]
     lines += [
-        "Files: `sweep_report.html` (heatmaps, all points), `sweep.json`, `sweep.csv`, `heatmaps/`.",
+        f"Files: `{SWEEP_REPORT_FILE}` (heatmaps, all points), `{SWEEP_FILE}`, `{SWEEP_POINTS_FILE}`, "
+        f"`{HEATMAP_DIR}/`.",
         "",
     ]
     return "\n".join(lines)

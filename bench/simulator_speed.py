@@ -22,8 +22,9 @@ import sys
 import time
 
 from cachebench.serve.backends.l1 import MeteredCache
-from cachebench.tuning.simulator import LoadModel, build_trace, simulate
+from cachebench.tuning.simulator import simulate
 from cachebench.tuning.sweep import scenario_workload
+from cachebench.tuning.trace import LoadModel, build_trace
 
 REQUIREMENT_PER_S = 1_000_000
 RATE_PER_S = 5_000

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from analysis import figures, load, stats, tables
+from analysis import figures, hdr, load, rendering, stats, tables
+from analysis.spectrum import latency_spectrum
 from cachebench.results import SCHEMA_VERSION
 
 FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
@@ -87,11 +88,11 @@ def test_vectorised_percentiles_equal_hdrh() -> None:
         histogram.record_value(int(value))
     percentiles = [0, 1, 25, 50, 90, 99, 99.9, 99.99, 100]
     expected = [histogram.get_value_at_percentile(p) for p in percentiles]
-    assert load.percentiles_us(histogram, percentiles).tolist() == expected
+    assert hdr.percentiles_us(histogram, percentiles).tolist() == expected
 
 
 def test_spectrum_rises_with_the_percentile_and_counts_every_request(run: load.Run) -> None:
-    spectrum = load.latency_spectrum(run)
+    spectrum = latency_spectrum(run)
     for _, line in spectrum.groupby(["scenario", "mode", "target", "outcome"]):
         values = line.sort_values("percentile")["latency_ms"].to_numpy()
         assert (np.diff(values) >= 0).all()
@@ -228,7 +229,7 @@ def test_the_interval_is_reproducible() -> None:
 @pytest.fixture(scope="module")
 def frames(run: load.Run) -> dict:
     return {
-        "spectrum": load.latency_spectrum(run),
+        "spectrum": latency_spectrum(run),
         "wide": load.wide_metrics(run.metrics),
         "cells": run.cells,
         "series": run.timeseries,
@@ -257,7 +258,7 @@ def test_each_figure_renders_with_labelled_axes(frames: dict, name: str) -> None
     # Panels sharing a y axis label only the first of their row.
     labelled = [ax for ax in drawn if ax.get_ylabel() or ax.get_shared_y_axes().get_siblings(ax) != [ax]]
     assert labelled == drawn, f"{name}: an axis without a y label"
-    png = figures.to_png(figure)
+    png = rendering.to_png(figure)
     assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
 
 
@@ -266,7 +267,7 @@ def test_each_figure_says_when_there_is_nothing_to_show(frames: dict, name: str)
     figure = FIGURES[name](frames, ("no_such_scenario", "default", "capacity"))
     texts = [t.get_text() for ax in figure.axes for t in ax.texts]
     assert any(text.startswith("no ") for text in texts)
-    assert figures.to_png(figure).startswith(PNG_SIGNATURE)
+    assert rendering.to_png(figure).startswith(PNG_SIGNATURE)
 
 
 def test_latency_spectrum_is_log_scaled_and_names_every_strategy(frames: dict) -> None:

@@ -18,6 +18,7 @@ from hdrh.histogram import HdrHistogram
 
 from analysis import compare, load, report
 from cachebench.cli import report as cli_report
+from cachebench.results import REPORT_FILE, REPORT_SUMMARY_FILE
 
 FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
 
@@ -84,7 +85,7 @@ def _row(markdown: str, heading: str, target: str) -> list[str]:
 
 
 def test_report_numbers_equal_those_computed_from_the_data(written: Path) -> None:
-    markdown = (written / report.SUMMARY_FILE).read_text()
+    markdown = (written / REPORT_SUMMARY_FILE).read_text()
     heading = "read_heavy · capacity (closed loop, 8 users)"
     l1, base = _cells("read_heavy", "capacity", "l1"), _cells("read_heavy", "capacity", "nocache")
     throughput = _mean([_throughput(c) for c in l1])
@@ -99,7 +100,7 @@ def test_report_numbers_equal_those_computed_from_the_data(written: Path) -> Non
 
 
 def test_fixed_rate_rows_use_corrected_latency(written: Path) -> None:
-    markdown = (written / report.SUMMARY_FILE).read_text()
+    markdown = (written / REPORT_SUMMARY_FILE).read_text()
     cells = _cells("read_heavy", "rate100", "nocache")
     p99 = _mean([_p99_ms(c, "corrected") for c in cells])
     row = _row(markdown, "read_heavy · rate100 (fixed rate 100 req/s, 8 users)", "nocache")
@@ -107,7 +108,7 @@ def test_fixed_rate_rows_use_corrected_latency(written: Path) -> None:
 
 
 def test_answer_names_a_winner_per_group_with_its_confidence(written: Path) -> None:
-    markdown = (written / report.SUMMARY_FILE).read_text()
+    markdown = (written / REPORT_SUMMARY_FILE).read_text()
     answers = [line for line in markdown.splitlines() if line.startswith("- For ")]
     assert len(answers) == 4
     for line in answers:
@@ -117,7 +118,7 @@ def test_answer_names_a_winner_per_group_with_its_confidence(written: Path) -> N
 
 
 def test_html_is_self_contained_with_every_figure_inline(written: Path) -> None:
-    page = (written / report.REPORT_FILE).read_text()
+    page = (written / REPORT_FILE).read_text()
 
     class Links(HTMLParser):
         def __init__(self) -> None:
@@ -209,8 +210,8 @@ def test_report_without_a_run_dir_takes_the_newest(tmp_path: Path, capsys: pytes
     simulated.mkdir()
     (simulated / "manifest.json").write_text(json.dumps({"schema_version": 1, "cells": []}))
     assert _cli("report", "--results", str(tmp_path)) == 0
-    assert (newer / report.REPORT_FILE).exists() and not (older / report.REPORT_FILE).exists()
-    assert str(newer / report.SUMMARY_FILE) in capsys.readouterr().out
+    assert (newer / REPORT_FILE).exists() and not (older / REPORT_FILE).exists()
+    assert str(newer / REPORT_SUMMARY_FILE) in capsys.readouterr().out
 
 
 def test_report_refuses_an_unreadable_run(tmp_path: Path) -> None:
@@ -218,7 +219,7 @@ def test_report_refuses_an_unreadable_run(tmp_path: Path) -> None:
     _edit_json(run_dir / "manifest.json", lambda m: m.update(schema_version=7))
     with pytest.raises(ValueError, match="schema_version 7"):
         _cli("report", str(run_dir))
-    assert not (run_dir / report.REPORT_FILE).exists()
+    assert not (run_dir / REPORT_FILE).exists()
 
 
 def test_cachebench_main_reports_errors_as_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

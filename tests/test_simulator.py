@@ -9,17 +9,11 @@ from dataclasses import replace
 
 import pytest
 
-from cachebench.load.workload import WorkloadSpec, operations, stream_rng
-from cachebench.run.runner import WARMUP_SEED_OFFSET
-from cachebench.tuning.simulator import (
-    LoadModel,
-    SimulationError,
-    Trace,
-    build_trace,
-    simulate,
-    stream_id,
-)
+from cachebench.load.workload import WARMUP_SEED_OFFSET, WorkloadSpec, operations, stream_rng
+from cachebench.tuning.model import SimulationError
+from cachebench.tuning.simulator import simulate
 from cachebench.tuning.sweep import SweepSpec, run_sweep
+from cachebench.tuning.trace import LoadModel, Trace, build_trace, stream_id
 
 SPEC = WorkloadSpec(keys=300, distribution="zipf", zipf_alpha=0.99, write_ratio=0.2, seed=7)
 

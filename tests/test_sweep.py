@@ -10,9 +10,11 @@ import re
 
 import pytest
 
+from analysis import pareto
+from analysis.constraints import parse_bytes, parse_constraints, parse_duration_s, parse_ratio
 from cachebench.cli.sweep import add_parsers, cmd_sweep
 from cachebench.results import read_manifest
-from cachebench.tuning import pareto, sweep
+from cachebench.tuning import sweep
 
 # -- parsing ---------------------------------------------------------------------------------------
 
@@ -38,17 +40,17 @@ SIZES = [
 
 @pytest.mark.parametrize(("text", "seconds"), DURATIONS)
 def test_durations(text, seconds):
-    assert pareto.parse_duration_s(text) == pytest.approx(seconds)
+    assert parse_duration_s(text) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize(("text", "size"), SIZES)
 def test_sizes(text, size):
-    assert pareto.parse_bytes(text) == size
+    assert parse_bytes(text) == size
 
 
 @pytest.mark.parametrize(("text", "ratio"), [("0.9", 0.9), (0.9, 0.9), ("90%", 0.9), ("1", 1.0)])
 def test_ratios(text, ratio):
-    assert pareto.parse_ratio(text) == pytest.approx(ratio)
+    assert parse_ratio(text) == pytest.approx(ratio)
 
 
 @pytest.mark.parametrize(
@@ -62,12 +64,12 @@ def test_ratios(text, ratio):
 )
 def test_bad_constraints_name_the_option(given, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        pareto.parse_constraints(given)
+        parse_constraints(given)
 
 
 def test_staleness_bound_follows_the_chosen_statistic():
-    (max_age,) = pareto.parse_constraints({"max_staleness": "5s"})
-    (p99_age,) = pareto.parse_constraints({"max_staleness": "5s"}, staleness_stat="p99")
+    (max_age,) = parse_constraints({"max_staleness": "5s"})
+    (p99_age,) = parse_constraints({"max_staleness": "5s"}, staleness_stat="p99")
     assert (max_age.metric, p99_age.metric) == ("staleness_age_max_s", "staleness_age_p99_s")
     assert max_age.holds({"staleness_age_max_s": 5.0}) and not max_age.holds({"staleness_age_max_s": 5.01})
     assert not max_age.holds({}), "an unmeasured figure does not meet a bound"
@@ -101,9 +103,7 @@ def test_the_pareto_front_leaves_out_exactly_the_dominated_points():
 
 
 def test_the_recommendation_is_the_feasible_front_best_first():
-    constraints = pareto.parse_constraints(
-        {"max_staleness": "5s", "max_memory": "180MB", "min_hit_ratio": 0.5}
-    )
+    constraints = parse_constraints({"max_staleness": "5s", "max_memory": "180MB", "min_hit_ratio": 0.5})
     found = pareto.recommend(POINTS, constraints)
 
     ranked = [POINTS[i]["id"] for i in found.ranked]
@@ -118,7 +118,7 @@ def test_the_recommendation_is_the_feasible_front_best_first():
 
 
 def test_when_nothing_fits_the_binding_constraint_is_named_with_the_best_reachable_value():
-    constraints = pareto.parse_constraints({"max_staleness": "5s", "min_hit_ratio": "0.95"})
+    constraints = parse_constraints({"max_staleness": "5s", "min_hit_ratio": "0.95"})
     found = pareto.recommend(POINTS, constraints)
 
     assert not found.found and found.ranked == []
@@ -131,7 +131,7 @@ def test_when_nothing_fits_the_binding_constraint_is_named_with_the_best_reachab
 
 def test_two_constraints_that_conflict_are_both_named():
     # Each alone can be met, not both together: either one binds.
-    constraints = pareto.parse_constraints({"max_staleness": "2s", "min_hit_ratio": "0.85"})
+    constraints = parse_constraints({"max_staleness": "2s", "min_hit_ratio": "0.85"})
     found = pareto.recommend(POINTS, constraints)
 
     assert sorted(b["dropped"] for b in found.binding) == [["max_staleness"], ["min_hit_ratio"]]

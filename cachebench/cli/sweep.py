@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 # Light imports only: this module is loaded by every ``cachebench`` command.
+from analysis.constraints import CONSTRAINT_KINDS, STALENESS_METRICS
 from cachebench import arg_types as cli_args
-from cachebench.tuning.pareto import CONSTRAINT_KINDS, STALENESS_METRICS
 
 _CONSTRAINT_HELP = {
     "max_staleness": "stale reads at most this old, e.g. 5s or 500ms (see --staleness-stat)",

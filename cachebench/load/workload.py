@@ -197,6 +197,11 @@ class Workload:
         return op, self.item_id(rng, elapsed_s)
 
 
+#: The warm-up draws its own stream (same distribution, other seed), so the measured phase does
+#: not open by replaying exactly the requests the warm-up just cached.
+WARMUP_SEED_OFFSET = 100_000
+
+
 def stream_rng(seed: int, stream_id: object = 0) -> random.Random:
     """The random state of one stream (one Locust user): string seeding is stable across runs
     and Python processes (hashed with SHA-512, not affected by PYTHONHASHSEED)."""
@@ -232,6 +237,7 @@ def expected_hot_set(workload: Workload, elapsed_s: float = 0.0) -> set[int]:
 
 __all__ = [
     "DISTRIBUTIONS",
+    "WARMUP_SEED_OFFSET",
     "READ",
     "WRITE",
     "HashPermutation",

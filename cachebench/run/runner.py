@@ -19,6 +19,7 @@ import httpx
 import psutil
 
 from cachebench import results
+from cachebench.load.workload import WARMUP_SEED_OFFSET
 from cachebench.results import Manifest, write_atomic, write_json
 from cachebench.run import summary as cell_summary
 from cachebench.run.benchfile import SCENARIOS_DIR, Cell
@@ -45,11 +46,6 @@ def plan_cpus() -> tuple[list[int] | None, list[int] | None]:
         return None, None
     half = len(cpus) // 2
     return cpus[:half], cpus[half:]
-
-
-#: The warm-up draws its own stream (same distribution, other seed), so the measured phase does
-#: not open by replaying exactly the requests the warm-up just cached.
-WARMUP_SEED_OFFSET = 100_000
 
 
 def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None) -> list[str]:

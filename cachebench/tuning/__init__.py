@@ -1,1 +1,1 @@
-"""Tuning: TTL × size sweeps, the trace-driven simulator, the Pareto front and the recommendation."""
+"""Tuning: TTL × size sweeps and the trace-driven simulator (the front and verdict: ``analysis.pareto``)."""

@@ -1,8 +1,10 @@
-"""The simulator's fast engine: ``LayeredCache``'s read and write paths inlined in one loop over
-real ``MeteredCache`` instances (see ``cachebench.tuning.simulator``). Every change of cache state goes
-through ``MeteredCache``'s own methods; a hit is read straight from its tables, which is what
-``TLRUCache.__getitem__`` does without its three Python-level calls. ``tests/test_simulator.py``
-checks that it gives exactly what the layered engine (``LayeredCache`` itself) gives.
+"""The simulator's fast engine: ``LayeredCache``'s read and write paths inlined in one loop.
+
+It runs over real ``MeteredCache`` instances (see ``cachebench.tuning.simulator``). Every change of
+cache state goes through ``MeteredCache``'s own methods; a hit is read straight from its tables,
+which is what ``TLRUCache.__getitem__`` does without its three Python-level calls.
+``tests/test_simulator.py`` checks that it gives exactly what the layered engine (``LayeredCache``
+itself) gives.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from cachetools import Cache
 
 from cachebench.serve.backends.l1 import L1Backend, MeteredCache
 from cachebench.serve.settings import Settings
-from cachebench.tuning.simulator import (
+from cachebench.tuning.model import (
     COMMIT_EVENT,
     FILL_EVENT,
     REDIS_MAX_ENTRIES,
@@ -23,11 +25,11 @@ from cachebench.tuning.simulator import (
     Origin,
     SimResult,
     SimulationError,
-    Trace,
     VirtualClock,
-    layer_names,
     redis_ttl_s,
 )
+from cachebench.tuning.trace import Trace
+from targets import TARGETS
 
 
 class _Tables:
@@ -61,9 +63,10 @@ class FastEngine:
         self.jitter = settings.ttl_jitter
         self.clock = VirtualClock()
         timer = self.clock.timer()
-        self.names = layer_names(target)
+        row = TARGETS[target]
+        self.names = row.layers
         self.l1s = [L1Backend(settings.l1_max_entries, settings.l1_max_bytes, timer) for _ in range(workers)]
-        self.redis = MeteredCache(REDIS_MAX_ENTRIES, None, timer) if "redis" in self.names else None
+        self.redis = MeteredCache(REDIS_MAX_ENTRIES, None, timer) if row.needs_redis else None
         # Per process: its layers, nearest first, as (name, cache, ttl_s, l1 byte bound or None).
         self.layers: list[list[tuple[str, MeteredCache, float, int | None]]] = []
         for l1 in self.l1s:
@@ -98,7 +101,7 @@ class FastEngine:
 
     def run(self) -> SimResult:
         trace = self.trace
-        fast_l1 = self.names == ["l1"] and self.mode != "version" and not self.coalesce
+        fast_l1 = self.names == ("l1",) and self.mode != "version" and not self.coalesce
         step = self._run_l1 if fast_l1 else self._run_general
         step(0, trace.measured_from, self.routes[0])
         self.measuring = True

@@ -1,6 +1,8 @@
-"""The simulator's reference engine: the project's ``LayeredCache`` itself, one per worker process,
-its coroutines driven by hand on the virtual clock — a request that reads the origin is suspended
-until the read completes (see ``cachebench.tuning.simulator``). Slow; it checks the fast engine.
+"""The simulator's reference engine: the project's ``LayeredCache`` itself, driven by hand.
+
+One ``LayeredCache`` per worker process, its coroutines driven on the virtual clock — a request
+that reads the origin is suspended until the read completes (see ``cachebench.tuning.simulator``).
+Slow; it checks the fast engine.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from cachebench.serve import codec
 from cachebench.serve.backends.l1 import L1Backend, MeteredCache
 from cachebench.serve.layered import LayeredCache
 from cachebench.serve.settings import Settings
-from cachebench.tuning.simulator import (
+from cachebench.tuning.model import (
     COMMIT_EVENT,
     FILL_EVENT,
     REDIS_MAX_ENTRIES,
@@ -24,11 +26,11 @@ from cachebench.tuning.simulator import (
     Origin,
     SimResult,
     SimulationError,
-    Trace,
     VirtualClock,
-    layer_names,
     redis_ttl_s,
 )
+from cachebench.tuning.trace import Trace
+from targets import TARGETS
 
 
 class _OriginRead:
@@ -136,9 +138,10 @@ class LayeredEngine:
         self.routes = routes
         self.clock = VirtualClock()
         timer = self.clock.timer()
-        self.names = names = layer_names(target)
+        row = TARGETS[target]
+        self.names = names = row.layers
         self.l1s = [L1Backend(settings.l1_max_entries, settings.l1_max_bytes, timer) for _ in range(workers)]
-        redis_cache = MeteredCache(REDIS_MAX_ENTRIES, None, timer) if "redis" in names else None
+        redis_cache = MeteredCache(REDIS_MAX_ENTRIES, None, timer) if row.needs_redis else None
         self.redis = _Counted(_SimRedis(redis_cache), redis_cache, self) if redis_cache is not None else None
         self.counted_l1s = [_Counted(l1, l1.cache, self) for l1 in self.l1s]
         self.caches: list[LayeredCache] = []

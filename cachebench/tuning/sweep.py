@@ -6,9 +6,9 @@ into an ordinary results folder) and a ``[simulate]`` grid evaluated by ``cacheb
 only. Every live point is simulated too, so the report shows how far the simulator is from the
 measurement. Per point (``cachebench.tuning.sweep_points``): hit ratio and per layer, p50/p99 and
 throughput (live only), origin reads/s, memory, stale-read ratio and staleness age. Then the
-Pareto front and a recommendation under the user's constraints (``cachebench.tuning.pareto``), written
-next to the cells as ``sweep.json``, ``sweep.csv``, heatmaps, ``sweep_report.html`` and
-``sweep_summary.md`` (``analysis.sweep_report``).
+Pareto front and a recommendation under the user's constraints (``analysis.pareto``,
+``analysis.constraints``), written next to the cells as ``sweep.json``, ``sweep.csv``, heatmaps,
+``sweep_report.html`` and ``sweep_summary.md`` (``analysis.sweep_report``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,21 @@ from typing import Any
 
 from rich.console import Console
 
-from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir, rows_csv, write_atomic, write_json
+from analysis.constraints import Constraint, parse_constraints
+from analysis.pareto import recommend
+from cachebench.results import (
+    RESULTS_ROOT,
+    SWEEP_FILE,
+    SWEEP_POINTS_FILE,
+    SWEEP_REPORT_FILE,
+    Manifest,
+    cell_dir,
+    new_run_dir,
+    rows_csv,
+    write_atomic,
+    write_json,
+)
 from cachebench.serve.settings import load_settings
-from cachebench.tuning import pareto
 from cachebench.tuning.sweep_points import (
     Timing,
     baseline_memory_bytes,
@@ -48,12 +60,9 @@ from cachebench.tuning.sweep_spec import (
 )
 
 SCHEMA = 1
-SWEEP_JSON = "sweep.json"
 
 
-def analyse(
-    points: list[dict[str, Any]], constraints: list[pareto.Constraint], axes: list[str]
-) -> dict[str, Any]:
+def analyse(points: list[dict[str, Any]], constraints: list[Constraint], axes: list[str]) -> dict[str, Any]:
     """Candidates (a live point replaces the simulation of the same configuration), front, verdict."""
     live_ids = {
         p["id"] for p in points if p["source"] == "live" and p["status"] in ("complete", "incomplete")
@@ -64,7 +73,7 @@ def analyse(
         if (p["source"] == "live" and p["id"] in live_ids)
         or (p["source"] == "simulated" and p["id"] not in live_ids)
     ]
-    recommendation = pareto.recommend(candidates, constraints, describe=lambda p: describe(p, axes))
+    recommendation = recommend(candidates, constraints, describe=lambda p: describe(p, axes))
     front_ids = {candidates[i]["id"] for i in recommendation.front}
     feasible_ids = {candidates[i]["id"] for i in recommendation.feasible}
     for point in points:
@@ -116,7 +125,7 @@ def run_sweep(
         raise SweepError("the sweep has no points: give [grid] and/or [simulate] axes")
     validate_points(spec, live_grid, "live")
     validate_points(spec, sim_grid, "simulated")
-    constraints = pareto.parse_constraints(spec.constraints, spec.staleness_stat)
+    constraints = parse_constraints(spec.constraints, spec.staleness_stat)
     simulating = bool(sim_grid) or spec.rate_per_s > 0
     if sim_grid or simulate_only:
         trace_for(spec)  # fails early (rate, target, scenario) before any live cell runs
@@ -140,7 +149,7 @@ def run_sweep(
         live_ok = [p for p in points if p["status"] == "complete"]
         cpu_s, requests, timings = 0.0, 0, []
         for point in live_ok:  # each live point simulated as its cell really ran
-            timing = calibrate_timing(run_dir / "cells" / point["cell"], spec, nominal, latency_s)
+            timing = calibrate_timing(cell_dir(run_dir, point["cell"]), spec, nominal, latency_s)
             timing = timing or default_timing(spec)
             timings.append(timing)
             point.update(
@@ -202,7 +211,7 @@ def write_outputs(
     run_dir: Path,
     spec: SweepSpec,
     points: list[dict[str, Any]],
-    constraints: list[pareto.Constraint],
+    constraints: list[Constraint],
     simulator: dict[str, Any],
     validation: list[dict[str, Any]],
     console: Console | None = None,
@@ -225,28 +234,28 @@ def write_outputs(
         "simulator": simulator,
         "validation": validation,
     }
-    write_json(run_dir / SWEEP_JSON, data)
-    write_atomic(run_dir / "sweep.csv", rows_csv(points, "id"))
+    write_json(run_dir / SWEEP_FILE, data)
+    write_atomic(run_dir / SWEEP_POINTS_FILE, rows_csv(points, "id"))
     sweep_report.write(run_dir, data)
     if console is not None:
         console.print(sweep_report.console_summary(data))
-        console.print(f"sweep report: {run_dir / 'sweep_report.html'}")
+        console.print(f"sweep report: {run_dir / SWEEP_REPORT_FILE}")
     return run_dir
 
 
 def rerecommend(run_dir: Path, constraints: dict[str, Any], staleness_stat: str | None = None) -> Path:
     """Recompute the recommendation and report of an earlier sweep under other constraints."""
-    path = Path(run_dir) / SWEEP_JSON
+    path = Path(run_dir) / SWEEP_FILE
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise SweepError(f"{run_dir} has no {SWEEP_JSON}: not a sweep results folder") from None
+        raise SweepError(f"{run_dir} has no {SWEEP_FILE}: not a sweep results folder") from None
     spec = SweepSpec.model_validate(data["spec"])
     given = {**spec.constraints, **{k: v for k, v in constraints.items() if v is not None}}
     spec = spec.model_copy(
         update={"constraints": given, "staleness_stat": staleness_stat or spec.staleness_stat}
     )
-    parsed = pareto.parse_constraints(spec.constraints, spec.staleness_stat)
+    parsed = parse_constraints(spec.constraints, spec.staleness_stat)
     return write_outputs(
         Path(run_dir), spec, data["points"], parsed, data["simulator"], data["validation"], Console()
     )

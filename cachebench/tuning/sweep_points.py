@@ -1,11 +1,12 @@
-"""A sweep's points: each live cell's figures from its own files, and each simulated point's from
-the simulator, with the same names, so the two can sit in one table, one front and one heatmap.
+"""A sweep's points: live cells' figures from their files, simulated points' from the simulator.
+
+Both carry the same names, so the two can sit in one table, one front and one heatmap.
 
 Live: hit ratio from the responses' Cache-Status (latency.json counts), per layer and origin reads
 from /metrics, p50/p99 and throughput from the summary, memory = peak target RSS + peak Redis used
 memory, staleness from the records (``cachebench.staleness``). Simulated: the same figures from
-``cachebench.tuning.simulator``, memory modelled (the caches' peak contents over a baseline calibrated on
-the live points), with each phase as long as the live cells' records show it really was.
+``cachebench.tuning.simulator``, memory modelled (the caches' peak contents over a baseline
+calibrated on the live points), with each phase as long as the live cells' records show it really was.
 """
 
 from __future__ import annotations
@@ -18,18 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from cachebench import staleness
-from cachebench.results import read_manifest
+from cachebench.results import LATENCY_FILE, SUMMARY_FILE, cell_dir, read_manifest
 from cachebench.serve.settings import Settings, load_settings
-from cachebench.tuning.simulator import (
-    DEFAULT_GAP_S,
-    SIMULATED_TARGETS,
-    LoadModel,
-    SimulationError,
-    Trace,
-    build_trace,
-    simulate,
-)
+from cachebench.tuning.model import SimulationError, simulated_targets
+from cachebench.tuning.simulator import simulate
 from cachebench.tuning.sweep_spec import REPORTED_SETTINGS, SweepError, SweepSpec, point_id, scenario_workload
+from cachebench.tuning.trace import DEFAULT_GAP_S, LoadModel, Trace, build_trace
+from targets import TARGETS
 
 #: The seed ``benchfile.expand`` gives a matrix's first repetition (a sweep runs one).
 RUN_SEED = 42
@@ -56,7 +52,7 @@ REDIS_ENTRY_OVERHEAD_BYTES = 200
 def baseline_memory_bytes(target: str, workers: int) -> float:
     """What the target (and its Redis) hold with empty caches, by the defaults above."""
     baseline = WORKER_BASELINE_RSS_BYTES * workers + (SUPERVISOR_RSS_BYTES if workers > 1 else 0)
-    return baseline + (REDIS_BASELINE_BYTES if target in ("redis", "hierarchical") else 0)
+    return baseline + (REDIS_BASELINE_BYTES if TARGETS[target].needs_redis else 0)
 
 
 def cache_memory_bytes(figures: dict[str, Any]) -> float:
@@ -100,10 +96,10 @@ def _staleness_fields(found: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _read_counts(cell_dir: Path) -> tuple[int | None, int | None]:
+def _read_counts(directory: Path) -> tuple[int | None, int | None]:
     """(item reads, item reads a cache answered) from the scenario's latency.json."""
     try:
-        counts = json.loads((cell_dir / "latency.json").read_text())["counts"]
+        counts = json.loads((directory / LATENCY_FILE).read_text())["counts"]
     except (OSError, KeyError, json.JSONDecodeError):
         return None, None
     reads = counts.get("GET /items/[id]|all")
@@ -126,15 +122,15 @@ def default_timing(spec: SweepSpec) -> Timing:
     return Timing(warmup_s, max(0.1, spec.duration_s - LOCUST_START_LAG_S), DEFAULT_GAP_S, "defaults")
 
 
-def calibrate_timing(cell_dir: Path, spec: SweepSpec, trace: Trace, latency_s: float) -> Timing | None:
+def calibrate_timing(directory: Path, spec: SweepSpec, trace: Trace, latency_s: float) -> Timing | None:
     """The phases a live cell really ran, from its records: the measured phase from how many
     requests were logged; the warm-up from which of the trace's warm-up writes reached the
     origin's log (warm-up writes are those no measured client acknowledged), in order; the gap
     from the wall times of the last warm-up write and of the first measured read."""
     try:
-        origin = staleness.load_origin_writes(cell_dir)
-        reads = staleness.load_reads(cell_dir)
-        client = staleness.load_client_writes(cell_dir)
+        origin = staleness.load_origin_writes(directory)
+        reads = staleness.load_reads(directory)
+        client = staleness.load_client_writes(directory)
     except OSError:
         return None
     if reads.empty:
@@ -172,7 +168,7 @@ def live_points(run_dir: Path, spec: SweepSpec, grid: list[dict[str, Any]]) -> l
     by_id = {point_id(p): p for p in grid}
     points = []
     for cell in read_manifest(run_dir).cells:
-        cell_dir = run_dir / "cells" / cell.name
+        directory = cell_dir(run_dir, cell.name)
         point = by_id.get(cell.variant, {})
         resolved = load_settings(strategy=spec.target, **{**spec.settings, **point})
         row: dict[str, Any] = {
@@ -187,9 +183,9 @@ def live_points(run_dir: Path, spec: SweepSpec, grid: list[dict[str, Any]]) -> l
         }
         summary: dict[str, Any] = {}
         with contextlib.suppress(OSError, json.JSONDecodeError):
-            summary = json.loads((cell_dir / "summary.json").read_text())
+            summary = json.loads((directory / SUMMARY_FILE).read_text())
         headline = summary.get("headline", {})
-        reads, hits = _read_counts(cell_dir)
+        reads, hits = _read_counts(directory)
         memory = headline.get("target_rss_bytes_max")
         if memory is not None and headline.get("redis_used_memory_bytes_max"):
             memory += headline["redis_used_memory_bytes_max"]
@@ -209,7 +205,7 @@ def live_points(run_dir: Path, spec: SweepSpec, grid: list[dict[str, Any]]) -> l
         )
         found = summary.get("staleness")
         if found is None and cell.status in ("complete", "incomplete"):
-            found = staleness.summarize_cell(cell_dir)
+            found = staleness.summarize_cell(directory)
         row.update(_staleness_fields(found or {"available": False}))
         points.append(row)
     return points
@@ -259,8 +255,8 @@ def trace_for(spec: SweepSpec, timing: Timing | None = None) -> Trace:
     """The scenario's requests for the phases ``timing`` says (default: as configured)."""
     if spec.rate_per_s <= 0:
         raise SweepError("the simulator replays a fixed rate: set rate_per_s (or --rate) above 0")
-    if spec.target not in SIMULATED_TARGETS:
-        raise SweepError(f"the simulator replays {', '.join(SIMULATED_TARGETS)}, not {spec.target!r}")
+    if spec.target not in simulated_targets():
+        raise SweepError(f"the simulator replays {', '.join(simulated_targets())}, not {spec.target!r}")
     workload = scenario_workload(spec.scenario, spec.scenario_options, seed=RUN_SEED)
     warmup_s, duration_s, gap_s = (
         (spec.warmup_s, spec.duration_s, DEFAULT_GAP_S)

@@ -1,6 +1,8 @@
-"""What a sweep is: the sweep file (``bench/sweep.toml``), its grids of settings, the matrix the
-live grid becomes (one settings variant per point, run by the ordinary runner), and the workload
-of its scenario, read from the scenario's source so that Locust is not imported.
+"""What a sweep is: its file, its grids of settings, the matrix its live grid becomes, its workload.
+
+The sweep file is ``bench/sweep.toml``; the live grid runs as an ordinary matrix (one settings
+variant per point, run by the ordinary runner); the scenario's workload is read from the
+scenario's source so that Locust is not imported.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from analysis.constraints import parse_constraints
 from cachebench.load.workload import WorkloadError, WorkloadSpec
 from cachebench.run.benchfile import BENCH_DIR, SCENARIOS_DIR, Matrix, available_scenarios, load_matrix
 from cachebench.serve.settings import Settings, SettingsError, load_settings
-from cachebench.tuning import pareto
 from cachebench.tuning.simulator import ENGINES
 
 DEFAULT_SWEEP_FILE = BENCH_DIR / "sweep.toml"
@@ -131,7 +133,7 @@ def load_sweep(path: Path | None, overrides: dict[str, Any] | None = None) -> Sw
             where = ".".join(str(p) for p in error["loc"])
             problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
         raise SweepError(f"{path}: " + "; ".join(problems)) from None
-    pareto.parse_constraints(spec.constraints, spec.staleness_stat)  # bad bounds fail before any run
+    parse_constraints(spec.constraints, spec.staleness_stat)  # bad bounds fail before any run
     return spec
 
 
