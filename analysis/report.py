@@ -20,10 +20,9 @@ from analysis import load, rendering, tables
 from analysis.load import BASELINE, GROUP_KEY
 from analysis.spectrum import latency_spectrum
 from analysis.tables import HEADLINE_METRICS, METRICS_BY_NAME
-from cachebench.results import REPORT_FILE, REPORT_SUMMARY_FILE, ManifestRecord, write_atomic
+from cachebench.results import FIGURES_DIR, REPORT_FILE, REPORT_SUMMARY_FILE, ManifestRecord, write_atomic
 
 #: Where the report also writes its figures as PNG files, in the run folder.
-FIGURES_DIR = "figures"
 #: Cells measured for less than this are a smoke test, and the report says so.
 SHORT_CELL_S = 10.0
 #: Repetitions below this give rough bootstrap intervals.

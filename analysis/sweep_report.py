@@ -18,6 +18,8 @@ from analysis.constraints import CONSTRAINT_KINDS, format_bytes, format_seconds
 from analysis.pareto import equal_groups
 from analysis.sweep_figures import HEATMAPS, front_png, heatmap_png, value_label
 from cachebench.results import (
+    HEATMAP_DIR,
+    PARETO_FRONT_FILE,
     SWEEP_FILE,
     SWEEP_POINTS_FILE,
     SWEEP_REPORT_FILE,
@@ -26,8 +28,6 @@ from cachebench.results import (
 )
 
 #: The sweep's figures as PNG files, in its results folder (the HTML report embeds them too).
-HEATMAP_DIR = "heatmaps"
-PARETO_FRONT_FILE = "pareto_front.png"
 
 
 # -- tables ------------------------------------------------------------------------------------

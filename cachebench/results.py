@@ -65,6 +65,9 @@ SWEEP_FILE = "sweep.json"
 SWEEP_POINTS_FILE = "sweep.csv"
 SWEEP_REPORT_FILE = "sweep_report.html"
 SWEEP_SUMMARY_FILE = "sweep_summary.md"
+FIGURES_DIR = "figures"
+HEATMAP_DIR = "heatmaps"
+PARETO_FRONT_FILE = "pareto_front.png"
 
 
 def cell_dir(run_dir: Path, cell_name: str) -> Path:
