@@ -293,7 +293,9 @@ class LayeredCache:
         try:
             while layer.unapplied:
                 await asyncio.sleep(RETRY_UNAPPLIED_S)
-                if layer.breaker.allow():
+                # Another request may have applied them while this slept: then asking the
+                # breaker would spend its half-open probe on a call that reports nothing.
+                if layer.unapplied and layer.breaker.allow():
                     await self._apply_missed(layer)
         finally:
             layer.retrying = None
