@@ -15,6 +15,8 @@ class CircuitBreaker:
 
     After the cool-down one call is let through (half-open); its success closes the breaker,
     its failure opens it for another cool-down, so a dead layer costs one timeout per cool-down.
+    Every call ``allow`` lets through must report how it went: a probe whose success goes
+    unreported keeps the breaker open for one more cool-down.
     """
 
     def __init__(

@@ -293,7 +293,9 @@ class LayeredCache:
         try:
             while layer.unapplied:
                 await asyncio.sleep(RETRY_UNAPPLIED_S)
-                if layer.breaker.allow():
+                # Another request may have applied them while this slept: then asking the
+                # breaker would spend its half-open probe on a call that reports nothing.
+                if layer.unapplied and layer.breaker.allow():
                     await self._apply_missed(layer)
         finally:
             layer.retrying = None
@@ -319,6 +321,13 @@ class LayeredCache:
             layer.breaker.record_failure()
             layer.count["error"].inc()
         else:
+            # Reported like a get's: after a cool-down the breaker lets through whichever call
+            # comes first, and under concurrent load that is often this store (after an origin
+            # read that began while the breaker was open). Unreported, its success kept the
+            # breaker open one more cool-down, and again the next time: after a 5 s SIGSTOP
+            # under six clients (2 s cool-down), 4 of 13 runs stayed bypassed 3.8 s, 7.8 s or
+            # over 12 s after the resume; with this line, 1.8 s in every run.
+            layer.breaker.record_success()
             layer.count["set"].inc()
 
     async def _delete_from(self, layer: Layer, key: str) -> None:
@@ -328,6 +337,7 @@ class LayeredCache:
             layer.breaker.record_failure()
             layer.count["error"].inc()
         else:
+            layer.breaker.record_success()  # as in _store_in
             layer.count["delete"].inc()
 
     def stats(self) -> dict[str, dict[str, int | float]]:
