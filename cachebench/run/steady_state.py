@@ -1,0 +1,114 @@
+"""When a warm-up may end: the share of reads the caches answer has stopped moving.
+
+The warm-up is scraped every window; it ends once the hit ratio of successive windows agrees
+(within the tolerance, or within the windows' own sampling noise, whichever is wider) twice
+in a row, but never before every cache entry could have expired once: a TTL cache answers
+more while none of its first fills has expired yet than it will afterwards, so a ratio that
+looks flat before the largest TTL has passed is not the steady state. The warm-up is bounded;
+when the bound ends it first, the cell is recorded as not settled.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from cachebench.metrics_text import metric_sum
+
+#: Seconds between two scrapes of /metrics while warming up.
+WINDOW_S = 2.0
+#: Successive windows within this many percentage points count as settled.
+TOLERANCE_PP = 0.5
+#: How many standard errors of the difference of two windows' ratios count as noise.
+NOISE_Z = 2.0
+#: Agreements in a row that end the warm-up.
+AGREEMENTS_NEEDED = 2
+
+Metrics = dict[tuple[str, tuple], float]
+#: The setting that holds each layer's TTL (a user's own backend is given the L1 TTL).
+TTL_SETTING = {"l1": "l1_ttl_s", "redis": "redis_ttl_s", "backend": "l1_ttl_s"}
+
+
+def ttl_floor_s(layers: tuple[str, ...], settings: object) -> float:
+    """The largest TTL among ``layers``: until it has passed, no entry has expired yet."""
+    return max((float(getattr(settings, TTL_SETTING[layer])) for layer in layers), default=0.0)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Reads that looked in the nearest cache over one window, and how many a cache answered."""
+
+    reads: float
+    answered: float
+
+    @property
+    def hit_ratio(self) -> float | None:
+        return self.answered / self.reads if self.reads else None
+
+
+def window_between(before: Metrics, after: Metrics) -> Window:
+    """The window between two scrapes; the nearest layer is the one with the most lookups."""
+    layers = {
+        dict(labels).get("layer") for (name, labels) in after if name == "cachebench_cache_operations_total"
+    }
+    reads, answered = 0.0, 0.0
+    for layer in filter(None, layers):
+
+        def delta(result: str, layer: str = layer) -> float:
+            name = "cachebench_cache_operations_total"
+            return metric_sum(after, name, layer=layer, result=result) - metric_sum(
+                before, name, layer=layer, result=result
+            )
+
+        hits, misses = delta("hit"), delta("miss")
+        reads = max(reads, hits + misses)
+        answered += hits
+    return Window(reads, answered)
+
+
+def agree(previous: Window, current: Window, tolerance_pp: float = TOLERANCE_PP) -> bool:
+    """Whether two windows' hit ratios differ by no more than the tolerance or their noise."""
+    if not previous.reads or not current.reads:
+        return False
+    pooled = (previous.answered + current.answered) / (previous.reads + current.reads)
+    noise = NOISE_Z * math.sqrt(pooled * (1 - pooled) * (1 / previous.reads + 1 / current.reads))
+    return abs(current.hit_ratio - previous.hit_ratio) <= max(tolerance_pp / 100, noise)
+
+
+@dataclass
+class SettleWatch:
+    """Fed one scrape per window; ``settled`` says when the warm-up may end."""
+
+    #: The largest TTL of the target's layers: no steady state before it has passed.
+    floor_s: float
+    caches: bool = True
+    windows: list[Window] = field(default_factory=list)
+    agreements: int = 0
+    _last: Metrics | None = None
+
+    def observe(self, metrics: Metrics) -> None:
+        if self._last is not None:
+            window = window_between(self._last, metrics)
+            if self.windows and agree(self.windows[-1], window):
+                self.agreements += 1
+            else:
+                self.agreements = 0
+            self.windows.append(window)
+        self._last = metrics
+
+    def settled(self, elapsed_s: float) -> bool:
+        if not self.caches:
+            return True  # nothing fills: the first window is already the steady state
+        return elapsed_s >= self.floor_s and self.agreements >= AGREEMENTS_NEEDED
+
+    def record(self, elapsed_s: float, settled: bool) -> dict[str, object]:
+        """What the cell's summary keeps of its warm-up."""
+        return {
+            "seconds": round(elapsed_s, 3),
+            "settled": settled,
+            "floor_s": self.floor_s,
+            "window_s": WINDOW_S,
+            "hit_ratio_by_window": [
+                None if w.hit_ratio is None else round(w.hit_ratio, 5) for w in self.windows
+            ],
+        }
