@@ -2,10 +2,11 @@
 
 The warm-up is scraped every window; it ends once the hit ratio of successive windows agrees
 (within the tolerance, or within the windows' own sampling noise, whichever is wider) twice
-in a row, but never before every cache entry could have expired once: a TTL cache answers
-more while none of its first fills has expired yet than it will afterwards, so a ratio that
-looks flat before the largest TTL has passed is not the steady state. The warm-up is bounded;
-when the bound ends it first, the cell is recorded as not settled.
+in a row, and once the bound that governs each cache layer has acted: it has evicted (full,
+so it churns at its size) or its TTL has passed (so first fills have expired). Before that a
+cache answers more than it will later (nothing has left it yet), and a ratio that looks flat
+is not the steady state. The warm-up is bounded; when the bound ends it first, the cell is
+recorded as not settled.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ Metrics = dict[tuple[str, tuple], float]
 TTL_SETTING = {"l1": "l1_ttl_s", "redis": "redis_ttl_s", "backend": "l1_ttl_s"}
 
 
-def ttl_floor_s(layers: tuple[str, ...], settings: object) -> float:
-    """The largest TTL among ``layers``: until it has passed, no entry has expired yet."""
-    return max((float(getattr(settings, TTL_SETTING[layer])) for layer in layers), default=0.0)
+def ttl_by_layer(layers: tuple[str, ...], settings: object) -> dict[str, float]:
+    """Each layer's TTL: until it has passed, none of the layer's entries has expired yet."""
+    return {layer: float(getattr(settings, TTL_SETTING[layer])) for layer in layers}
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Window:
 
     reads: float
     answered: float
+    #: Layers that evicted during the window (full, so their size bound acts).
+    evicting: frozenset[str] = frozenset()
 
     @property
     def hit_ratio(self) -> float | None:
@@ -51,7 +54,7 @@ def window_between(before: Metrics, after: Metrics) -> Window:
     layers = {
         dict(labels).get("layer") for (name, labels) in after if name == "cachebench_cache_operations_total"
     }
-    reads, answered = 0.0, 0.0
+    reads, answered, evicting = 0.0, 0.0, set()
     for layer in filter(None, layers):
 
         def delta(result: str, layer: str = layer) -> float:
@@ -63,7 +66,9 @@ def window_between(before: Metrics, after: Metrics) -> Window:
         hits, misses = delta("hit"), delta("miss")
         reads = max(reads, hits + misses)
         answered += hits
-    return Window(reads, answered)
+        if delta("eviction") > 0:
+            evicting.add(layer)
+    return Window(reads, answered, frozenset(evicting))
 
 
 def agree(previous: Window, current: Window, tolerance_pp: float = TOLERANCE_PP) -> bool:
@@ -79,8 +84,9 @@ def agree(previous: Window, current: Window, tolerance_pp: float = TOLERANCE_PP)
 class SettleWatch:
     """Fed one scrape per window; ``settled`` says when the warm-up may end."""
 
-    #: The largest TTL of the target's layers: no steady state before it has passed.
-    floor_s: float
+    #: The TTL of each of the target's layers (none: a service we did not start, judged by
+    #: its hit ratio alone).
+    ttl_s_by_layer: dict[str, float] | None = None
     caches: bool = True
     windows: list[Window] = field(default_factory=list)
     agreements: int = 0
@@ -98,15 +104,20 @@ class SettleWatch:
 
     def settled(self, elapsed_s: float) -> bool:
         if not self.caches:
-            return True  # nothing fills: the first window is already the steady state
-        return elapsed_s >= self.floor_s and self.agreements >= AGREEMENTS_NEEDED
+            return elapsed_s >= WINDOW_S  # nothing fills: one window warms connections and code
+        if self.agreements < AGREEMENTS_NEEDED:
+            return False
+        evicting = self.windows[-1].evicting
+        ttl_s = self.ttl_s_by_layer or {}
+        return all(layer in evicting or elapsed_s >= layer_ttl_s for layer, layer_ttl_s in ttl_s.items())
 
     def record(self, elapsed_s: float, settled: bool) -> dict[str, object]:
         """What the cell's summary keeps of its warm-up."""
         return {
             "seconds": round(elapsed_s, 3),
             "settled": settled,
-            "floor_s": self.floor_s,
+            "ttl_s_by_layer": self.ttl_s_by_layer,
+            "evicting": sorted(self.windows[-1].evicting) if self.windows else [],
             "window_s": WINDOW_S,
             "hit_ratio_by_window": [
                 None if w.hit_ratio is None else round(w.hit_ratio, 5) for w in self.windows
