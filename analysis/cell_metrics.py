@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analysis.hdr import merged_histograms, percentiles_us
@@ -61,6 +62,9 @@ def cell_metrics(
         figures["origin_reads_per_s"] = origin_reads / duration_s
         figures["origin_writes_per_s"] = delta("cachebench_origin_operations_total", op="write") / duration_s
         figures["origin_reads_per_request"] = origin_reads / requests if requests else None
+        origin_operations = delta("cachebench_origin_operations_total")
+        queue_s = delta("cachebench_origin_queue_seconds_total")
+        figures["origin_queue_ms_mean"] = queue_s / origin_operations * 1000 if origin_operations else None
         layers = {
             dict(labels).get("layer") for (n, labels) in after if n == "cachebench_cache_operations_total"
         }
@@ -91,6 +95,10 @@ def cell_metrics(
     for name in ("generator_cpu_percent", "target_cpu_percent"):
         if name in samples:
             figures[f"{name}_mean"] = float(pd.to_numeric(samples[name], errors="coerce").mean())
+    # CPU per request, unlike throughput, is a cost the load generator cannot distort.
+    target_cpu = figures.get("target_cpu_percent_mean")
+    if target_cpu is not None and np.isfinite(target_cpu) and requests:
+        figures["target_cpu_us_per_request"] = target_cpu / 100 * duration_s / requests * 1e6
     browser_counts = latency.get("browser") or {}
     if browser_counts:
         figures.update(browser_shares(browser_counts))

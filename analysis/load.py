@@ -249,6 +249,7 @@ def _cells(run: Run) -> pd.DataFrame:
                 reason += f", {saturation['idle_cpu_cores']:.2f} cores left idle"
         elif flag == "errors":
             reason = f"{error_ratio:.1%} of requests failed"
+        warmup = summary.get("warmup") or {}
         rows.append(
             {
                 "run": run.name,
@@ -264,6 +265,9 @@ def _cells(run: Run) -> pd.DataFrame:
                 "rate_per_s": data.get("rate_per_s"),
                 "duration_s": data.get("duration_s"),
                 "warmup_s": data.get("warmup_s"),
+                "warmup_kind": warmup.get("kind"),
+                "warmed_s": warmup.get("seconds"),
+                "warmup_settled": warmup.get("settled"),
                 "workers": data.get("workers"),
                 "locust_processes": data.get("locust_processes"),
                 "settings": json.dumps(data.get("settings") or {}, sort_keys=True),

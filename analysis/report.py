@@ -137,6 +137,18 @@ def caveats(run: load.Run, cells: pd.DataFrame) -> list[str]:
             f"Cells were measured for only {duration:g} s after a {cells['warmup_s'].max():g} s warm-up: "
             "a smoke run, not a basis for conclusions."
         )
+    if "warmup_settled" in cells:
+        unsettled = cells[cells["warmup_kind"].eq("steady_state") & cells["warmup_settled"].eq(False)]
+        if not unsettled.empty:
+            notes.append(
+                f"{len(unsettled)} of {len(cells)} cells were measured before their caches reached steady "
+                f"state (the warm-up stopped at its {unsettled['warmup_s'].max():g} s bound): their hit "
+                "ratios and what follows from them describe a cache still filling."
+            )
+        transient = cells[cells["warmup_kind"] == "transient"]
+        if not transient.empty:
+            names = ", ".join(sorted(set(transient["scenario"])))
+            notes.append(f"{names}: measured as a transient on purpose (the hit ratio is meant to move).")
     if manifest.git.get("dirty"):
         notes.append("The measured code had uncommitted changes (git dirty); record the code hash below.")
     return notes

@@ -30,6 +30,13 @@ def metric_changes(before: dict, after: dict, elapsed_s: float) -> dict[str, flo
         "origin_reads_per_s": delta("cachebench_origin_operations_total", op="read") / elapsed_s,
         "origin_writes_per_s": delta("cachebench_origin_operations_total", op="write") / elapsed_s,
     }
+    origin_operations = delta("cachebench_origin_operations_total")
+    # Mean wait for a free origin connection per origin operation (most wait nothing).
+    changes["origin_queue_ms_mean"] = (
+        delta("cachebench_origin_queue_seconds_total") / origin_operations * 1000
+        if origin_operations
+        else None
+    )
     layers = {dict(lbls).get("layer") for (n, lbls) in after if n == "cachebench_cache_operations_total"}
     for layer in sorted(filter(None, layers)):
         hits = delta("cachebench_cache_operations_total", layer=layer, result="hit")

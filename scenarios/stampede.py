@@ -17,6 +17,10 @@ from locust import events
 from cachebench.load.shapes import selected_shape
 from scenarios._common import ItemUser, add_common_arguments
 
+#: Measured as a transient on purpose (what happens when hot entries expire together):
+#: the runner warms it up for the bench file's warmup_s, not until the hit ratio is steady.
+MEASURED_AS_TRANSIENT = True
+
 
 @events.init_command_line_parser.add_listener
 def _arguments(parser, **_kwargs):

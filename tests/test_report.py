@@ -171,6 +171,19 @@ def test_flagged_cells_are_marked_and_not_averaged_in(tmp_path: Path) -> None:
     assert row[2].startswith(f"{remaining:,.0f} · ")  # the flagged repetition is left out
 
 
+def test_cells_measured_before_steady_state_are_named_in_the_caveats(tmp_path: Path) -> None:
+    run_dir = _copy(tmp_path)
+    cells = sorted(p.name for p in (run_dir / "cells").iterdir())
+    warmups = {
+        cells[0]: {"kind": "steady_state", "seconds": 5.0, "settled": False},
+        cells[1]: {"kind": "steady_state", "seconds": 3.1, "settled": True},
+    }
+    for name, warmup in warmups.items():
+        _edit_json(run_dir / "cells" / name / "summary.json", lambda s, w=warmup: s.update(warmup=w))
+    markdown = report.render_markdown(report.build(run_dir, with_figures=False))
+    assert f"1 of {len(cells)} cells were measured before their caches reached steady state" in markdown
+
+
 def test_an_interrupted_run_still_gets_a_report_with_its_gaps_marked(tmp_path: Path) -> None:
     run_dir = _copy(tmp_path)
     failed, not_run = "002-l1-read_heavy-default-capacity-r1", "014-l1-read_heavy-default-capacity-r2"

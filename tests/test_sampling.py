@@ -18,8 +18,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cachebench.metrics_text import metric_changes
 from cachebench.run.sampling import Sampler, tree
-from cachebench.run.summary import BUSY_MACHINE_OTHER_CORES, saturation
+from cachebench.run.summary import BUSY_MACHINE_OTHER_CORES, cpu_per_request, saturation
 
 BURN_S = 4.0
 # Bounded in time; writes its PID so the test can stop it. ``sh`` exits at once, so the burner is
@@ -120,3 +121,31 @@ def test_the_target_side_is_the_target_and_the_redis_pinned_beside_it() -> None:
     )
     without_redis = [{**row, "redis_cpu_percent": None} for row in rows]
     assert saturation(without_redis, cpus)["verdict"] == "neither"
+
+
+def test_cpu_per_request_divides_the_phase_cpu_time_by_its_requests() -> None:
+    rows = [
+        {"target_cpu_percent": 40.0, "redis_cpu_percent": 5.0},
+        {"target_cpu_percent": 60.0, "redis_cpu_percent": None},
+        {"target_cpu_percent": 50.0, "redis_cpu_percent": 15.0},
+    ]
+    costs = cpu_per_request(rows, requests=10_000, duration_s=20.0)
+    # 0.5 cores for 20 s is 10 CPU-seconds: 1,000 µs per request; Redis 0.1 cores: 200 µs.
+    assert costs["target_cpu_us_per_request"] == pytest.approx(1000.0)
+    assert costs["redis_cpu_us_per_request"] == pytest.approx(200.0)
+    assert cpu_per_request([], requests=10, duration_s=1.0)["target_cpu_us_per_request"] is None
+    assert cpu_per_request(rows, requests=0, duration_s=1.0)["target_cpu_us_per_request"] is None
+
+
+def test_origin_queueing_per_origin_operation_comes_from_the_counters() -> None:
+    def scrape(reads: float, writes: float, queue_s: float) -> dict:
+        return {
+            ("cachebench_origin_operations_total", (("op", "read"),)): reads,
+            ("cachebench_origin_operations_total", (("op", "write"),)): writes,
+            ("cachebench_origin_queue_seconds_total", ()): queue_s,
+        }
+
+    changes = metric_changes(scrape(100, 0, 1.0), scrape(1_000, 100, 12.0), elapsed_s=10.0)
+    assert changes["origin_reads_per_s"] == pytest.approx(90.0)
+    assert changes["origin_queue_ms_mean"] == pytest.approx(11.0)  # 11 s over 1,000 operations
+    assert metric_changes(scrape(5, 0, 0), scrape(5, 0, 0), 1.0)["origin_queue_ms_mean"] is None

@@ -6,6 +6,8 @@ needs to be reproduced is in its ``Cell`` (and so in the results manifest).
 
 from __future__ import annotations
 
+import ast
+import functools
 import itertools
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -57,7 +59,11 @@ class Matrix(BaseModel):
     modes: list[LoadMode] = Field(default_factory=lambda: [LoadMode(kind="capacity")])
     repeat: int = Field(1, ge=1, le=100)
     duration_s: float = Field(20.0, gt=0, le=3600)
+    #: The longest warm-up; with ``steady_state`` it ends as soon as the hit ratio has settled.
     warmup_s: float = Field(5.0, ge=0, le=600)
+    #: Warm up until the caches' hit ratio settles (cachebench.run.steady_state); false: always
+    #: warm up for warmup_s. Scenarios measured as transients on purpose always take warmup_s.
+    steady_state: bool = True
     workers: int = Field(1, ge=1, le=64)
     locust_processes: int = Field(1, ge=1, le=64)
     #: Extra Locust custom arguments for every scenario, e.g. {"zipf-alpha": 1.2}.
@@ -120,6 +126,9 @@ class Cell:
     locust_processes: int
     seed: int
     scenario_options: dict[str, object] = field(default_factory=dict)
+    #: "steady_state" (warm up until settled), "fixed" (warm up warmup_s) or "transient" (a
+    #: scenario whose hit ratio is meant to move: warm up warmup_s, measure the movement).
+    warmup: str = "fixed"
 
     @property
     def name(self) -> str:
@@ -182,6 +191,28 @@ def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
                 locust_processes=matrix.locust_processes,
                 seed=base_seed + repetition - 1,
                 scenario_options=dict(matrix.scenario_options),
+                warmup=_warmup_kind(matrix, scenario),
             )
         )
     return cells
+
+
+def _warmup_kind(matrix: Matrix, scenario: str) -> str:
+    if scenario_is_transient(scenario):
+        return "transient"
+    return "steady_state" if matrix.steady_state else "fixed"
+
+
+@functools.cache
+def scenario_is_transient(scenario: str) -> bool:
+    """Whether the scenario says ``MEASURED_AS_TRANSIENT = True``: read from its source, since
+    importing a locustfile here would load Locust (and gevent's patching) into the runner."""
+    path = SCENARIOS_DIR / f"{scenario}.py"
+    if not path.is_file():
+        return False
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "MEASURED_AS_TRANSIENT" for t in node.targets
+        ):
+            return bool(ast.literal_eval(node.value))
+    return False

@@ -20,6 +20,7 @@ import psutil
 
 from cachebench import results
 from cachebench.load.workload import WARMUP_SEED_OFFSET
+from cachebench.metrics_text import parse_metrics
 from cachebench.results import Manifest, write_atomic, write_json
 from cachebench.run import summary as cell_summary
 from cachebench.run.benchfile import SCENARIOS_DIR, Cell
@@ -27,8 +28,10 @@ from cachebench.run.launcher import TargetProcess
 from cachebench.run.processes import free_port, terminate
 from cachebench.run.redis_server import RedisServer
 from cachebench.run.sampling import Sampler, tree
+from cachebench.run.steady_state import WINDOW_S, SettleWatch, ttl_by_layer
 from cachebench.run.verify import verify
 from cachebench.serve.origin import export_write_log
+from cachebench.serve.settings import load_settings
 from targets import TARGETS
 
 #: Seconds Locust may take beyond its run time to spawn, stop and write its files.
@@ -167,8 +170,7 @@ class CellRunner:
             failed = [c["name"] for c in checks if c["status"] == "fail"]
             if failed:
                 raise CellFailed(f"verification failed: {', '.join(failed)}")
-            if cell.warmup_s > 0:
-                self._locust(cell, target, cell.warmup_s, cell_dir)
+            warmup = self._warm_up(cell, target, cell_dir) if cell.warmup_s > 0 else None
             metrics_before = _save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
             started_at = time.time()
             returncode, rows, interrupted = None, [], False
@@ -185,21 +187,45 @@ class CellRunner:
                 cpus={"target": self.target_cpus, "generator": self.generator_cpus}, interrupted=interrupted,
                 metrics_before=metrics_before, metrics_after=metrics_after,
             )  # fmt: skip
+            result["warmup"] = warmup
             write_json(cell_dir / results.SUMMARY_FILE, result)
             if interrupted:
                 raise KeyboardInterrupt
             return result
 
-    def _locust(self, cell: Cell, target: TargetProcess, duration_s: float, cell_dir: Path) -> None:
-        """The warm-up: same load, nothing recorded."""
-        command = locust_command(cell, target.url, duration_s, None)
+    def _warm_up(self, cell: Cell, target: TargetProcess, cell_dir: Path) -> dict[str, object]:
+        """Same load, nothing recorded: until the hit ratio settles (at most warmup_s), or warmup_s."""
+        row = TARGETS.get(cell.target)  # None for a service we did not start
+        watch = SettleWatch(
+            ttl_s_by_layer=ttl_by_layer(row.layers, load_settings(**cell.settings)) if row else None,
+            caches=row.caches if row else True,
+        )
         log_path = cell_dir / results.LOCUST_WARMUP_LOG_FILE
-        with running_locust(command, self.generator_cpus, log_path) as proc:
-            ends_at = time.monotonic() + duration_s
-            returncode = _wait(
-                proc, duration_s + LOCUST_GRACE_S, lambda: self.on_tick(cell, None, "warm-up", ends_at)
-            )
-        _check_exit(returncode, log_path)
+        command = locust_command(cell, target.url, cell.warmup_s, None)
+        started = time.monotonic()
+        ends_at, next_scrape_at, settled = started + cell.warmup_s, started, False
+        with (
+            running_locust(command, self.generator_cpus, log_path) as proc,
+            httpx.Client(timeout=5) as client,
+        ):
+
+            def on_tick() -> None:
+                nonlocal next_scrape_at, settled
+                self.on_tick(cell, None, "warm-up", ends_at)
+                now = time.monotonic()
+                if cell.warmup != "steady_state" or now < next_scrape_at:
+                    return
+                next_scrape_at = now + WINDOW_S
+                with contextlib.suppress(httpx.HTTPError):
+                    watch.observe(parse_metrics(client.get(f"{target.url}/metrics").text))
+                if watch.settled(now - started):
+                    settled = True
+                    terminate(proc)  # ends the warm-up here; Locust stops its users on SIGTERM
+
+            returncode = _wait(proc, cell.warmup_s + LOCUST_GRACE_S, on_tick)
+        if not settled:
+            _check_exit(returncode, log_path)
+        return {"kind": cell.warmup, **watch.record(time.monotonic() - started, settled)}
 
     def _measure(
         self,

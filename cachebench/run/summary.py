@@ -68,6 +68,21 @@ def _metric_deltas(
     return changes
 
 
+def cpu_per_request(rows: list[dict], requests: float | None, duration_s: float) -> dict[str, float | None]:
+    """CPU µs per request of the target (all its processes) and of Redis, over the measured phase.
+
+    A cost per request, unlike throughput, does not depend on how fast the load generator is.
+    """
+    costs: dict[str, float | None] = {}
+    for side in ("target", "redis"):
+        shares = [r[f"{side}_cpu_percent"] for r in rows if r.get(f"{side}_cpu_percent") is not None]
+        cpu_s = mean(shares) / 100 * duration_s if shares else None
+        costs[f"{side}_cpu_us_per_request"] = (
+            cpu_s / requests * 1e6 if cpu_s is not None and requests else None
+        )
+    return costs
+
+
 def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str, object]:
     """generator-bound, target-bound or neither, from mean CPU over the measured phase."""
 
@@ -136,6 +151,7 @@ def summarize(
     headline["offered_rate_per_s"] = latency.get("offered_rate_per_s")
     headline["achieved_rate_per_s"] = latency.get("achieved_rate_per_s")
     headline.update(_metric_deltas(metrics_before, metrics_after, cell.duration_s))
+    headline.update(cpu_per_request(rows, totals.get("requests"), cell.duration_s))
     rss = [r["target_rss_bytes"] for r in rows if r.get("target_rss_bytes")]
     headline["target_rss_bytes_max"] = max(rss) if rss else None
     redis_memory = [r["redis_used_memory_bytes"] for r in rows if r.get("redis_used_memory_bytes")]

@@ -39,6 +39,12 @@ CACHE_OPERATIONS = Counter(
 _ORIGIN = Counter("cachebench_origin_operations", "Reads and writes that reached the origin", ["op"])
 ORIGIN_READS = _ORIGIN.labels("read")
 ORIGIN_WRITES = _ORIGIN.labels("write")
+ORIGIN_QUEUED = Counter(
+    "cachebench_origin_queued_operations", "Origin reads and writes that waited for a free pool connection"
+)
+ORIGIN_QUEUE_SECONDS = Counter(
+    "cachebench_origin_queue_seconds", "Time origin reads and writes spent waiting for a pool connection"
+)
 INVALIDATION_MESSAGES = Counter(
     "cachebench_invalidation_messages",
     "Cross-process invalidation messages (published, received, gap = channel interrupted)",

@@ -8,6 +8,7 @@ Writes are logged with their wall-clock time so staleness can be measured from r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import gzip
 import hashlib
@@ -16,6 +17,7 @@ import os
 import random
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -93,11 +95,15 @@ def _seed(path: Path, settings: Settings) -> None:
 
 
 class Origin:
-    """Reads and writes items and profiles, paying the configured latency on every read."""
+    """Reads and writes items and profiles through a bounded pool, paying the latency on each."""
 
     def __init__(self, settings: Settings) -> None:
         self._latency_s = settings.origin_latency_ms / 1000
         self._jitter_s = settings.origin_jitter_ms / 1000
+        # A database answers through a pool of a few connections per process; beyond it callers
+        # queue. Without the bound, asyncio.sleep would let any number of reads overlap and the
+        # origin could never saturate, so no cache could show what it saves.
+        self._pool = asyncio.Semaphore(settings.origin_concurrency)
         self._path = settings.origin_file
         self._ensure_seeded(settings)
         # One connection per process, used from the event loop thread only: a primary-key read
@@ -124,34 +130,45 @@ class Origin:
     def close(self) -> None:
         self._db.close()
 
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[None]:
+        """A pool connection for one operation, held for the origin's latency; waits are counted."""
+        queued_at = time.perf_counter() if self._pool.locked() else None
+        async with self._pool:
+            if queued_at is not None:
+                metrics.ORIGIN_QUEUED.inc()
+                metrics.ORIGIN_QUEUE_SECONDS.inc(time.perf_counter() - queued_at)
+            await self._pay_latency()
+            yield
+
     async def _pay_latency(self) -> None:
         delay_s = self._latency_s + random.uniform(-self._jitter_s, self._jitter_s)
         if delay_s > 0:
             await asyncio.sleep(delay_s)
 
     async def read_item(self, item_id: int) -> Item | None:
-        await self._pay_latency()
-        metrics.ORIGIN_READS.inc()
-        row = self._db.execute(
-            "SELECT id, version, updated_at, name, payload FROM items WHERE id = ?", (item_id,)
-        ).fetchone()
+        async with self._connection():
+            metrics.ORIGIN_READS.inc()
+            row = self._db.execute(
+                "SELECT id, version, updated_at, name, payload FROM items WHERE id = ?", (item_id,)
+            ).fetchone()
         return Item(*row) if row else None
 
     async def write_item(self, item_id: int, name: str | None, payload: str | None) -> Item | None:
         """Apply a partial update, bump the version and log the write; None for an unknown id."""
-        await self._pay_latency()
-        metrics.ORIGIN_WRITES.inc()
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute(
-                "UPDATE items SET version = version + 1, updated_at = ?,"
-                " name = coalesce(?, name), payload = coalesce(?, payload) WHERE id = ?"
-                " RETURNING id, version, updated_at, name, payload",
-                (now, name, payload, item_id),
-            ).fetchone()
-            if row:
-                self._db.execute("INSERT INTO writes VALUES (?, ?, ?)", (item_id, row[1], time.time()))
+        async with self._connection():
+            metrics.ORIGIN_WRITES.inc()
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                row = self._db.execute(
+                    "UPDATE items SET version = version + 1, updated_at = ?,"
+                    " name = coalesce(?, name), payload = coalesce(?, payload) WHERE id = ?"
+                    " RETURNING id, version, updated_at, name, payload",
+                    (now, name, payload, item_id),
+                ).fetchone()
+                if row:
+                    self._db.execute("INSERT INTO writes VALUES (?, ?, ?)", (item_id, row[1], time.time()))
         return Item(*row) if row else None
 
     def user_for_token(self, token: str) -> int | None:
@@ -159,11 +176,11 @@ class Origin:
         return self._users_by_token.get(_token_digest(token))
 
     async def read_profile(self, user_id: int) -> Profile | None:
-        await self._pay_latency()
-        metrics.ORIGIN_READS.inc()
-        row = self._db.execute(
-            "SELECT id, version, name, email, plan FROM users WHERE id = ?", (user_id,)
-        ).fetchone()
+        async with self._connection():
+            metrics.ORIGIN_READS.inc()
+            row = self._db.execute(
+                "SELECT id, version, name, email, plan FROM users WHERE id = ?", (user_id,)
+            ).fetchone()
         return Profile(*row) if row else None
 
     def write_log(self) -> list[tuple[int, int, float]]:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     payload_bytes: int = Field(1024, ge=0, le=1_000_000)
     origin_latency_ms: float = Field(20.0, ge=0)
     origin_jitter_ms: float = Field(5.0, ge=0)
+    #: Connections in each worker's pool to the origin, as a database pool has: operations beyond
+    #: it queue, so the origin saturates near concurrency ÷ latency per worker.
+    origin_concurrency: int = Field(10, ge=1, le=10_000)
     origin_path: Path | None = None
     seed: int = 42
 

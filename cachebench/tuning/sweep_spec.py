@@ -200,6 +200,9 @@ def sweep_matrix(spec: SweepSpec, points: list[dict[str, Any]]) -> Matrix:
         "repeat": 1,
         "duration_s": spec.duration_s,
         "warmup_s": spec.warmup_s,
+        # The simulator replays the live phases as the sweep file gives them, so the live warm-up
+        # must last exactly warmup_s rather than end when the caches settle.
+        "steady_state": False,
         "workers": spec.workers,
         "locust_processes": spec.locust_processes,
         "scenario_options": spec.scenario_options,
