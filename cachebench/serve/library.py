@@ -165,7 +165,7 @@ class LibraryCache:
             "TTL_JITTER": settings.ttl_jitter > 0,
             "CLIENT_HEADERS=true": settings.client_headers,
         }
-        refused = [f"CACHEBENCH_{name_}" for name_, given in unsupported.items() if given]
+        refused = [f"CACHEBENCH_{setting}" for setting, given in unsupported.items() if given]
         if refused:
             raise SettingsError(f"invalid settings: {', '.join(refused)}: not available with {name}")
         self.name = name
