@@ -3,8 +3,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The cache libraries measured beside our strategies (the `peers` extra): tests, perf and
+# bench-peers need them; bench does not.
+PEERS_STAMP := $(VENV)/.peers-installed
 
-.PHONY: bench bench-quick report sweep sim-speed test verify serve perf lint clean
+.PHONY: bench bench-quick bench-peers report sweep sim-speed test verify serve perf lint clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -13,6 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+$(PEERS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,peers]'
+	touch $(PEERS_STAMP)
+
 # A run that made a results folder (exit 0, 1 or 130) gets its report; 2 means bad input, no folder.
 bench: $(STAMP)
 	$(BIN)/cachebench run; status=$$?; \
@@ -20,6 +27,11 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/cachebench run --quick; status=$$?; \
+	  if [ $$status -ne 2 ]; then $(BIN)/cachebench report || exit $$?; fi; exit $$status
+
+# Our strategies and the cache libraries side by side on read_heavy and per_user (bench/peers.toml).
+bench-peers: $(PEERS_STAMP)
+	$(BIN)/cachebench run --bench bench/peers.toml; status=$$?; \
 	  if [ $$status -ne 2 ]; then $(BIN)/cachebench report || exit $$?; fi; exit $$status
 
 RUN ?=
@@ -32,7 +44,7 @@ sweep: $(STAMP)
 sim-speed: $(STAMP)
 	$(BIN)/python bench/simulator_speed.py
 
-test: $(STAMP)
+test: $(PEERS_STAMP)
 	$(BIN)/python -m pytest -q; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
 
@@ -43,7 +55,7 @@ STRATEGY ?= hierarchical
 serve: $(STAMP)
 	$(BIN)/cachebench serve $(STRATEGY)
 
-perf: $(STAMP)
+perf: $(PEERS_STAMP)
 	$(BIN)/python bench/perf.py
 
 lint: $(STAMP)

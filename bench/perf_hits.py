@@ -21,7 +21,8 @@ from targets import TARGETS
 from perf_report import console
 from perf_wrk import LOAD_CPU, SERVER_CPU, WrkRun, raise_priority, run_wrk
 
-#: hit/constant throughput each target must reach.
+#: hit/constant throughput each of our targets must reach; the cache libraries' targets
+#: (``targets.library_targets()``) are measured beside them with no requirement.
 THROUGHPUT_REQUIREMENTS = {"l1": 0.95, "hierarchical": 0.95, "redis": 0.6}
 HOT_ITEM_ID = 1
 HOT_KEY_TTL_S = 3600
@@ -62,8 +63,8 @@ class TargetResult:
     problems: list[str] = field(default_factory=list)
 
     @property
-    def required(self) -> float:
-        return THROUGHPUT_REQUIREMENTS[self.strategy]
+    def required(self) -> float | None:
+        return THROUGHPUT_REQUIREMENTS.get(self.strategy)
 
     @property
     def counted(self) -> list[Pair]:
@@ -93,7 +94,7 @@ class TargetResult:
 
     @property
     def passed(self) -> bool:
-        return bool(self.pairs) and self.ratio >= self.required
+        return bool(self.pairs) and (self.required is None or self.ratio >= self.required)
 
 
 def hit_layer(strategy: str) -> str:

@@ -53,3 +53,19 @@ def test_perf_rejects_an_unknown_target() -> None:
     )
     assert done.returncode == 2  # argparse usage error
     assert "unknown target(s) nosuch" in done.stderr
+
+
+def test_perf_measures_a_library_beside_l1_with_no_requirement() -> None:
+    done = subprocess.run(
+        [sys.executable, str(PERF), "--duration-s", "1", "--rounds", "1", "--targets", "l1,cashews",
+         "--skip-memory"],
+        capture_output=True, text=True, timeout=110,
+    )  # fmt: skip
+    output = done.stdout
+    assert done.returncode in (0, 1, 2), f"exit {done.returncode}\n{output}\n{done.stderr}"
+    line = re.search(r"^library cashews (\d+\.\d+) of constant \(hit \d+ / constant \d+ req/s\); "
+                     r"(\d+\.\d+) of l1 hit$", output, re.MULTILINE)  # fmt: skip
+    assert line, output
+    assert 0 < float(line.group(1)) < 5 and 0 < float(line.group(2)) < 5
+    assert re.search(r"^  hits checked: Cache-Status 'cashews; hit' before and after; .* misses: 0$",
+                     output, re.MULTILINE), output  # fmt: skip

@@ -51,7 +51,14 @@ def test_the_table_names_every_shipped_module_and_its_layers():
         assert row.module.startswith("targets."), row
         assert row.caches == bool(row.layers)
     assert targets.default_targets() == ["nocache", "l1", "redis", "hierarchical", "client-headers"]
-    assert [name for name, row in targets.TARGETS.items() if row.needs_redis] == ["redis", "hierarchical"]
+    assert [name for name, row in targets.TARGETS.items() if row.needs_redis] == [
+        "redis", "hierarchical", "fastapi-cache2-redis", "cashews-redis", "aiocache-redis",
+    ]  # fmt: skip
+    assert targets.library_targets() == [
+        "fastapi-cache2", "fastapi-cache2-redis", "cashews", "cashews-redis", "aiocache", "aiocache-redis",
+    ]  # fmt: skip
+    for name in targets.library_targets():
+        assert targets.TARGETS[name].layers == (name,)  # Cache-Status names the library
     with pytest.raises(ValueError, match="unknown target 'nosuch'; choose from nocache, l1"):
         targets.find_target("nosuch")
 

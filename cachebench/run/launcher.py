@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -45,7 +46,12 @@ class TargetProcess:
         log_path: Path | None = None,
     ) -> None:
         self.strategy = strategy
-        self.module = find_target(strategy).module
+        row = find_target(strategy)
+        self.module = row.module
+        # A cache library's target needs an optional extra: say which, rather than show uvicorn's
+        # ModuleNotFoundError in a log tail.
+        if row.library is not None and importlib.util.find_spec(row.library) is None:
+            raise ValueError(f"target {strategy!r} needs {row.library}: pip install -e '.[{row.extra}]'")
         self.settings = dict(settings or {})
         # Validate in this process first, so bad settings fail with one clear line.
         load_settings(strategy=strategy, **self.settings)

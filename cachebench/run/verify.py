@@ -3,8 +3,12 @@
 ``verify(base_url, strategy)`` runs every applicable check against one service and returns a
 ``CheckResult`` per check. Each check is a small function of a ``Service`` (the service plus what
 its ``/healthz`` says about it) that sends a handful of requests and returns pass, warn or fail:
-the framework is in ``checks``, the checks in ``contract_checks``, ``cache_checks`` and
-``client_header_checks``.
+the framework is in ``checks``, the checks in ``contract_checks``, ``cache_checks``,
+``library_checks`` and ``client_header_checks``.
+
+A check a target's row lists in ``verify_skips`` (a limit its module documents, such as a cache
+library's per-worker memory) is not run: it answers ``warn`` with the documented reason, so the
+limit is shown rather than passed over.
 
 With ``strict=False`` (a service verify did not start, maybe not a cachebench target at all) the
 checks that need cachebench internals (``/healthz`` settings, ``/metrics``, ``Cache-Status``,
@@ -38,6 +42,8 @@ from cachebench.run.contract_checks import (
     check_unknown_item,
     check_user_isolation,
 )
+from cachebench.run.library_checks import check_library_header
+from targets import TARGETS
 
 # What callers of verify() need to read its answer: the verdicts and the check selections.
 __all__ = ["CHECKS", "CLIENT_HEADER_CHECKS", "FAIL", "PASS", "WARN", "CheckResult", "verify"]
@@ -58,6 +64,7 @@ CHECKS: tuple[CheckFunction, ...] = (
     check_write_visibility,
     check_cross_process,
     check_user_isolation,
+    check_library_header,
     check_metrics,
     check_origin_reads,
 )
@@ -99,8 +106,14 @@ def verify(
         service = Service(base_url, str(name), strict, client, fresh, health, workers)
         if checks is None:
             checks = CHECKS + (CLIENT_HEADER_CHECKS if service.client_headers else ())
+        row = TARGETS.get(service.strategy)
+        skips = dict(row.verify_skips) if row is not None else {}
         for check in checks:
-            result = check(service)
+            skipped = skips.get(getattr(check, "check_name", ""))
+            if skipped is not None:
+                result = CheckResult(check.check_name, WARN, f"documented skip: {skipped}")
+            else:
+                result = check(service)
             if result is None:
                 continue
             results.append(result)

@@ -1,7 +1,8 @@
 """The HTTP contract every target serves; a target only says how its cache is built.
 
 ``create_app(strategy, cache_factory)`` gives a FastAPI app whose lifespan opens the origin and
-the cache that ``cache_factory`` yields, and whose routes read through that cache.
+the cache that ``cache_factory`` yields, and whose routes read through that cache. A target built
+on a cache library brings its own cached reads instead (``reads``: see ``serve.library``).
 """
 
 from __future__ import annotations
@@ -12,19 +13,30 @@ import gc
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
-from fastapi import FastAPI, Header, HTTPException, Path, Request, Response
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from cachebench.serve import codec, http_caching, metrics
 from cachebench.serve.http_metrics import RequestMetrics
-from cachebench.serve.layered import LayeredCache, Outcome
+from cachebench.serve.layered import Outcome
 from cachebench.serve.origin import SEEDED_AT, Origin
 from cachebench.serve.settings import Settings, load_settings
 
-CacheFactory = Callable[[Settings], AbstractAsyncContextManager[LayeredCache]]
+
+class ServedCache(Protocol):
+    """What the contract's writes and ``/healthz`` need of a target's cache (``LayeredCache`` is one)."""
+
+    async def invalidate(self, kind: str, ident: int, new_version: int) -> None: ...
+
+    def stats(self) -> dict[str, dict[str, int | float]]: ...
+
+    async def redis_health(self) -> dict[str, object]: ...
+
+
+CacheFactory = Callable[[Settings], AbstractAsyncContextManager[ServedCache]]
 ITEM_ID_MAX = 2_147_483_647
 _ITEM_ID_MAX_DIGITS = len(str(ITEM_ID_MAX))
 ItemId = Annotated[int, Path(ge=1, le=ITEM_ID_MAX, description="item id")]
@@ -52,7 +64,8 @@ class ItemUpdate(BaseModel):
 class Service:
     settings: Settings
     origin: Origin
-    cache: LayeredCache
+    #: A LayeredCache, or, where the target brings its own reads, what its writes invalidate through.
+    cache: ServedCache
     client_headers: bool
     #: An item-sized body encoded once: what a cache hit would cost with no cache work at all.
     constant_body: bytes
@@ -90,8 +103,18 @@ def _collector_tuned_for_serving() -> Iterator[None]:
         gc.unfreeze()  # a test process starts many apps: the old ones must stay collectable
 
 
-def create_app(strategy: str, cache_factory: CacheFactory, *, client_headers: bool = False) -> FastAPI:
-    """The contract's app for the target named ``strategy``; ``client_headers`` turns them on always."""
+def create_app(
+    strategy: str,
+    cache_factory: CacheFactory,
+    *,
+    client_headers: bool = False,
+    reads: APIRouter | None = None,
+) -> FastAPI:
+    """The contract's app for the target named ``strategy``; ``client_headers`` turns them on always.
+
+    ``reads`` serves ``GET /items/{item_id}`` and ``GET /me`` in place of the reads through a
+    ``LayeredCache``: for a target whose cache is a library's decorator on its own endpoints.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -112,7 +135,7 @@ def create_app(strategy: str, cache_factory: CacheFactory, *, client_headers: bo
 
     app = FastAPI(title=f"cachebench target: {strategy}", lifespan=lifespan)
     app.add_middleware(RequestMetrics)
-    _add_routes(app)
+    _add_routes(app, reads)
     return app
 
 
@@ -196,14 +219,15 @@ async def _read_limited_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _bearer_token(authorization: str | None) -> str:
+def bearer_token(authorization: str | None) -> str:
+    """The token of ``Authorization: Bearer <token>``; 401 for anything else."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
     return token.strip()
 
 
-def _add_routes(app: FastAPI) -> None:
+def _add_routes(app: FastAPI, reads: APIRouter | None) -> None:
     # Registered first: routes are matched in order (~1 µs per route passed over), and the
     # reference endpoint must not look slower than a hit only because it is matched later.
     @app.get("/bench/constant")
@@ -211,14 +235,10 @@ def _add_routes(app: FastAPI) -> None:
         """Pre-encoded constant bytes: the ceiling a cache hit is measured against."""
         return Response(_service(request).constant_body, media_type="application/json")
 
-    @app.get("/items/{item_id}", openapi_extra=_ITEM_ID_OPENAPI)
-    async def get_item(request: Request) -> Response:
-        item_id = _path_item_id(request)
-        service = _service(request)
-        outcome = service.cache.read_nowait("item", item_id) or await service.cache.read(
-            "item", item_id, lambda: service.origin.read_item(item_id)
-        )
-        return _respond(service, request, "item", item_id, outcome)
+    if reads is None:
+        _add_layered_reads(app)
+    else:
+        app.include_router(reads)
 
     @app.put("/items/{item_id}")
     async def put_item(item_id: ItemId, request: Request) -> Response:
@@ -236,17 +256,6 @@ def _add_routes(app: FastAPI) -> None:
             codec.encode(item), media_type="application/json", headers={"Cache-Control": "no-store"}
         )
 
-    @app.get("/me")
-    async def get_me(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
-        service = _service(request)
-        user_id = service.origin.user_for_token(_bearer_token(authorization))
-        if user_id is None:
-            raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
-        outcome = service.cache.read_nowait("me", user_id) or await service.cache.read(
-            "me", user_id, lambda: service.origin.read_profile(user_id)
-        )
-        return _respond(service, request, "me", user_id, outcome)
-
     @app.get("/healthz")
     async def healthz(request: Request) -> dict:
         service = _service(request)
@@ -262,3 +271,27 @@ def _add_routes(app: FastAPI) -> None:
     async def prometheus_metrics() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
+
+
+def _add_layered_reads(app: FastAPI) -> None:
+    """The two cacheable reads, through the target's ``LayeredCache``."""
+
+    @app.get("/items/{item_id}", openapi_extra=_ITEM_ID_OPENAPI)
+    async def get_item(request: Request) -> Response:
+        item_id = _path_item_id(request)
+        service = _service(request)
+        outcome = service.cache.read_nowait("item", item_id) or await service.cache.read(
+            "item", item_id, lambda: service.origin.read_item(item_id)
+        )
+        return _respond(service, request, "item", item_id, outcome)
+
+    @app.get("/me")
+    async def get_me(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
+        service = _service(request)
+        user_id = service.origin.user_for_token(bearer_token(authorization))
+        if user_id is None:
+            raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        outcome = service.cache.read_nowait("me", user_id) or await service.cache.read(
+            "me", user_id, lambda: service.origin.read_profile(user_id)
+        )
+        return _respond(service, request, "me", user_id, outcome)
