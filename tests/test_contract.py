@@ -34,7 +34,7 @@ STRATEGIES = default_targets()
 CACHING = [name for name in STRATEGIES if TARGETS[name].caches]
 ITEM_FIELDS = {"id", "version", "updated_at", "name", "payload"}
 PROFILE_FIELDS = {"id", "version", "name", "email", "plan"}
-SERVER_TIMING_MEMBER = re.compile(r"^(l1|redis|origin);dur=\d+(\.\d+)?$")
+SERVER_TIMING_MEMBER = re.compile(r"^(l1|redis|origin|origin-queue);dur=\d+(\.\d+)?$")
 TTL_S = 1.0
 
 

@@ -68,3 +68,31 @@ def test_reads_within_the_pool_do_not_queue(tmp_path):
     finally:
         origin.close()
     assert _counted("cachebench_origin_queued_operations_total") == queued_before
+
+
+def test_server_timing_shows_the_wait_for_a_pool_connection(tmp_path):
+    from cachebench.serve.backends.l1 import L1Backend
+    from cachebench.serve.layered import LayeredCache
+
+    settings = load_settings(
+        strategy="l1", origin_path=tmp_path / "origin.sqlite3", origin_items=10, origin_latency_ms=LATENCY_MS,
+        origin_jitter_ms=0, origin_concurrency=1,
+    )  # fmt: skip
+    origin = Origin(settings)
+    cache = LayeredCache([(L1Backend(100), 60.0)], settings)
+
+    async def two_misses():
+        return await asyncio.gather(
+            cache.read("item", 1, lambda: origin.read_item(1)),
+            cache.read("item", 2, lambda: origin.read_item(2)),
+        )
+
+    try:
+        first, second = asyncio.run(two_misses())
+    finally:
+        origin.close()
+    assert "origin-queue" not in first.server_timing
+    queued = dict(member.split(";dur=") for member in second.server_timing.split(", "))
+    # The second read waited for the first's connection: about one origin latency, inside its origin time.
+    assert float(queued["origin-queue"]) >= EARLY_WAKE_FRACTION * LATENCY_MS
+    assert float(queued["origin"]) >= float(queued["origin-queue"])

@@ -19,6 +19,7 @@ from cachebench.serve import codec, metrics
 from cachebench.serve.backends import BackendUnavailable, CacheBackend
 from cachebench.serve.breaker import CircuitBreaker
 from cachebench.serve.codec import Item, Profile
+from cachebench.serve.origin import ORIGIN_QUEUE_S
 from cachebench.serve.settings import Settings
 
 Loader = Callable[[], Awaitable[Item | Profile | None]]
@@ -230,6 +231,9 @@ class LayeredCache:
         else:
             row = await load()
         timings.append(f"origin;dur={(self._timer() - started) * 1000:.3f}")
+        queued_s = ORIGIN_QUEUE_S.get()
+        if queued_s:  # part of the origin's time above, spent waiting for a pool connection
+            timings.append(f"origin-queue;dur={queued_s * 1000:.3f}")
         if row is None:
             return Outcome(None, None, _status(statuses), ", ".join(timings))
         body = codec.encode(row)

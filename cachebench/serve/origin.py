@@ -18,6 +18,7 @@ import random
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from cachebench.serve.codec import Item, Profile
 from cachebench.serve.settings import Settings
 
 SEEDED_AT = "2026-01-01T00:00:00.000000Z"
+#: Seconds the current request's last origin operation waited for a pool connection: each
+#: request runs in its own task, so the value is the request's own (Server-Timing shows it).
+ORIGIN_QUEUE_S: ContextVar[float] = ContextVar("origin_queue_s", default=0.0)
 _PLANS = ("free", "team", "enterprise")
 
 _SCHEMA = """
@@ -135,9 +139,11 @@ class Origin:
         """A pool connection for one operation, held for the origin's latency; waits are counted."""
         queued_at = time.perf_counter() if self._pool.locked() else None
         async with self._pool:
+            queued_s = 0.0 if queued_at is None else time.perf_counter() - queued_at
+            ORIGIN_QUEUE_S.set(queued_s)
             if queued_at is not None:
                 metrics.ORIGIN_QUEUED.inc()
-                metrics.ORIGIN_QUEUE_SECONDS.inc(time.perf_counter() - queued_at)
+                metrics.ORIGIN_QUEUE_SECONDS.inc(queued_s)
             await self._pay_latency()
             yield
 
