@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench bench-quick report sweep sim-speed test verify serve perf lint clean
+.PHONY: bench bench-quick bench-faults soak report sweep sim-speed test verify serve perf lint clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -20,6 +20,16 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/cachebench run --quick; status=$$?; \
+	  if [ $$status -ne 2 ]; then $(BIN)/cachebench report || exit $$?; fi; exit $$status
+
+bench-faults: $(STAMP)
+	$(BIN)/cachebench run --bench bench/faults.toml; status=$$?; \
+	  if [ $$status -ne 2 ]; then $(BIN)/cachebench report || exit $$?; fi; exit $$status
+
+# Ten minutes per strategy by default; SOAK_S=60 for a short one.
+SOAK_S ?= 600
+soak: $(STAMP)
+	$(BIN)/cachebench run --bench bench/soak.toml --duration $(SOAK_S); status=$$?; \
 	  if [ $$status -ne 2 ]; then $(BIN)/cachebench report || exit $$?; fi; exit $$status
 
 RUN ?=
