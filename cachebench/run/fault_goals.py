@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cachebench import staleness
@@ -68,9 +69,9 @@ def _per_second(latency: dict) -> pd.DataFrame:
     return frame
 
 
-def _inside(seconds: pd.Index | pd.Series, begin: float, end: float) -> pd.Series:
+def _inside(seconds: pd.Index | pd.Series, begin: float, end: float) -> np.ndarray:
     # A second belongs to the phase its middle falls in.
-    middle = pd.Series(seconds, index=seconds) + 0.5
+    middle = np.asarray(seconds, dtype=float) + 0.5
     return (middle >= begin) & (middle < end)
 
 
@@ -81,14 +82,14 @@ def phase_figures(
     begin, end = span["from_unix_s"], span["to_unix_s"]
     figures: dict[str, object] = {**span, "seconds": round(end - begin, 2)}
     if not per_s.empty:
-        own = per_s[_inside(per_s.index, begin, end).to_numpy()]
+        own = per_s[_inside(per_s.index, begin, end)]
         figures["requests"] = int(own.get("completed", pd.Series(dtype=float)).sum())
         figures["errors"] = int(own.get("error", pd.Series(dtype=float)).sum())
         p99_us = percentile_from_buckets(own.sum().to_dict(), 99)
         figures["p99_ms"] = None if p99_us is None else p99_us / 1000
     if not samples.empty and "unix_s" in samples:
         # A sample at unix time t covers the second before it.
-        own = samples[_inside(samples["unix_s"] - 1.0, begin, end).to_numpy()]
+        own = samples[_inside(samples["unix_s"] - 1.0, begin, end)]
         for column, name in (("server_5xx_per_s", "server_5xx"), ("redis_errors_per_s", "redis_errors")):
             if column in own:
                 figures[name] = int(round(own[column].fillna(0).sum()))
