@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 
+from analysis import report
 from cachebench.results import read_manifest
 from cachebench.run.bench import run_bench
 from cachebench.run.benchfile import load_matrix
@@ -68,3 +69,10 @@ def test_a_paused_redis_cell_writes_its_fault_timeline_and_meets_its_goals(tmp_p
     assert samples["server_5xx_per_s"].sum() == 0
     summary = json.loads((cell_dir / "summary.json").read_text())
     assert any(line.startswith("met: 0 5xx") for line in summary["headline"]["fault_goals"])
+
+    html_path, md_path = report.write(run_dir)
+    markdown = md_path.read_text()
+    assert "## Faults" in markdown and "met: 0 5xx through every fault" in markdown
+    assert "| 1 pause | during |" in markdown
+    assert 'id="faults"' in html_path.read_text()
+    assert (run_dir / "figures" / f"faults-{cell.name}.png").stat().st_size > 10_000
