@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis import faults as fault_section
 from analysis import figures as fig
-from analysis import load, rendering, tables
+from analysis import load, rendering, soak, tables
 from analysis.load import BASELINE, GROUP_KEY
 from analysis.spectrum import latency_spectrum
 from analysis.tables import HEADLINE_METRICS, METRICS_BY_NAME
@@ -63,6 +63,7 @@ class Report:
     groups: list[Group]
     caveats: list[str]
     faults: fault_section.Section | None = None
+    soak: list = field(default_factory=list)
 
 
 def build(run_dir: Path | str, with_figures: bool = True) -> Report:
@@ -104,7 +105,7 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
             group.figures = [(slug, caption, rendering.to_png(figure)) for slug, caption, figure in made]
         groups.append(group)
     faults = fault_section.build(run, with_figures)
-    return Report(run, cells, wide, headline, groups, caveats(run, cells), faults)
+    return Report(run, cells, wide, headline, groups, caveats(run, cells), faults, soak.build(run))
 
 
 def caveats(run: load.Run, cells: pd.DataFrame) -> list[str]:
@@ -224,6 +225,8 @@ def render_markdown(report: Report) -> str:
         out += ["", f"## {group.title}", "", markdown_table(group)]
     if report.faults is not None:
         out += fault_section.render_markdown(report.faults)
+    if report.soak:
+        out += soak.render_markdown(report.soak)
     out += [
         "",
         "Ratios are strategy ÷ nocache, mean over usable repetitions, with a 95% bootstrap interval; "
@@ -346,6 +349,8 @@ def render_html(report: Report) -> str:
             )
     if report.faults is not None:
         out += fault_section.render_html(report.faults)
+    if report.soak:
+        out += soak.render_html(report.soak)
     out += ['<h2 id="cells">All cells</h2>', cells_table(report)]
     out += ['<h2 id="method">Method</h2>', f"<p>{html.escape(METHOD)}</p>"]
     return rendering.page(f"cachebench report — {run.name}", out)
