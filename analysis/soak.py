@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis import rendering
 from analysis.load import Run, strategy_order
+from cachebench.results import FAULTS_FILE
 
 MIN_SAMPLES = 30
 TOLERANCE_MB_PER_MIN = 0.05
@@ -108,6 +109,8 @@ def build(run: Run) -> list[tuple[str, str, list[dict[str, object]]]]:
     cells = run.cells
     for target in strategy_order(cells["target"]):
         for cell in cells[cells["target"] == target].itertuples(index=False):
+            if (run.cell_dir(cell.cell) / FAULTS_FILE).exists():
+                continue  # memory under faults is the fault section's, not a soak
             slopes = cell_slopes(run.samples(cell.cell))
             if slopes:
                 found.append((target, cell.cell, slopes))
