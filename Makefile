@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # bench-peers need them; bench does not.
 PEERS_STAMP := $(VENV)/.peers-installed
 
-.PHONY: bench bench-quick bench-peers report sweep sim-speed test verify serve perf lint clean
+.PHONY: bench bench-quick bench-peers bench-faults soak report sweep sim-speed test verify serve perf lint clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -32,6 +32,17 @@ bench-quick: $(STAMP)
 # Our strategies and the cache libraries side by side on read_heavy and per_user (bench/peers.toml).
 bench-peers: $(PEERS_STAMP)
 	$(BIN)/cachebench run --bench bench/peers.toml; status=$$?; \
+	  if [ $$status -ne 2 ]; then $(BIN)/cachebench report || exit $$?; fi; exit $$status
+
+# Redis paused, slowed, killed, restarted and flapping under redis, hierarchical and nocache.
+bench-faults: $(STAMP)
+	$(BIN)/cachebench run --bench bench/faults.toml; status=$$?; \
+	  if [ $$status -ne 2 ]; then $(BIN)/cachebench report || exit $$?; fi; exit $$status
+
+# Ten minutes per strategy by default; SOAK_S=60 for a short one.
+SOAK_S ?= 600
+soak: $(STAMP)
+	$(BIN)/cachebench run --bench bench/soak.toml --duration $(SOAK_S); status=$$?; \
 	  if [ $$status -ne 2 ]; then $(BIN)/cachebench report || exit $$?; fi; exit $$status
 
 RUN ?=

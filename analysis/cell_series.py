@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.cell_metrics import CACHED_OUTCOMES
+from cachebench.load.histograms import LATENCY_BUCKET_PREFIX, percentile_from_buckets
 
 
 def locust_p99(history: pd.DataFrame) -> pd.DataFrame:
@@ -30,7 +31,10 @@ def cell_timeseries(
     parts = []
     if t0 is not None and per_s:
         length = max(len(v) for v in per_s.values())
-        counts = pd.DataFrame({k: pd.Series(v, dtype=float) for k, v in per_s.items() if k != "p99_us"})
+        buckets = {k: v for k, v in per_s.items() if k.startswith(LATENCY_BUCKET_PREFIX)}
+        counts = pd.DataFrame(
+            {k: pd.Series(v, dtype=float) for k, v in per_s.items() if k != "p99_us" and k not in buckets}
+        )
         counts = counts.reindex(range(length)).fillna(0.0)
         counts.insert(0, "second", np.arange(t0, t0 + length))
         cached = [c for c in CACHED_OUTCOMES if c in counts]
@@ -38,6 +42,12 @@ def cell_timeseries(
         counts["cached_share"] = counts[cached].sum(axis=1) / completed.where(completed > 0)
         if "p99_us" in per_s:  # a per-second HDR p99, when the measurement records one
             counts["p99_ms"] = pd.Series(per_s["p99_us"], dtype=float).reindex(range(length)) / 1000.0
+        elif buckets:  # per-second latency buckets: the p99 of each second from them
+            p99_us = [
+                percentile_from_buckets({k: v[i] for k, v in buckets.items() if i < len(v)}, 99)
+                for i in range(length)
+            ]
+            counts["p99_ms"] = pd.Series(p99_us, dtype=float) / 1000.0
         parts.append(counts.rename(columns={"completed": "completed_per_s"}))
     if not samples.empty and "unix_s" in samples:
         # A sample at unix time t covers the second before it.

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis import faults as fault_section
 from analysis import figures as fig
-from analysis import load, rendering, tables
+from analysis import load, rendering, soak, tables
 from analysis.load import BASELINE, GROUP_KEY
 from analysis.spectrum import latency_spectrum
 from analysis.tables import HEADLINE_METRICS, METRICS_BY_NAME
@@ -61,6 +62,8 @@ class Report:
     headline: pd.DataFrame
     groups: list[Group]
     caveats: list[str]
+    faults: fault_section.Section | None = None
+    soak: list = field(default_factory=list)
 
 
 def build(run_dir: Path | str, with_figures: bool = True) -> Report:
@@ -101,7 +104,8 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
             )
             group.figures = [(slug, caption, rendering.to_png(figure)) for slug, caption, figure in made]
         groups.append(group)
-    return Report(run, cells, wide, headline, groups, caveats(run, cells))
+    faults = fault_section.build(run, with_figures)
+    return Report(run, cells, wide, headline, groups, caveats(run, cells), faults, soak.build(run))
 
 
 def caveats(run: load.Run, cells: pd.DataFrame) -> list[str]:
@@ -219,6 +223,10 @@ def render_markdown(report: Report) -> str:
         out += ["", "**Caveats**", ""] + [f"- {note}" for note in report.caveats]
     for group in report.groups:
         out += ["", f"## {group.title}", "", markdown_table(group)]
+    if report.faults is not None:
+        out += fault_section.render_markdown(report.faults)
+    if report.soak:
+        out += soak.render_markdown(report.soak)
     out += [
         "",
         "Ratios are strategy ÷ nocache, mean over usable repetitions, with a 95% bootstrap interval; "
@@ -339,6 +347,10 @@ def render_html(report: Report) -> str:
                 f'<figure id="{html.escape(group.slug)}-{slug}">{rendering.embedded_png(png, caption)}'
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             )
+    if report.faults is not None:
+        out += fault_section.render_html(report.faults)
+    if report.soak:
+        out += soak.render_html(report.soak)
     out += ['<h2 id="cells">All cells</h2>', cells_table(report)]
     out += ['<h2 id="method">Method</h2>', f"<p>{html.escape(METHOD)}</p>"]
     return rendering.page(f"cachebench report — {run.name}", out)
@@ -367,6 +379,8 @@ def write(run_dir: Path | str) -> tuple[Path, Path]:
     for group in report.groups:
         for slug, _, png in group.figures:
             write_atomic(figures_dir / f"{group.slug}-{slug}.png", png)
+    if report.faults is not None:
+        fault_section.write_figures(report.faults, figures_dir)
     html_path, md_path = run_path / REPORT_FILE, run_path / REPORT_SUMMARY_FILE
     write_atomic(html_path, render_html(report))
     write_atomic(md_path, render_markdown(report))

@@ -45,6 +45,8 @@ SAMPLES_FILE = "samples.csv"
 METRICS_BEFORE_FILE = "metrics_before.txt"
 METRICS_AFTER_FILE = "metrics_after.txt"
 ORIGIN_WRITES_FILE = "origin_writes.csv.gz"
+#: A cell run with a fault schedule: its fault windows, phases and goals (cachebench.run.fault_goals).
+FAULTS_FILE = "faults.json"
 #: Each Locust process that runs users logs its reads and writes as ``<prefix>-<host>-<pid>.csv.gz``.
 READS_PREFIX = "reads"
 WRITES_PREFIX = "writes"

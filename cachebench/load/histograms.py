@@ -24,6 +24,33 @@ HIGHEST_US = 60_000_000
 SIGNIFICANT_DIGITS = 3
 SERVICE = "service"
 CORRECTED = "corrected"
+#: Latency per second rides in the timeline as counts per log bucket (8 per doubling, so ≤ 9%
+#: wide): a p99 for any span of seconds (a fault's phases) without a histogram per second.
+LATENCY_BUCKET_PREFIX = "lat_"
+BUCKETS_PER_DOUBLING = 8
+
+
+def latency_bucket(value_us: float) -> str:
+    """The timeline series that counts a request of this latency."""
+    return f"{LATENCY_BUCKET_PREFIX}{int(BUCKETS_PER_DOUBLING * math.log2(max(value_us, 1.0)))}"
+
+
+def percentile_from_buckets(counts: dict[str, float], percentile: float) -> float | None:
+    """The ``percentile`` (0–100) in µs of bucket counts {series: n}: the upper edge of its bucket."""
+    buckets = sorted(
+        (int(name.removeprefix(LATENCY_BUCKET_PREFIX)), n)
+        for name, n in counts.items()
+        if name.startswith(LATENCY_BUCKET_PREFIX) and n > 0
+    )
+    total = sum(n for _, n in buckets)
+    if not total:
+        return None
+    rank, seen = percentile / 100 * total, 0.0
+    for bucket, n in buckets:
+        seen += n
+        if seen >= rank:
+            return 2 ** ((bucket + 1) / BUCKETS_PER_DOUBLING)
+    return 2 ** ((buckets[-1][0] + 1) / BUCKETS_PER_DOUBLING)
 
 
 def new_histogram() -> HdrHistogram:

@@ -57,7 +57,7 @@ from typing import Any
 from locust import events
 from locust.runners import STATE_STOPPED, MasterRunner, WorkerRunner
 
-from cachebench.load.histograms import Aggregate, Recorder
+from cachebench.load.histograms import Aggregate, Recorder, latency_bucket
 from cachebench.load.outcomes import CLIENT_LOCAL, ERROR, MISS, NOT_MODIFIED, classify_cache_status
 from cachebench.load.records import READS_HEADER, WRITES_HEADER, RowLog, body_version, etag_version
 from cachebench.results import LATENCY_FILE, READS_PREFIX, WRITES_PREFIX, write_atomic
@@ -293,6 +293,8 @@ def on_request(
     timeline = recorder.timeline
     timeline[(done_second, "completed")] += 1
     timeline[(done_second, outcome)] += 1
+    # The latency a user saw: from the intended send time at a fixed rate, so a stall shows.
+    timeline[(done_second, latency_bucket(service_us + (lateness_s or 0.0) * 1e6))] += 1
     if collapsed:
         timeline[(done_second, "collapsed")] += 1
     if lateness_s is not None:

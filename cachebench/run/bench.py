@@ -116,5 +116,9 @@ def run_bench(
             run_cells(cells, run_dir, manifest, progress.tick, external_url)
     finally:
         console.print(summary_table(manifest))
+        for cell in manifest.data["cells"]:
+            lines = (cell.get("summary") or {}).get("fault_goals") or []
+            if lines:
+                console.print(f"fault goals, {cell['name']}:", *(f"  {line}" for line in lines), sep="\n")
         console.print(f"results: {run_dir} ({manifest.data['status']})")
     return run_dir

@@ -14,9 +14,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cachebench.results import PROJECT_ROOT
+from cachebench.run.fault_schedule import Fault, check_schedule
 from cachebench.serve.settings import Settings
 from targets import default_targets, find_target
 
@@ -68,6 +77,14 @@ class Matrix(BaseModel):
     locust_processes: int = Field(1, ge=1, le=64)
     #: Extra Locust custom arguments for every scenario, e.g. {"zipf-alpha": 1.2}.
     scenario_options: dict[str, object] = Field(default_factory=dict)
+    #: Faults injected into each cell's Redis during the measured phase (``fault_schedule``);
+    #: targets without Redis run the same schedule untouched, as the baseline.
+    faults: list[Fault] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _faults_fit_the_measured_phase(self) -> Matrix:
+        check_schedule(self.faults, self.duration_s)
+        return self
 
     @field_validator("targets")
     @classmethod
@@ -129,6 +146,8 @@ class Cell:
     #: "steady_state" (warm up until settled), "fixed" (warm up warmup_s) or "transient" (a
     #: scenario whose hit ratio is meant to move: warm up warmup_s, measure the movement).
     warmup: str = "fixed"
+    #: The bench file's fault schedule (``Fault`` fields), the same for every cell of the matrix.
+    faults: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -192,6 +211,7 @@ def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
                 seed=base_seed + repetition - 1,
                 scenario_options=dict(matrix.scenario_options),
                 warmup=_warmup_kind(matrix, scenario),
+                faults=[fault.model_dump(exclude_none=True) for fault in matrix.faults],
             )
         )
     return cells

@@ -8,6 +8,7 @@ is not measured), an unrecorded warm-up, the measured Locust phase with a per-se
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -22,8 +23,10 @@ from cachebench import results
 from cachebench.load.workload import WARMUP_SEED_OFFSET
 from cachebench.metrics_text import parse_metrics
 from cachebench.results import Manifest, write_atomic, write_json
+from cachebench.run import fault_goals
 from cachebench.run import summary as cell_summary
 from cachebench.run.benchfile import SCENARIOS_DIR, Cell
+from cachebench.run.faults import FaultInjector, redis_url_for_target
 from cachebench.run.launcher import TargetProcess
 from cachebench.run.processes import free_port, terminate
 from cachebench.run.redis_server import RedisServer
@@ -149,13 +152,15 @@ class CellRunner:
         cell_dir.mkdir(parents=True, exist_ok=True)
         write_json(cell_dir / results.CELL_FILE, cell.as_dict())
         with contextlib.ExitStack() as stack:
-            redis_server = None
+            redis_server, proxy = None, None
             settings = dict(cell.settings)
             if self.external_url is not None:
                 target = ExternalTarget(self.external_url)
             elif TARGETS[cell.target].needs_redis:
                 redis_server = stack.enter_context(RedisServer())
-                settings["redis_url"] = redis_server.url
+                settings["redis_url"], proxy = stack.enter_context(
+                    redis_url_for_target(redis_server, cell.faults)
+                )
                 if self.target_cpus:
                     psutil.Process(redis_server.pid).cpu_affinity(self.target_cpus)
             if self.external_url is None:
@@ -174,8 +179,9 @@ class CellRunner:
             metrics_before = _save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
             started_at = time.time()
             returncode, rows, interrupted = None, [], False
+            injector = FaultInjector(cell.faults, redis_server, proxy) if cell.faults else None
             try:
-                returncode = self._measure(cell, target, redis_server, cell_dir, rows)
+                returncode = self._measure(cell, target, redis_server, cell_dir, rows, injector)
             except KeyboardInterrupt:
                 interrupted = True
             metrics_after = _save_metrics(target.url, cell_dir / results.METRICS_AFTER_FILE)
@@ -188,6 +194,11 @@ class CellRunner:
                 metrics_before=metrics_before, metrics_after=metrics_after,
             )  # fmt: skip
             result["warmup"] = warmup
+            if injector is not None:
+                result["faults"] = _evaluate_faults(
+                    cell, cell_dir, injector, rows, metrics_before, metrics_after
+                )
+                result["headline"]["fault_goals"] = fault_goals.goal_lines(result["faults"]["goals"])
             write_json(cell_dir / results.SUMMARY_FILE, result)
             if interrupted:
                 raise KeyboardInterrupt
@@ -234,6 +245,7 @@ class CellRunner:
         redis_server: RedisServer | None,
         cell_dir: Path,
         rows: list[dict],
+        injector: FaultInjector | None = None,
     ) -> int:
         """The measured phase, sampled every second into ``rows`` (and the samples file).
 
@@ -248,7 +260,10 @@ class CellRunner:
                 redis_url=redis_server.url if redis_server else None,
                 redis_pid=redis_server.pid if redis_server else None,
                 all_ours=tree(os.getpid()) if self.external_url is None else None,
+                redis_timeout_s=0.2 if injector else 1.0,
             ).start()  # fmt: skip
+            if injector is not None:
+                injector.start()  # fault times count from here: the measured phase's start
             try:
                 ends_at = time.monotonic() + cell.duration_s
                 returncode = _wait(
@@ -257,6 +272,8 @@ class CellRunner:
                     lambda: self.on_tick(cell, sampler, "measure", ends_at),
                 )
             finally:
+                if injector is not None:
+                    injector.stop()
                 rows.extend(sampler.stop())
                 cell_summary.write_samples(cell_dir / results.SAMPLES_FILE, rows)
         _check_exit(returncode, log_path)
@@ -270,6 +287,27 @@ def _save_metrics(url: str, path: Path) -> str | None:
         write_atomic(path, text)
         return text
     return None
+
+
+def _evaluate_faults(
+    cell: Cell,
+    cell_dir: Path,
+    injector: FaultInjector,
+    rows: list[dict],
+    metrics_before: str | None,
+    metrics_after: str | None,
+) -> dict[str, object]:
+    """The fault phases and goals, written to ``faults.json``; returns them."""
+    latency_path = cell_dir / results.LATENCY_FILE
+    row = TARGETS.get(cell.target)
+    evaluated = fault_goals.evaluate(
+        cell.faults, injector.events, injector.started_unix_s or time.time(), injector.stopped_unix_s,
+        cell_dir, json.loads(latency_path.read_text()) if latency_path.exists() else {}, rows,
+        metrics_before, metrics_after, row.layers if row else (),
+        load_settings(**cell.settings).redis_cooldown_s,
+    )  # fmt: skip
+    write_json(cell_dir / results.FAULTS_FILE, evaluated)
+    return evaluated
 
 
 def _check_exit(returncode: int, log_path: Path) -> None:

@@ -17,13 +17,43 @@ import httpx
 import psutil
 import redis
 
-from cachebench.metrics_text import metric_changes, parse_metrics
+from cachebench.metrics_text import metric_changes, metric_sum, parse_metrics
 
 SAMPLE_INTERVAL_S = 1.0
 
 
 def scrape_metrics(client: httpx.Client, url: str) -> dict[tuple[str, tuple], float]:
     return parse_metrics(client.get(f"{url}/metrics").text)
+
+
+def fault_figures(before: dict, after: dict, elapsed_s: float) -> dict[str, float | None]:
+    """What the fault timeline needs each second: 5xx, and per layer hits, failed calls (each
+    one a timeout or refusal a request waited for), bypasses and workers with the breaker open;
+    and L1's size, which a soak watches."""
+    values: dict[str, float | None] = {}
+    if not after:
+        return values
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
+
+    statuses = {dict(lbls).get("status", "") for (n, lbls) in after if n == "cachebench_http_requests_total"}
+    values["server_5xx_per_s"] = (
+        sum(delta("cachebench_http_requests_total", status=s) for s in statuses if s.startswith("5"))
+        / elapsed_s
+    )
+    layers = {dict(lbls).get("layer") for (n, lbls) in after if n == "cachebench_cache_operations_total"}
+    for layer in sorted(filter(None, layers)):
+        for result, column in (("hit", "hits"), ("error", "errors"), ("bypass", "bypasses")):
+            changed = delta("cachebench_cache_operations_total", layer=layer, result=result)
+            values[f"{layer}_{column}_per_s"] = changed / elapsed_s
+    for (name, lbls), value in after.items():
+        if name == "cachebench_circuit_open":
+            values[f"{dict(lbls).get('layer')}_circuit_open_workers"] = value
+    if ("cachebench_l1_entries", ()) in after:
+        values["l1_entries"] = after[("cachebench_l1_entries", ())]
+        values["l1_bytes"] = after.get(("cachebench_l1_bytes", ()))
+    return values
 
 
 class ProcessGroupCpu:
@@ -87,6 +117,8 @@ class Sampler:
     #: the machine's busy time minus theirs is what other work took ("other_cpu_percent"), and
     #: what no one used is "idle_cpu_percent" (both in % of one core).
     all_ours: Callable[[], list[psutil.Process]] | None = None
+    #: Per INFO call: short for a cell whose Redis is paused on purpose, so a sample is not late.
+    redis_timeout_s: float = 1.0
     rows: list[dict[str, float | int | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -97,7 +129,15 @@ class Sampler:
         self._redis_cpu = ProcessGroupCpu(tree(self.redis_pid)) if self.redis_pid else None
         self._ours_cpu = ProcessGroupCpu(self.all_ours) if self.all_ours else None
         self._machine_busy_s = 0.0
-        self._redis = redis.Redis.from_url(self.redis_url, socket_timeout=1) if self.redis_url else None
+        self._redis = (
+            redis.Redis.from_url(
+                self.redis_url,
+                socket_timeout=self.redis_timeout_s,
+                socket_connect_timeout=self.redis_timeout_s,
+            )
+            if self.redis_url
+            else None
+        )
         self._http = httpx.Client(timeout=2.0)
 
     def start(self) -> Sampler:
@@ -131,6 +171,7 @@ class Sampler:
             metrics_now = self._scrape()
             row: dict[str, float | int | None] = {"t_s": round(now - started, 3), "unix_s": time.time()}
             row.update(self._rates(previous_metrics, metrics_now, elapsed_s))
+            row.update(fault_figures(previous_metrics, metrics_now, elapsed_s) if previous_metrics else {})
             row.update(self._memory())
             row["target_cpu_percent"] = 100 * self._target_cpu.sample() / elapsed_s
             row["generator_cpu_percent"] = 100 * self._generator_cpu.sample() / elapsed_s
@@ -168,6 +209,8 @@ class Sampler:
         sizes = rss_bytes(self.target_processes())
         row: dict[str, int | None] = {
             "target_rss_bytes": sum(sizes),
+            # The largest process is a worker (a supervisor holds no cache): what a soak watches.
+            "target_rss_max_process_bytes": max(sizes, default=None),
             "target_processes": len(sizes),
             "redis_used_memory_bytes": None,
             "redis_rss_bytes": None,

@@ -24,10 +24,13 @@ class CircuitBreaker:
         failures_before_open: int,
         cooldown_s: float,
         timer: Callable[[], float] = time.monotonic,
+        on_change: Callable[[bool], None] = lambda is_open: None,
     ) -> None:
         self.failures_before_open = failures_before_open
         self.cooldown_s = cooldown_s
         self._timer = timer
+        #: Told when the breaker opens (True) or closes (False): the state /metrics shows.
+        self._on_change = on_change
         self._consecutive_failures = 0
         self._open_until = 0.0
 
@@ -52,9 +55,14 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         self._consecutive_failures = 0
-        self._open_until = 0.0
+        if self._open_until:
+            self._open_until = 0.0
+            self._on_change(False)
 
     def record_failure(self) -> None:
         self._consecutive_failures += 1
         if self._consecutive_failures >= self.failures_before_open:
+            was_open = self.is_open
             self._open_until = self._timer() + self.cooldown_s
+            if not was_open:
+                self._on_change(True)

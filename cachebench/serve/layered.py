@@ -53,7 +53,11 @@ class Layer:
         self.backend = backend
         self.name = backend.name
         self.ttl_s = ttl_s
-        self.breaker = CircuitBreaker(settings.redis_failures_before_cooldown, settings.redis_cooldown_s)
+        gauge = metrics.CIRCUIT_OPEN.labels(self.name)
+        self.breaker = CircuitBreaker(
+            settings.redis_failures_before_cooldown, settings.redis_cooldown_s,
+            on_change=lambda is_open: gauge.set(1 if is_open else 0),
+        )  # fmt: skip
         self.hit = f"{self.name}; hit"
         self.miss = f"{self.name}; fwd=miss"
         self.stored = f"{self.name}; fwd=miss; stored"

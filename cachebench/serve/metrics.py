@@ -52,6 +52,10 @@ INVALIDATION_MESSAGES = Counter(
 )
 L1_ENTRIES = Gauge("cachebench_l1_entries", "Entries held in L1", multiprocess_mode="livesum")
 L1_BYTES = Gauge("cachebench_l1_bytes", "Value bytes held in L1", multiprocess_mode="livesum")
+CIRCUIT_OPEN = Gauge(
+    "cachebench_circuit_open", "Workers whose circuit breaker for the layer is open", ["layer"],
+    multiprocess_mode="livesum",
+)  # fmt: skip
 PROCESS_RSS = Gauge(
     "cachebench_process_resident_memory_bytes", "RSS of each worker", multiprocess_mode="liveall"
 )

@@ -1,0 +1,257 @@
+"""A fault cell's phases (before, during, after each fault) and its goals, met or missed: ``faults.json``.
+
+From records only: the injector's events (when each fault began and when Redis answered
+again), the per-second samples (5xx, failed Redis calls, breaker state), Locust's per-second
+timeline (requests, errors, latency buckets) and the read log against the origin's write log
+(staleness, and the first Redis hit after Redis came back). The report draws these; the run's
+summary prints the goals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cachebench import staleness
+from cachebench.load.histograms import percentile_from_buckets
+from cachebench.metrics_text import metric_sum, parse_metrics
+from cachebench.serve.invalidation import HEARTBEAT_DEADLINE_S, HEARTBEAT_INTERVAL_S
+
+#: After a pub/sub gap, an L1 can serve a value whose invalidation was lost only until the bus
+#: notices the gap (invalidation.py): heartbeats unanswered for HEARTBEAT_DEADLINE_S, seen at the
+#: next heartbeat wait; from then on L1 is bypassed, and cleared before it is used again.
+STALENESS_BOUND_S = HEARTBEAT_DEADLINE_S + HEARTBEAT_INTERVAL_S
+#: Redis hits must resume within the cool-down plus this of Redis answering again.
+RECOVERY_SLACK_S = 1.0
+#: Open-breaker seconds counted against "one timeout per cool-down" start this many samples
+#: into an open stretch: a request already waiting on Redis when the breaker opened fails up to
+#: one Redis timeout later, which can fall into the second after the one it opened in.
+SKIPPED_OPEN_SAMPLES = 2
+PHASES = ("before", "during", "after")
+
+
+def fault_windows(schedule: list[dict], events: list[dict], started_unix_s: float) -> list[dict]:
+    """Per fault: when it began and when Redis answered again (as done, or as planned when not applied)."""
+    windows = []
+    for index, fault in enumerate(schedule):
+        own = [e for e in events if e["fault"] == index]
+        begin = own[0]["done_unix_s"] if own and own[0]["applied"] else started_unix_s + fault["at_s"]
+        back = [e for e in own if e["redis_back"]]
+        end = back[-1]["done_unix_s"] if back and back[-1]["applied"] else begin + fault["duration_s"]
+        windows.append({"fault": index, "kind": fault["kind"], "from_unix_s": begin, "to_unix_s": end})
+    return windows
+
+
+def phase_spans(windows: list[dict], started_unix_s: float, ended_unix_s: float) -> list[dict]:
+    """before / during / after each fault; "after" runs to the next fault or the end of the phase."""
+    spans = []
+    for i, window in enumerate(windows):
+        previous_end = windows[i - 1]["to_unix_s"] if i else started_unix_s
+        next_begin = windows[i + 1]["from_unix_s"] if i + 1 < len(windows) else ended_unix_s
+        bounds = (previous_end, window["from_unix_s"], window["to_unix_s"], next_begin)
+        for phase, begin, end in zip(PHASES, bounds, bounds[1:], strict=False):
+            spans.append(
+                {"fault": i, "kind": window["kind"], "phase": phase, "from_unix_s": begin, "to_unix_s": end}
+            )
+    return spans
+
+
+def _per_second(latency: dict) -> pd.DataFrame:
+    """Locust's per-second counts (completed, error, latency buckets...) indexed by unix second."""
+    timeline = latency.get("timeline") or {}
+    per_s, t0 = timeline.get("per_s") or {}, timeline.get("t0_unix_s")
+    if not per_s or t0 is None:
+        return pd.DataFrame()
+    frame = pd.DataFrame({k: pd.Series(v, dtype=float) for k, v in per_s.items()}).fillna(0.0)
+    frame.index = t0 + frame.index
+    return frame
+
+
+def _inside(seconds: pd.Index | pd.Series, begin: float, end: float) -> np.ndarray:
+    # A second belongs to the phase its middle falls in.
+    middle = np.asarray(seconds, dtype=float) + 0.5
+    return (middle >= begin) & (middle < end)
+
+
+def phase_figures(
+    span: dict, per_s: pd.DataFrame, samples: pd.DataFrame, reads: pd.DataFrame | None
+) -> dict[str, object]:
+    """Requests, errors, 5xx, p99, failed Redis calls and stale reads within one phase."""
+    begin, end = span["from_unix_s"], span["to_unix_s"]
+    figures: dict[str, object] = {**span, "seconds": round(end - begin, 2)}
+    if not per_s.empty:
+        own = per_s[_inside(per_s.index, begin, end)]
+        figures["requests"] = int(own.get("completed", pd.Series(dtype=float)).sum())
+        figures["errors"] = int(own.get("error", pd.Series(dtype=float)).sum())
+        p99_us = percentile_from_buckets(own.sum().to_dict(), 99)
+        figures["p99_ms"] = None if p99_us is None else p99_us / 1000
+    if not samples.empty and "unix_s" in samples:
+        # A sample at unix time t covers the second before it.
+        own = samples[_inside(samples["unix_s"] - 1.0, begin, end)]
+        for column, name in (("server_5xx_per_s", "server_5xx"), ("redis_errors_per_s", "redis_errors")):
+            if column in own:
+                figures[name] = int(round(own[column].fillna(0).sum()))
+    if reads is not None and not reads.empty:
+        own = reads[(reads["t_unix_s"] >= begin) & (reads["t_unix_s"] < end)]
+        stale = own[own["stale"]]
+        figures["stale_reads"] = len(stale)
+        figures["staleness_max_s"] = float(stale["age_s"].max()) if len(stale) else None
+    return figures
+
+
+def first_redis_hit_s(back_unix_s: float, reads: pd.DataFrame | None, per_s: pd.DataFrame) -> float | None:
+    """Seconds from Redis answering again to the first read served by Redis sent after it."""
+    if reads is not None and not reads.empty:
+        hits = reads[(reads["outcome"] == "redis_hit") & (reads["t_unix_s"] >= back_unix_s)]
+        return float(hits["t_unix_s"].min() - back_unix_s) if len(hits) else None
+    if not per_s.empty and "redis_hit" in per_s:  # only seconds: the end of the first such second
+        seconds = per_s.index[(per_s["redis_hit"] > 0) & (per_s.index + 1 > back_unix_s)]
+        return float(seconds.min() + 1 - back_unix_s) if len(seconds) else None
+    return None
+
+
+def _timeout_goal(samples: pd.DataFrame, cooldown_s: float) -> dict[str, object]:
+    """Failed Redis calls in open-breaker seconds against one probe per worker per cool-down."""
+    column = "redis_circuit_open_workers"
+    if samples.empty or column not in samples or not samples[column].fillna(0).gt(0).any():
+        return {"met": None, "value": "the breaker never opened", "bound": None}
+    open_workers = samples[column].fillna(0).to_numpy()
+    errors = samples.get("redis_errors_per_s", pd.Series(0.0, index=samples.index)).fillna(0).to_numpy()
+    counted_errors, allowed, run = 0.0, 0.0, 0
+    for workers, failed in zip(open_workers, errors, strict=True):
+        run = run + 1 if workers > 0 else 0
+        if run > SKIPPED_OPEN_SAMPLES:
+            counted_errors += failed
+            allowed += workers / cooldown_s
+    if not allowed:
+        return {"met": None, "value": "no breaker stayed open long enough to count", "bound": None}
+    # One more probe per worker: a stretch can begin and end in the middle of a cool-down.
+    allowed += max(open_workers)
+    return {
+        "met": bool(counted_errors <= allowed),
+        "value": f"{counted_errors:.0f} failed Redis calls while open",
+        "bound": f"≤ {allowed:.0f} (one per worker per {cooldown_s:g} s cool-down)",
+    }
+
+
+def evaluate(
+    schedule: list[dict],
+    events: list[dict],
+    started_unix_s: float,
+    ended_unix_s: float,
+    cell_dir: Path,
+    latency: dict,
+    samples: list[dict],
+    metrics_before: str | None,
+    metrics_after: str | None,
+    layers: tuple[str, ...],
+    cooldown_s: float,
+) -> dict[str, object]:
+    """Everything ``faults.json`` holds: windows, phases, recovery per fault and the goals."""
+    windows = fault_windows(schedule, events, started_unix_s)
+    per_s, rows = _per_second(latency), pd.DataFrame(samples)
+    stale = staleness.summarize_cell(cell_dir)
+    reads = None
+    if stale.get("available"):
+        reads = staleness.classify(staleness.load_reads(cell_dir), staleness.load_origin_writes(cell_dir))
+    phases = [
+        phase_figures(span, per_s, rows, reads) for span in phase_spans(windows, started_unix_s, ended_unix_s)
+    ]
+    recovery = []
+    for window in windows:
+        first = first_redis_hit_s(window["to_unix_s"], reads, per_s) if "redis" in layers else None
+        recovery.append({**window, "first_redis_hit_s": first})
+    goals = _goals(phases, recovery, rows, metrics_before, metrics_after, layers, cooldown_s)
+    return {
+        "schedule": schedule,
+        "events": events,
+        "started_unix_s": started_unix_s,
+        "ended_unix_s": ended_unix_s,
+        "cooldown_s": cooldown_s,
+        "staleness_bound_s": STALENESS_BOUND_S,
+        "windows": recovery,
+        "phases": phases,
+        "goals": goals,
+    }
+
+
+def _server_5xx(metrics_before: str | None, metrics_after: str | None) -> int | None:
+    if metrics_before is None or metrics_after is None:
+        return None
+    before, after = parse_metrics(metrics_before), parse_metrics(metrics_after)
+    statuses = {dict(lbls).get("status", "") for (n, lbls) in after if n == "cachebench_http_requests_total"}
+    return int(
+        sum(
+            metric_sum(after, "cachebench_http_requests_total", status=s)
+            - metric_sum(before, "cachebench_http_requests_total", status=s)
+            for s in statuses
+            if s.startswith("5")
+        )
+    )
+
+
+def _goals(
+    phases: list[dict],
+    recovery: list[dict],
+    samples: pd.DataFrame,
+    metrics_before: str | None,
+    metrics_after: str | None,
+    layers: tuple[str, ...],
+    cooldown_s: float,
+) -> list[dict[str, object]]:
+    server_5xx = _server_5xx(metrics_before, metrics_after)
+    errors = sum(int(p.get("errors") or 0) for p in phases)
+    goals = [
+        {
+            "goal": "no_5xx",
+            "text": "0 5xx through every fault",
+            "met": None if server_5xx is None else server_5xx == 0,
+            "value": f"{server_5xx} 5xx, {errors} failed requests"
+            if server_5xx is not None
+            else "no /metrics",
+            "bound": "0",
+        },
+        {
+            "goal": "one_timeout_per_cooldown",
+            "text": "while the breaker is open, at most one Redis timeout per cool-down",
+            **_timeout_goal(samples, cooldown_s),
+        },
+    ]
+    if "redis" in layers:
+        bound_s = cooldown_s + RECOVERY_SLACK_S
+        firsts = [w["first_redis_hit_s"] for w in recovery]
+        slowest = None if any(f is None for f in firsts) else max(firsts, default=None)
+        goals.append(
+            {
+                "goal": "redis_hits_resume",
+                "text": "Redis hits resume within cool-down + 1 s of Redis answering again",
+                "met": slowest is not None and slowest <= bound_s,
+                "value": "never" if slowest is None else f"{slowest:.2f} s at the slowest",
+                "bound": f"≤ {bound_s:g} s",
+            }
+        )
+    if "redis" in layers and any(layer != "redis" for layer in layers):
+        after_gap = [p for p in phases if p["phase"] in ("during", "after") and "stale_reads" in p]
+        worst = max((p["staleness_max_s"] or 0.0 for p in after_gap), default=None)
+        goals.append(
+            {
+                "goal": "staleness_bound",
+                "text": "after a pub/sub gap, nothing staler than the invalidation bus's bound",
+                "met": None if worst is None else worst <= STALENESS_BOUND_S,
+                "value": "no read records" if worst is None else f"{worst:.2f} s at the oldest",
+                "bound": f"≤ {STALENESS_BOUND_S:g} s",
+            }
+        )
+    return goals
+
+
+def goal_lines(goals: list[dict]) -> list[str]:
+    """One line per goal: ``met``/``MISSED``/``n/a``, the goal, the value and its bound."""
+    lines = []
+    for goal in goals:
+        verdict = {True: "met", False: "MISSED", None: "n/a"}[goal["met"]]
+        bound = f" (goal {goal['bound']})" if goal.get("bound") else ""
+        lines.append(f"{verdict}: {goal['text']}: {goal['value']}{bound}")
+    return lines
