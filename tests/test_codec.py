@@ -73,7 +73,7 @@ CURRENT = http_caching.etag("item", 1, 1)
 def test_etag_and_cache_control_format() -> None:
     assert CURRENT == '"item-1-v1"'
     assert http_caching.etag("me", 4, 12) == '"me-4-v12"'
-    assert http_caching.cache_control(30, private=False) == "public, max-age=30"
+    assert http_caching.cache_control(30, private=False) == "max-age=30"
     assert http_caching.cache_control(0, private=True) == "private, max-age=0"
 
 

@@ -134,9 +134,11 @@ def test_item_json_shape(client: httpx.Client) -> None:
         b'{"name": ""}',
         b'{"name": "' + b"n" * 201 + b'"}',
         b'{"payload": 5}',
+        b'{"name": "ok", "payload": null}',
+        b'{"name": "\xff"}',
     ],
     ids=["invalid-json", "empty", "array", "no-fields", "null-name", "extra-field", "empty-name",
-         "name-too-long", "payload-not-string"],
+         "name-too-long", "payload-not-string", "null-beside-a-field", "not-utf-8"],
 )  # fmt: skip
 def test_put_rejects_bad_body_with_422_and_writes_nothing(client: httpx.Client, body: bytes) -> None:
     ident = fresh_item_id()
@@ -165,6 +167,14 @@ def test_put_oversized_body_is_413(client: httpx.Client) -> None:
     )
     assert chunked.status_code == 413
     assert client.get(f"/items/{ident}").json()["version"] == 1
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "DELETE", "POST", "PATCH", "HEAD"])
+def test_other_methods_are_405_naming_every_method_of_the_item(client: httpx.Client, method: str) -> None:
+    # RFC 9110 15.5.6: Allow lists the resource's methods, not only the first route's.
+    response = client.request(method, "/items/1")
+    assert (response.status_code, response.headers["allow"]) == (405, "GET, PUT")
+    assert client.request(method, "/me").headers["allow"] == "GET"
 
 
 def test_put_unknown_or_invalid_id(client: httpx.Client) -> None:

@@ -38,6 +38,9 @@ def check_etag_and_cache_control(t: Service, name: str) -> CheckResult:
     control = cache_control(response.headers.get("cache-control"))
     if control.max_age is None:
         problems.append(f"Cache-Control {response.headers.get('cache-control')!r} has no max-age")
+    if control.public:
+        # An item is fetched without Authorization, so shared caches may store it anyway.
+        problems.append("Cache-Control says public, which adds nothing (REDbot STORE_PUBLIC_UNNECESSARY)")
     return verdict(name, problems, f"ETag {tag}, Cache-Control {response.headers.get('cache-control')!r}")
 
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from fastapi.responses import PlainTextResponse
+from fastapi.routing import APIRoute
+from pydantic import TypeAdapter, ValidationError
 
-from cachebench.serve import codec, http_caching, metrics
+from cachebench.serve import codec, http_caching, item_update, metrics, openapi
 from cachebench.serve.http_metrics import RequestMetrics
 from cachebench.serve.layered import Outcome
 from cachebench.serve.origin import SEEDED_AT, Origin
@@ -46,18 +48,8 @@ MEMORY_SAMPLE_INTERVAL_S = 1.0
 GC_FIRST_GENERATION_THRESHOLD = 5_000
 
 
-class ItemUpdate(BaseModel):
-    """Body of ``PUT /items/{id}``: at least one of the fields."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=200)
-    payload: str | None = Field(None, max_length=1_000_000)
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> ItemUpdate:
-        if self.name is None and self.payload is None:
-            raise ValueError("give name and/or payload")
-        return self
+#: Methods a 405 may name: RFC 9110's, and PATCH.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 
 
 @dataclass
@@ -136,7 +128,38 @@ def create_app(
     app = FastAPI(title=f"cachebench target: {strategy}", lifespan=lifespan)
     app.add_middleware(RequestMetrics)
     _add_routes(app, reads)
+    # A router's routes are described before the app first builds its effective routes from them.
+    routes = [r for r in (*app.routes, *(reads.routes if reads else ())) if isinstance(r, APIRoute)]
+    openapi.describe(app, routes, item_update.SCHEMA)
+    _allow_every_method_of_a_path(app, routes)
     return app
+
+
+def _allow_every_method_of_a_path(app: FastAPI, routes: list[APIRoute]) -> None:
+    """A 405 whose ``Allow`` names every method of its path, where several routes share the path.
+
+    Starlette answers a method no route takes with the ``Allow`` of the first route that matched
+    the path, so ``OPTIONS /items/1`` said ``Allow: GET`` although PUT is served there; RFC 9110
+    (15.5.6) wants the resource's methods. A route for the other methods, after the real ones,
+    answers instead: GET and PUT still match their own routes first, at no cost to a hit.
+    """
+    routes_by_path: dict[str, list[APIRoute]] = {}
+    for route in routes:
+        routes_by_path.setdefault(route.path, []).append(route)
+    for path, routes in routes_by_path.items():
+        if len(routes) < 2:
+            continue  # one route: Starlette's own 405 already names its methods
+        methods = set().union(*(route.methods for route in routes))
+        others = [method for method in HTTP_METHODS if method not in methods]
+        allow = ", ".join(sorted(methods))
+        app.add_api_route(path, _not_allowed(allow), methods=others, include_in_schema=False)
+
+
+def _not_allowed(allow: str) -> Callable[[], Awaitable[None]]:
+    async def not_allowed() -> None:
+        raise HTTPException(405, "Method Not Allowed", headers={"Allow": allow})
+
+    return not_allowed
 
 
 def _respond(service: Service, request: Request, kind: str, ident: int, outcome: Outcome):
@@ -207,18 +230,6 @@ _ITEM_ID_OPENAPI = {
 }
 
 
-async def _read_limited_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise HTTPException(413, f"body larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(413, f"body larger than {limit} bytes")
-    return bytes(body)
-
-
 def bearer_token(authorization: str | None) -> str:
     """The token of ``Authorization: Bearer <token>``; 401 for anything else."""
     scheme, _, token = (authorization or "").partition(" ")
@@ -243,11 +254,7 @@ def _add_routes(app: FastAPI, reads: APIRouter | None) -> None:
     @app.put("/items/{item_id}")
     async def put_item(item_id: ItemId, request: Request) -> Response:
         service = _service(request)
-        body = await _read_limited_body(request, service.settings.max_body_bytes)
-        try:
-            update = ItemUpdate.model_validate_json(body)
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors(include_url=False)) from None
+        update = await item_update.read(request, service.settings.max_body_bytes)
         item = await service.origin.write_item(item_id, update.name, update.payload)
         if item is None:
             raise HTTPException(404, f"item {item_id} not found")
@@ -267,7 +274,8 @@ def _add_routes(app: FastAPI, reads: APIRouter | None) -> None:
             "layers": service.cache.stats(),
         }
 
-    @app.get("/metrics")
+    # Documented as what it serves: Prometheus' text format, which scrapers ask for by type.
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def prometheus_metrics() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
@@ -286,7 +294,9 @@ def _add_layered_reads(app: FastAPI) -> None:
         return _respond(service, request, "item", item_id, outcome)
 
     @app.get("/me")
-    async def get_me(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
+    async def get_me(
+        request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+    ) -> Response:
         service = _service(request)
         user_id = service.origin.user_for_token(bearer_token(authorization))
         if user_id is None:

@@ -22,4 +22,6 @@ def matches_if_none_match(header: str | None, current_etag: str) -> bool:
 
 
 def cache_control(max_age_s: int, private: bool) -> str:
-    return f"{'private' if private else 'public'}, max-age={max_age_s}"
+    # No ``public`` on the rest: a response to a request without Authorization is storable by
+    # shared caches already, so the directive adds nothing (REDbot: STORE_PUBLIC_UNNECESSARY).
+    return f"private, max-age={max_age_s}" if private else f"max-age={max_age_s}"

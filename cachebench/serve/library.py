@@ -129,7 +129,9 @@ async def profile(user_id: int) -> dict:
     return msgspec.structs.asdict(row)
 
 
-async def current_user_id(request: Request, authorization: Annotated[str | None, Header()] = None) -> int:
+async def current_user_id(
+    request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> int:
     """The caller's user id from the bearer token (a FastAPI dependency); 401 without a valid one."""
     user_id = request.app.state.service.origin.user_for_token(bearer_token(authorization))
     if user_id is None:
