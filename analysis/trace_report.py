@@ -35,7 +35,8 @@ def trace_html(simulator: dict[str, Any]) -> list[str]:
         f"<p>One-pass curves over {curves['requests']:,} requests in {curves['cpu_s']:.2f} CPU-s"
         + (
             f", keys sampled at rate {curves['sample_rate']:.3g} (SHARDS; stated error ±"
-            f"{curves['sampling_error_pp']:g} pp from {curves['sampling_valid_from_size']:,} entries)"
+            f"{curves['sampling_error_pp']:.2f} pp, three standard errors, from "
+            f"{curves['sampling_valid_from_size']:,} entries)"
             if sampled
             else ", every request (no sampling)"
         )

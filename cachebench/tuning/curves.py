@@ -10,6 +10,8 @@ when writes invalidate. Then:
 - both: a read is counted a hit when it hits both ways. Not exact (an entry that expired frees
   its slot, and a smaller cache refills more often, so its entries expire later), which is why
   ``check`` replays sampled grid points through ``MeteredCache`` and reports the difference.
+  Measured on read_heavy (3,000 keys, 2,000 req/s, 42 sizes × TTLs): it errs low, by up to 1.4 pp
+  where both bounds bind (``GRID_ERROR_PP``), and is exact where only one does.
 """
 
 from __future__ import annotations
@@ -22,17 +24,19 @@ import numpy as np
 
 from cachebench.serve.backends.l1 import MeteredCache
 from cachebench.tuning.stack_distance import (
-    SHARDS_ERROR_PP,
     SHARDS_MIN_SIZE_PER_RATE,
     hits_by_size,
     lru_distances,
     sampled_keys,
+    sampling_error,
 )
 from cachebench.tuning.trace import Trace
 from cachebench.tuning.ttl_curve import ttl_hits
 
 #: "No TTL" in a replay: an expiry no trace reaches.
 NO_TTL_S = 1e15
+#: How far below a replay a point with both bounds may come (see the module docstring).
+GRID_ERROR_PP = 1.5
 #: Above this many requests ``one_pass`` samples keys (SHARDS) unless told otherwise.
 SAMPLE_ABOVE_REQUESTS = 5_000_000
 
@@ -89,10 +93,11 @@ class Curves:
     invalidate: bool
     sample_rate: float = 1.0
     cpu_s: float = 0.0
+    #: Three standard errors of the sampled curves (0 when every key is kept), in points.
+    sampling_error_pp: float = 0.0
     checks: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        stated = SHARDS_ERROR_PP if self.sample_rate < 1 else 0.0
         return {
             "sizes": self.sizes,
             "ttls_s": self.ttls_s,
@@ -103,7 +108,7 @@ class Curves:
             "requests": self.requests,
             "writes_invalidate": self.invalidate,
             "sample_rate": self.sample_rate,
-            "sampling_error_pp": stated,
+            "sampling_error_pp": self.sampling_error_pp,
             "sampling_valid_from_size": (
                 math.ceil(SHARDS_MIN_SIZE_PER_RATE / self.sample_rate) if self.sample_rate < 1 else 1
             ),
@@ -139,6 +144,13 @@ def one_pass(
     for column in range(len(ttls_s)):
         both = measured & ttl_mask[:, column]
         grid.append(ratio(hits_by_size(depths[both], sizes, scale)))
+    error_pp = 0.0
+    if sample_rate < 1:
+        kept = [s for s in sizes if s >= SHARDS_MIN_SIZE_PER_RATE / sample_rate]
+        read_depths = depths[measured].astype(float)[:, None] * scale
+        size_hits = (read_depths >= 1) & (read_depths <= np.asarray(kept, dtype=float)[None, :])
+        hits = np.hstack([size_hits, ttl_mask[measured]])
+        error_pp = 100 * sampling_error(stream.keys[measured], hits, sample_rate)
     return Curves(
         list(sizes),
         [float(t) for t in ttls_s],
@@ -150,6 +162,7 @@ def one_pass(
         invalidate,
         sample_rate,
         time.process_time() - started,
+        error_pp,
     )
 
 

@@ -13,7 +13,9 @@ hole instead of pushing everything below it down. In the tree a hole is a mark l
 
 SHARDS (Waldspurger et al., FAST 2015): for very long traces keep only the keys whose hash falls
 below ``rate`` (every request of a kept key, so each kept key's reuse pattern is whole) and scale
-each distance by ``1 / rate``. Its error is stated and tested in ``SHARDS_ERROR_PP``.
+each distance by ``1 / rate``. Keys are sampled whole, so the hit ratio is a ratio estimate over
+keys; ``sampling_error`` states its error from the sample itself (three standard errors), which
+is large when a few hot keys carry the traffic (whether the hottest is sampled decides much).
 """
 
 from __future__ import annotations
@@ -26,11 +28,10 @@ import numpy as np
 COLD = 0
 #: Distance given to a write (it is not a read).
 WRITE = -1
-#: SHARDS' error, measured (tests/test_one_pass.py holds it): at rate 0.1 on 300,000 Zipf(0.99)
-#: requests over 10,000 keys, the curve stays within this many points of the exact one at sizes of
-#: at least 20 / rate entries (below that a sampled cache holds too few keys to resolve).
-SHARDS_ERROR_PP = 1.0
+#: Below ``20 / rate`` entries a sampled cache holds too few keys to resolve a size (SHARDS).
 SHARDS_MIN_SIZE_PER_RATE = 20
+#: The stated error is this many standard errors.
+SHARDS_ERROR_SE = 3.0
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 _HASH_BITS = 24
 
@@ -109,3 +110,23 @@ def sampled_keys(keys: np.ndarray, rate: float) -> np.ndarray:
         raise ValueError(f"the sampling rate must be in (0, 1], not {rate}")
     hashed = (keys.astype(np.uint64) * _HASH_MULTIPLIER) >> np.uint64(64 - _HASH_BITS)
     return hashed < np.uint64(int(rate * (1 << _HASH_BITS)))
+
+
+def sampling_error(keys: np.ndarray, hits: np.ndarray, rate: float) -> float:
+    """Three standard errors of a ratio estimate (hits / reads) from keys sampled at ``rate``:
+    ``keys`` of the sampled reads, ``hits`` a (reads × points) mask; the largest over the points.
+
+    Under Bernoulli(rate) sampling of keys the estimate's variance is about
+    ``(1 - rate) * sum_k (h_k - H r_k)^2 / (sum_k r_k)^2`` over the sampled keys' hits ``h_k``
+    and reads ``r_k`` (the linearised ratio estimator; Cochran, Sampling Techniques 6.4)."""
+    if rate >= 1 or not len(keys):
+        return 0.0
+    _, key_index = np.unique(keys, return_inverse=True)
+    reads = np.bincount(key_index).astype(float)
+    worst = 0.0
+    for column in range(hits.shape[1]):
+        key_hits = np.bincount(key_index, weights=hits[:, column].astype(float), minlength=len(reads))
+        ratio = key_hits.sum() / reads.sum()
+        variance = (1 - rate) * np.sum((key_hits - ratio * reads) ** 2) / reads.sum() ** 2
+        worst = max(worst, float(np.sqrt(variance)))
+    return SHARDS_ERROR_SE * worst
