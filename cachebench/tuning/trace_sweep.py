@@ -100,11 +100,13 @@ def run_trace_sweep(
     fmt: str = "auto",
     options: access_log.KeyOptions | None = None,
     sample_rate: float | None = None,
-    results_root: Path = RESULTS_ROOT,
+    results_root: Path | None = None,
     console: Console | None = None,
 ) -> Path:
-    """Sweep the log's traffic into a new results folder and write its report there."""
+    """Sweep the log's traffic into a new results folder (under ``RESULTS_ROOT`` unless given)
+    and write its report there."""
     console = console or Console()
+    results_root = results_root or RESULTS_ROOT
     constraints = parse_constraints(spec.constraints, spec.staleness_stat)
     requests, log = access_log.load(path, fmt, options)
     console.print(f"trace: {log.describe()}")
