@@ -15,8 +15,10 @@ from rich.table import Table
 
 from analysis import rendering
 from analysis.constraints import CONSTRAINT_KINDS, format_bytes, format_seconds
+from analysis.curve_figures import size_curves_png
 from analysis.pareto import equal_groups
 from analysis.sweep_figures import HEATMAPS, front_png, heatmap_png, value_label
+from analysis.trace_report import trace_html
 from cachebench.results import (
     HEATMAP_DIR,
     PARETO_FRONT_FILE,
@@ -28,6 +30,7 @@ from cachebench.results import (
 )
 
 #: The sweep's figures as PNG files, in its results folder (the HTML report embeds them too).
+CURVES_FILE = "hit_ratio_curves.png"
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -175,6 +178,10 @@ def write(run_dir: Path, data: dict[str, Any]) -> None:
                 name = f"{source}-{metric}.png"
                 write_atomic(heatmap_dir / name, png)
                 images.append((f"{source}: {title}", png))
+    curves_image = size_curves_png(points, axes, data["simulator"].get("curves"))
+    if curves_image is not None:
+        write_atomic(run_dir / CURVES_FILE, curves_image)
+        images.insert(0, ("hit ratio against L1 size, one line per TTL", curves_image))
     front_image = front_png(candidates, staleness_metric)
     if front_image is not None:
         write_atomic(run_dir / PARETO_FRONT_FILE, front_image)
@@ -192,6 +199,9 @@ def _timing_text(timing: dict[str, Any] | None) -> str:
 
 
 def _spec_text(spec: dict[str, Any]) -> str:
+    if spec.get("trace"):
+        where = html.escape(spec["trace"])
+        return f"target <code>l1</code> (one process), traffic from the access log <code>{where}</code>"
     load = f"{spec['rate_per_s']:g} req/s" if spec["rate_per_s"] else "closed loop"
     return (
         f"target <code>{spec['target']}</code> ({spec['workers']} worker(s)), scenario "
@@ -211,6 +221,8 @@ def _constraint_item(constraint: dict[str, Any]) -> str:
 
 def horizon_note(spec: dict[str, Any]) -> str:
     """Why long TTLs look alike: nothing cached in a run lives longer than the run."""
+    if spec.get("trace"):
+        return "Figures are for the access log's own traffic, replayed as one process's L1 (see Trace)."
     horizon_s = spec["warmup_s"] + spec["duration_s"] + 1
     return (
         f"Figures are for runs of {spec['warmup_s']:g} s warm-up and {spec['duration_s']:g} s measured: "
@@ -244,6 +256,8 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
         "<h1>cachebench sweep: which TTL and cache size?</h1>",
         f"<p>{_spec_text(spec)}.</p>",
         f"<p>{len(live)} points measured live, {len(simulated)} simulated. {sim_text}</p>",
+        *[rendering.embedded_png(png, title) for title, png in images if "against L1 size" in title],
+        *trace_html(simulator),
         "<h2>Recommendation</h2>",
         f"<p class='verdict{'' if ranked else ' none'}'>{html.escape(verdict)}</p>",
         f"<p>Constraints:</p><ul>{constraints}</ul>",
@@ -274,7 +288,7 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
         "<p class='note'>Latency and throughput come only from live points: the simulator does not model "
         "them.</p>",
     ]
-    parts += [rendering.embedded_png(png, title) for title, png in images]
+    parts += [rendering.embedded_png(png, title) for title, png in images if "against L1 size" not in title]
     parts += [
         "<h2>All points</h2><details><summary>table</summary>",
         _html_table(points, axes, extra=["on_front", "feasible"]),

@@ -5,6 +5,7 @@ cachebench sweep [--bench FILE] [--simulate] [--target T] [--scenario S] [--dura
                  [--max-staleness 5s] [--max-memory 256MB] [--min-hit-ratio 0.9] [--max-stale-ratio R]
                  [--max-p99 50ms] [--max-origin-reads N] [--staleness-stat max|p99|p50]
 cachebench sweep --from RESULTS_DIR [constraints...]   (recommend again from an earlier sweep)
+cachebench sweep --trace FILE [--trace-format F] [--key-query] [--key-user] [--sample-rate R] [constraints...]
 """
 
 from __future__ import annotations
@@ -45,6 +46,27 @@ def add_parsers(commands: Any) -> None:
         help="recommend again from an earlier sweep's results folder (no new runs)",
     )
     sweep.add_argument(
+        "--trace",
+        type=Path,
+        metavar="FILE",
+        help="sweep your own traffic: an access log (Common/Combined Log Format, JSON lines or CSV "
+        "timestamp,key[,size][,op]; plain or gzip); the grid's sizes and TTLs come from the sweep file",
+    )
+    sweep.add_argument(
+        "--trace-format",
+        choices=("auto", "clf", "combined", "jsonl", "csv"),
+        default="auto",
+        help="the access log's format (default: from its first line)",
+    )
+    sweep.add_argument("--key-query", action="store_true", help="the query string is part of the cache key")
+    sweep.add_argument("--key-user", action="store_true", help="the log's user is part of the cache key")
+    sweep.add_argument(
+        "--sample-rate",
+        type=float,
+        metavar="R",
+        help="sample keys at rate R in (0, 1] (SHARDS) for a long log; default: only above 5M requests",
+    )
+    sweep.add_argument(
         "--simulate", action="store_true", help="simulate every point (live grid too); start no process"
     )
     sweep.add_argument("--target", help="the target to sweep (l1, redis, hierarchical, nocache)")
@@ -75,6 +97,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from cachebench.tuning import sweep
 
     constraints = {name: getattr(args, name, None) for name in CONSTRAINT_KINDS}
+    if args.from_dir is not None and getattr(args, "trace", None) is not None:
+        raise ValueError("--trace sweeps a new log; --from re-recommends an earlier sweep: give one")
     if args.from_dir is not None:
         sweep.rerecommend(args.from_dir, constraints, args.staleness_stat)
         return 0
@@ -92,6 +116,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "constraints": {k: v for k, v in constraints.items() if v is not None} or None,
     }
     spec = sweep.load_sweep(args.bench, overrides)
+    if args.trace is not None:
+        from cachebench.tuning import access_log, trace_sweep
+
+        options = access_log.KeyOptions(query=args.key_query, user=args.key_user)
+        trace_sweep.run_trace_sweep(spec, args.trace, args.trace_format, options, args.sample_rate)
+        return 0
     run_dir = sweep.run_sweep(spec, simulate_only=args.simulate)
     return 0 if _complete(run_dir) else 1
 

@@ -75,6 +75,8 @@ class SweepSpec(BaseModel):
     constraints: dict[str, Any] = Field(default_factory=dict)
     staleness_stat: str = "max"
     engine: str = "fast"
+    #: An access log whose traffic is swept instead of the scenario's (``cachebench sweep --trace``).
+    trace: str | None = None
 
     @field_validator("grid", "simulate")
     @classmethod

@@ -1,0 +1,149 @@
+"""``cachebench sweep --trace FILE``: the sweep's TTL × size grid over a user's own access log.
+
+The log is read in bounded memory (``cachebench.tuning.access_log``), the curves come in one pass
+(``cachebench.tuning.curves``), a few grid points are replayed through ``MeteredCache`` to show
+how far the one-pass figures are from the real cache, and the points go through the same Pareto
+front, recommendation and report as any sweep (``cachebench.tuning.sweep.write_outputs``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from analysis.constraints import parse_constraints
+from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
+from cachebench.serve import codec
+from cachebench.serve.settings import load_settings
+from cachebench.tuning import access_log
+from cachebench.tuning.curves import Curves, Requests, check, one_pass, sampled_points
+from cachebench.tuning.model import Origin
+from cachebench.tuning.sweep import write_outputs
+from cachebench.tuning.sweep_points import L1_ENTRY_OVERHEAD_BYTES, baseline_memory_bytes
+from cachebench.tuning.sweep_spec import SweepSpec, point_id
+
+#: Replaying the checked points costs ~1 µs per request each; above this many requests they are
+#: left out (and the report says so) rather than take minutes.
+REPLAY_CHECK_MAX_REQUESTS = 2_000_000
+DEFAULT_SIZES = [50, 100, 200, 500, 1000, 2000, 5000, 10000]
+DEFAULT_TTLS_S = [0.5, 1, 2, 5, 10, 20, 30, 60]
+
+
+def _axis(spec: SweepSpec, name: str, default: list) -> list:
+    values = {*spec.grid.get(name, []), *spec.simulate.get(name, [])}
+    return sorted(values) or default
+
+
+def _points(spec: SweepSpec, curves: Curves, log: access_log.LogSummary, entry_bytes: float) -> list[dict]:
+    baseline = baseline_memory_bytes("l1", 1)
+    span_s = max(log.span_s, 1e-9)
+    points = []
+    for ttl_index, ttl_s in enumerate(curves.ttls_s):
+        for size_index, size in enumerate(curves.sizes):
+            setting = {"l1_ttl_s": ttl_s, "l1_max_entries": size}
+            hit_ratio = curves.grid[ttl_index][size_index]
+            cached = min(size, log.distinct_keys) * (entry_bytes + L1_ENTRY_OVERHEAD_BYTES)
+            point: dict[str, Any] = {
+                "id": point_id(setting),
+                "source": "simulated",
+                "cell": None,
+                "status": "simulated",
+                "target": "l1",
+                "scenario": "trace",
+                "workers": 1,
+                **setting,
+                "redis_ttl_s": None,
+                "invalidation": "delete",
+                "hit_ratio": hit_ratio,
+                "l1_hit_ratio": hit_ratio,
+                "redis_hit_ratio": None,
+                "origin_reads_per_s": None if hit_ratio is None else log.reads * (1 - hit_ratio) / span_s,
+                "requests_per_s": None,
+                "p50_ms": None,
+                "p99_ms": None,
+                # At most: every key the log touched, up to the bound (the TTL may hold fewer).
+                "memory_bytes": baseline + cached,
+                "memory_source": "model",
+                "reads": log.reads,
+            }
+            # One process whose writes delete their key: no read can return an old version.
+            point.update(
+                stale_read_ratio=0.0,
+                stale_reads=0,
+                staleness_age_p50_s=0.0,
+                staleness_age_p99_s=0.0,
+                staleness_age_max_s=0.0,
+            )
+            points.append(point)
+    return points
+
+
+def curves_for(
+    requests: Requests, sizes: list[int], ttls_s: list[float], sample_rate: float | None
+) -> tuple[Curves, str]:
+    """The curves and their replay checks (or why there are none)."""
+    curves = one_pass(requests, sizes, ttls_s, invalidate=True, sample_rate=sample_rate)
+    if len(requests) <= REPLAY_CHECK_MAX_REQUESTS:
+        check(curves, requests, sampled_points(curves))
+        return curves, ""
+    return curves, (
+        f"No point was replayed: {len(requests):,} requests is more than {REPLAY_CHECK_MAX_REQUESTS:,}, "
+        "and each replay would take about a second per million."
+    )
+
+
+def run_trace_sweep(
+    spec: SweepSpec,
+    path: Path,
+    fmt: str = "auto",
+    options: access_log.KeyOptions | None = None,
+    sample_rate: float | None = None,
+    results_root: Path | None = None,
+    console: Console | None = None,
+) -> Path:
+    """Sweep the log's traffic into a new results folder (under ``RESULTS_ROOT`` unless given)
+    and write its report there."""
+    console = console or Console()
+    results_root = results_root or RESULTS_ROOT
+    constraints = parse_constraints(spec.constraints, spec.staleness_stat)
+    requests, log = access_log.load(path, fmt, options)
+    console.print(f"trace: {log.describe()}")
+    sizes = [int(s) for s in _axis(spec, "l1_max_entries", DEFAULT_SIZES)]
+    ttls_s = [float(t) for t in _axis(spec, "l1_ttl_s", DEFAULT_TTLS_S)]
+    curves, checks_note = curves_for(requests, sizes, ttls_s, sample_rate)
+    entry_bytes = log.mean_size_bytes
+    if entry_bytes is None:  # the log gives no sizes: the configured payload, encoded as served
+        entry_bytes = len(codec.encode(Origin(load_settings(strategy="l1", **spec.settings)).item(1)))
+    spec = spec.model_copy(
+        update={
+            "trace": str(path),
+            "target": "l1",
+            "workers": 1,
+            "grid": {},
+            "simulate": {"l1_ttl_s": ttls_s, "l1_max_entries": sizes},
+        }
+    )
+    run_dir = new_run_dir(spec.label, results_root)
+    Manifest(run_dir, {"sweep": spec.model_dump(mode="json"), "trace": log.as_dict()}, []).finish("complete")
+    points = _points(spec, curves, log, entry_bytes)
+    simulator = {
+        "engine": "one-pass",
+        "trace": log.as_dict(),
+        "trace_text": log.describe(),
+        "curves": curves.as_dict(),
+        "checks_note": checks_note,
+        "trace_requests": len(requests),
+        "simulated_points": len(points),
+        "cpu_s": curves.cpu_s,
+        "simulated_requests_per_cpu_s": curves.as_dict()["requests_per_cpu_s"],
+        "memory_baseline_bytes": baseline_memory_bytes("l1", 1),
+        "memory_baseline_source": "defaults",
+    }
+    for row in curves.checks:
+        console.print(
+            f"  checked size={row['size']} ttl={row['ttl_s']}: one pass {row['one_pass']:.4f}, "
+            f"MeteredCache replay {row['replay']:.4f} ({row['error_pp']:+.2f} pp)"
+        )
+    return write_outputs(run_dir, spec, points, constraints, simulator, [], console)
