@@ -165,3 +165,27 @@ def test_the_per_user_check_catches_a_key_without_the_user(
         seventh = client.get("/me", headers=bearer(7))
     assert seventh.json()["id"] == 1  # and so it goes on for every user after the first
     assert seventh.headers["cache-status"] == "leaky; hit"
+
+
+def test_a_library_cell_runs_through_the_runner_with_a_steady_state_warm_up(tmp_path) -> None:
+    import json
+
+    from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest
+    from cachebench.run.bench import run_bench
+    from cachebench.run.benchfile import load_matrix
+
+    matrix = load_matrix(
+        None,
+        {
+            "label": "peer", "targets": ["cashews-redis"], "duration_s": 2, "warmup_s": 1,
+            "settings": {"fast": {"origin_latency_ms": 2}},
+        },
+    )  # fmt: skip
+    run_dir = run_bench(matrix, results_root=tmp_path)
+    cell = read_manifest(run_dir).cells[0]
+    assert cell.status == "complete", cell.reason
+    summary = json.loads((cell_dir(run_dir, cell.name) / SUMMARY_FILE).read_text())
+    # The library's one layer is named after it and takes the Redis TTL (60 s): not reached in 1 s.
+    assert summary["warmup"]["ttl_s_by_layer"] == {"cashews-redis": 60.0}
+    assert summary["warmup"]["settled"] is False
+    assert summary["headline"]["requests"] > 0

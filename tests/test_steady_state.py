@@ -74,6 +74,8 @@ def test_a_target_without_cache_is_settled_after_one_window_and_ttls_come_from_s
     settings = load_settings(l1_ttl_s=5, redis_ttl_s=40)
     assert ttl_by_layer(("l1", "redis"), settings) == {"l1": 5, "redis": 40}
     assert ttl_by_layer((), settings) == {}
+    assert ttl_by_layer(("cashews",), settings) == {"cashews": 5}
+    assert ttl_by_layer(("cashews-redis",), settings, library_redis=True) == {"cashews-redis": 40}
 
 
 # -- live: a fixed-rate cell measured at steady state agrees with the analytic models -----------

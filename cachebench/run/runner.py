@@ -208,7 +208,9 @@ class CellRunner:
         """Same load, nothing recorded: until the hit ratio settles (at most warmup_s), or warmup_s."""
         row = TARGETS.get(cell.target)  # None for a service we did not start
         watch = SettleWatch(
-            ttl_s_by_layer=ttl_by_layer(row.layers, load_settings(**cell.settings)) if row else None,
+            ttl_s_by_layer=(
+                ttl_by_layer(row.layers, load_settings(**cell.settings), row.library_redis) if row else None
+            ),
             caches=row.caches if row else True,
         )
         log_path = cell_dir / results.LOCUST_WARMUP_LOG_FILE

@@ -30,9 +30,14 @@ Metrics = dict[tuple[str, tuple], float]
 TTL_SETTING = {"l1": "l1_ttl_s", "redis": "redis_ttl_s", "backend": "l1_ttl_s"}
 
 
-def ttl_by_layer(layers: tuple[str, ...], settings: object) -> dict[str, float]:
-    """Each layer's TTL: until it has passed, none of the layer's entries has expired yet."""
-    return {layer: float(getattr(settings, TTL_SETTING[layer])) for layer in layers}
+def ttl_by_layer(layers: tuple[str, ...], settings: object, library_redis: bool = False) -> dict[str, float]:
+    """Each layer's TTL: until it has passed, none of the layer's entries has expired yet.
+
+    A cache library's layer is named after the library; it takes the Redis TTL when it caches
+    in Redis, else the L1 TTL (as the library targets in targets/ do).
+    """
+    other = "redis_ttl_s" if library_redis else "l1_ttl_s"
+    return {layer: float(getattr(settings, TTL_SETTING.get(layer, other))) for layer in layers}
 
 
 @dataclass(frozen=True)
