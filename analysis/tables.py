@@ -46,7 +46,6 @@ HEADLINE_METRICS = (
     Metric("p99_ms", "p99", "ms", False, digits=1),
     Metric("origin_reads_per_request", "origin reads per request", "", False, digits=3),
     Metric("memory_bytes", "peak memory, RSS + Redis", "MB", False, scale=1e6, digits=1),
-    Metric("target_cpu_us_per_request", "target CPU per request", "µs", False, digits=0),
 )
 METRICS_BY_NAME = {m.name: m for m in HEADLINE_METRICS}
 #: A significant difference smaller than this (1%) is reported as negligible, not as a win or a loss.
