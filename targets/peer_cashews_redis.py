@@ -1,7 +1,9 @@
 """cashews over Redis: ``@cache`` on the endpoint with a key template, as its README shows.
 
 The in-memory target's module with ``cache.setup(redis_url)``: every worker shares one cache
-(values pickled), a hit costs a round trip, and a PUT's ``cache.delete`` reaches every worker.
+(values as JSON: cashews pickles by default, and a value unpickled from a shared cache can run
+code, so this target asks for its JSON pickler), a hit costs a round trip, and a PUT's
+``cache.delete`` reaches every worker.
 Keys, /me and invalidation are as in ``peer_cashews``. cashews suppresses Redis errors by
 default: a failing Redis reads as a miss, after redis-py's own timeouts.
 """
@@ -46,7 +48,7 @@ async def drop_item(item_id: int) -> None:
 @asynccontextmanager
 async def cashews_redis(settings):
     prefix = add_prefix(f"{settings.namespace}:")
-    cache.setup(redis_url(settings), middlewares=(prefix,))
+    cache.setup(redis_url(settings), middlewares=(prefix,), pickle_type="json")
     try:
         yield LibraryCache(settings, "cashews-redis", drop_item, ping=cache.ping)
     finally:

@@ -189,3 +189,28 @@ def test_a_library_cell_runs_through_the_runner_with_a_steady_state_warm_up(tmp_
     assert summary["warmup"]["ttl_s_by_layer"] == {"cashews-redis": 60.0}
     assert summary["warmup"]["settled"] is False
     assert summary["headline"]["requests"] > 0
+
+
+def test_values_a_library_keeps_in_redis_are_json_never_pickle(target: TargetProcess) -> None:
+    import json
+
+    import redis
+
+    if not TARGETS[target.strategy].library_redis:
+        pytest.skip("kept in process memory, not in the shared Redis")
+    ident = fresh_item_id()
+    with http_client(target) as client:
+        assert client.get(f"/items/{ident}").status_code == 200
+        assert client.get(f"/items/{ident}").status_code == 200
+    shared = redis.Redis.from_url(target.settings["redis_url"])
+    try:
+        namespace = target.settings["namespace"]
+        values = [shared.get(key) for key in shared.scan_iter(f"*{namespace}*", count=1000)]
+    finally:
+        shared.close()
+    values = [v for v in values if v]
+    assert values, "the library stored nothing under the target's namespace"
+    # A value unpickled from a shared cache can run code: every one must be plain JSON.
+    for value in values:
+        assert not value.startswith(b"\x80"), value[:40]
+        json.loads(value)
