@@ -9,16 +9,16 @@ PEERS_STAMP := $(VENV)/.peers-installed
 
 .PHONY: bench bench-quick bench-peers bench-faults soak report sweep sim-speed test verify serve perf lint clean
 
-$(STAMP): pyproject.toml
+# One pip run per install: on a fresh clone `make test` installs the test and peers extras at once
+# (a second run would resolve every dependency again), and that covers what $(STAMP) stands for.
+EXTRAS = test
+$(PEERS_STAMP): EXTRAS = test,peers
+$(STAMP) $(PEERS_STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
-
-$(PEERS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,peers]'
-	touch $(PEERS_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $@ $(STAMP)
 
 # A run that made a results folder (exit 0, 1 or 130) gets its report; 2 means bad input, no folder.
 bench: $(STAMP)
