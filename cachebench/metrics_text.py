@@ -37,6 +37,8 @@ def metric_changes(before: dict, after: dict, elapsed_s: float) -> dict[str, flo
         if origin_operations
         else None
     )
+    # Pool connections in use on average (all workers); ÷ pool size × workers = utilisation.
+    changes["origin_connections_in_use"] = delta("cachebench_origin_held_seconds_total") / elapsed_s
     layers = {dict(lbls).get("layer") for (n, lbls) in after if n == "cachebench_cache_operations_total"}
     for layer in sorted(filter(None, layers)):
         hits = delta("cachebench_cache_operations_total", layer=layer, result="hit")

@@ -45,6 +45,11 @@ ORIGIN_QUEUED = Counter(
 ORIGIN_QUEUE_SECONDS = Counter(
     "cachebench_origin_queue_seconds", "Time origin reads and writes spent waiting for a pool connection"
 )
+# Connection-seconds the pool was held: over a window, divided by its length and the pool size
+# (per worker), the origin's utilisation, which tells an origin-bound capacity from the others.
+ORIGIN_HELD_SECONDS = Counter(
+    "cachebench_origin_held_seconds", "Time origin reads and writes held a pool connection"
+)
 INVALIDATION_MESSAGES = Counter(
     "cachebench_invalidation_messages",
     "Cross-process invalidation messages (published, received, gap = channel interrupted)",

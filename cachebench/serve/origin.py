@@ -144,8 +144,12 @@ class Origin:
             if queued_at is not None:
                 metrics.ORIGIN_QUEUED.inc()
                 metrics.ORIGIN_QUEUE_SECONDS.inc(queued_s)
-            await self._pay_latency()
-            yield
+            held_from = time.perf_counter()
+            try:
+                await self._pay_latency()
+                yield
+            finally:
+                metrics.ORIGIN_HELD_SECONDS.inc(time.perf_counter() - held_from)
 
     async def _pay_latency(self) -> None:
         delay_s = self._latency_s + random.uniform(-self._jitter_s, self._jitter_s)
