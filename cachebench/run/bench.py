@@ -39,7 +39,7 @@ class Progress:
     def tick(self, cell: Cell, sampler: Sampler | None, phase: str, ends_at: float) -> None:
         phase_left_s = max(0.0, ends_at - time.monotonic())
         later = self.cells[cell.index :]
-        run_left_s = phase_left_s + sum(c.warmup_s + c.duration_s + CELL_OVERHEAD_S for c in later)
+        run_left_s = phase_left_s + sum(_expected_s(c, self.cells) for c in later)
         if phase == "warm-up":
             run_left_s += cell.duration_s
         latest = sampler.latest if sampler is not None else {}
@@ -64,6 +64,15 @@ class Progress:
         self.live.update(table)
 
 
+def _expected_s(cell: Cell, cells: list[Cell]) -> float:
+    """A rough time a cell takes: a search as if it took half its steps; a warm-up only where a
+    session starts (its later cells reuse the warmed processes)."""
+    if cell.search:
+        return cell.search["max_steps"] / 2 * (cell.search["step_s"] + CELL_OVERHEAD_S / 2)
+    starts = cell.session is None or cell.index == 1 or cells[cell.index - 2].session != cell.session
+    return (cell.warmup_s + CELL_OVERHEAD_S if starts else CELL_OVERHEAD_S / 2) + cell.duration_s
+
+
 def summary_table(manifest: Manifest) -> Table:
     table = Table(title="cachebench summary", show_lines=False)
     for column in ("cell", "target", "scenario", "mode", "req/s", "p50 ms", "p99 ms", "hit ratio",
@@ -75,17 +84,29 @@ def summary_table(manifest: Manifest) -> Table:
         headline = cell.get("summary") or {}
         hits = [f"{k.removesuffix('_hit_ratio')} {v:.1%}" for k, v in headline.items()
                 if k.endswith("_hit_ratio") and v is not None]  # fmt: skip
+        searched = "capacity_at_slo_per_s" in headline
+        if searched:  # a capacity search: the rate it found (≥: a lower bound) and what bound it
+            rate = _fmt(
+                headline["capacity_at_slo_per_s"], ("≥" if headline.get("lower_bound") else "") + "{:,.0f}"
+            )
+            verdict = f"{headline.get('bound')} at p99 ≤ {headline.get('slo_p99_ms'):g} ms"
+        else:
+            rate = _fmt(headline.get("requests_per_s"), "{:,.0f}")
+            verdict = headline.get("saturation", "–")
         table.add_row(
             str(cell["index"]),
             cell["target"],
             cell["scenario"],
             cell["mode"],
-            _fmt(headline.get("requests_per_s"), "{:,.0f}"),
-            _fmt(headline.get("p50_ms"), "{:.3f}"),
-            _fmt(headline.get("p99_ms"), "{:.3f}"),
+            rate,
+            _fmt(headline.get("p50_ms_at_capacity" if searched else "p50_ms"), "{:.3f}"),
+            _fmt(headline.get("p99_ms_at_capacity" if searched else "p99_ms"), "{:.3f}"),
             ", ".join(hits) or "–",
-            _fmt(headline.get("origin_reads_per_s"), "{:,.0f}"),
-            headline.get("saturation", "–") + (", busy machine" if headline.get("machine_busy") else ""),
+            _fmt(
+                headline.get("origin_reads_per_s_at_capacity" if searched else "origin_reads_per_s"),
+                "{:,.0f}",
+            ),
+            verdict + (", busy machine" if headline.get("machine_busy") else ""),
             cell["status"] + (f" ({cell['reason']})" if cell.get("reason") else ""),
         )
     return table

@@ -26,6 +26,7 @@ from pydantic import (
 
 from cachebench.results import PROJECT_ROOT
 from cachebench.run.fault_schedule import Fault, check_schedule
+from cachebench.run.processes import plan_cpus
 from cachebench.serve.settings import Settings
 from targets import default_targets, find_target
 
@@ -44,16 +45,35 @@ def available_scenarios() -> list[str]:
 
 
 class LoadMode(BaseModel):
-    """Closed loop at ``users`` (capacity: throughput) or open loop at ``rate_per_s`` (latency)."""
+    """How a cell loads its target.
+
+    - ``fixed_rate``: open loop at ``rate_per_s``; latency from each request's intended send time.
+    - ``slo``: the highest rate served with p99 within the matrix's ``slo_p99_ms`` (open-loop
+      steps, ``capacity_search``), from ``rate_per_s`` (the start) up to ``max_rate_per_s``.
+    - ``capacity``: closed loop, as fast as ``users`` go: throughput at that concurrency (Little's
+      law), not the capacity of the target; an explicit choice, out of the default matrix.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["capacity", "fixed_rate"]
+    kind: Literal["capacity", "fixed_rate", "slo"]
     users: int = Field(32, ge=1, le=5000)
-    rate_per_s: float = Field(0.0, ge=0)
+    rate_per_s: float = Field(0.0, ge=0, le=100_000)
+    max_rate_per_s: float = Field(20_000.0, gt=0, le=100_000)
+    #: Seconds each step of a capacity search offers its rate.
+    step_s: float = Field(3.0, ge=1, le=60)
+    max_steps: int = Field(10, ge=1, le=30)
 
     @property
     def name(self) -> str:
-        return "capacity" if self.kind == "capacity" else f"rate{self.rate_per_s:g}"
+        return {"capacity": "capacity", "slo": "slo"}.get(self.kind, f"rate{self.rate_per_s:g}")
+
+    @model_validator(mode="after")
+    def _search_has_a_start(self) -> LoadMode:
+        if self.kind == "slo" and not 0 < self.rate_per_s <= self.max_rate_per_s:
+            raise ValueError(
+                f"slo: rate_per_s (the first step, {self.rate_per_s:g}) must be > 0 and <= max_rate_per_s"
+            )
+        return self
 
 
 class Matrix(BaseModel):
@@ -74,7 +94,17 @@ class Matrix(BaseModel):
     #: warm up for warmup_s. Scenarios measured as transients on purpose always take warmup_s.
     steady_state: bool = True
     workers: int = Field(1, ge=1, le=64)
-    locust_processes: int = Field(1, ge=1, le=64)
+    #: Load generator processes; 0: one per CPU the generator side has (every spare CPU).
+    locust_processes: int = Field(1, ge=0, le=64)
+    #: The latency objective of ``slo`` modes: p99 (corrected for coordinated omission) in ms.
+    slo_p99_ms: float = Field(50.0, gt=0, le=60_000)
+    #: Run each target × scenario × variant's cells (repetitions and modes) on one set of
+    #: processes, warmed to steady state once: warming from empty takes a TTL per cell. The
+    #: repetitions then differ in load generator process and seed, not in the target's process.
+    reuse_processes: bool = False
+    #: Targets for a scenario when not all of ``targets`` (e.g. browser_clients: the baseline and
+    #: the strategy that lets clients cache).
+    scenario_targets: dict[str, list[str]] = Field(default_factory=dict)
     #: Extra Locust custom arguments for every scenario, e.g. {"zipf-alpha": 1.2}.
     scenario_options: dict[str, object] = Field(default_factory=dict)
     #: Faults injected into each cell's Redis during the measured phase (``fault_schedule``);
@@ -94,6 +124,21 @@ class Matrix(BaseModel):
         for name in targets:
             find_target(name)
         return targets
+
+    @model_validator(mode="after")
+    def _scenario_targets_are_in_the_matrix(self) -> Matrix:
+        for scenario, targets in self.scenario_targets.items():
+            if scenario not in self.scenarios:
+                raise ValueError(f"scenario_targets: {scenario!r} is not one of the matrix's scenarios")
+            for name in targets:
+                if name not in self.targets:
+                    raise ValueError(
+                        f"scenario_targets.{scenario}: {name!r} is not one of the matrix's targets"
+                    )
+        return self
+
+    def targets_for(self, scenario: str) -> list[str]:
+        return self.scenario_targets.get(scenario, self.targets)
 
     def with_load(self, users: int | None, rate_per_s: float | None) -> Matrix:
         """One load mode from the CLI: fixed rate when a rate is given, else closed loop."""
@@ -148,6 +193,10 @@ class Cell:
     warmup: str = "fixed"
     #: The bench file's fault schedule (``Fault`` fields), the same for every cell of the matrix.
     faults: list[dict[str, object]] = field(default_factory=list)
+    #: Cells with the same session key run on one set of processes (``reuse_processes``).
+    session: str | None = None
+    #: A capacity search's parameters (``slo`` mode): slo_p99_ms, max_rate_per_s, step_s, max_steps.
+    search: dict[str, float] | None = None
 
     @property
     def name(self) -> str:
@@ -187,11 +236,31 @@ def load_matrix(path: Path | None, overrides: dict[str, object], external_url: s
 
 
 def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
-    """Cells in run order. Repetitions are the outer loop, so drift over time spreads evenly."""
+    """Cells in run order. Repetitions are the outer loop, so drift over time spreads evenly; with
+    ``reuse_processes`` each target's cells run together instead (fixed-rate modes first, on the
+    freshly warmed target; a capacity search last, once: its steps leave the caches warmer)."""
+    if matrix.reuse_processes:
+        modes = sorted(matrix.modes, key=lambda m: m.kind == "slo")
+        combos = [
+            (repetition, scenario, variant, mode, target)
+            for scenario, variant in itertools.product(matrix.scenarios, matrix.settings.items())
+            for target in matrix.targets_for(scenario)
+            for mode in modes
+            for repetition in range(1, (1 if mode.kind == "slo" else matrix.repeat) + 1)
+        ]
+    else:
+        combos = [
+            (repetition, scenario, variant, mode, target)
+            for repetition, scenario, variant, mode, target in itertools.product(
+                range(1, matrix.repeat + 1),
+                matrix.scenarios,
+                matrix.settings.items(),
+                matrix.modes,
+                matrix.targets,
+            )
+        ]
+    processes = matrix.locust_processes or generator_cpu_count()
     cells = []
-    combos = itertools.product(
-        range(1, matrix.repeat + 1), matrix.scenarios, matrix.settings.items(), matrix.modes, matrix.targets
-    )
     for index, (repetition, scenario, (variant, values), mode, target) in enumerate(combos, start=1):
         cells.append(
             Cell(
@@ -207,14 +276,33 @@ def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
                 duration_s=matrix.duration_s,
                 warmup_s=matrix.warmup_s,
                 workers=matrix.workers,
-                locust_processes=matrix.locust_processes,
+                locust_processes=processes,
                 seed=base_seed + repetition - 1,
                 scenario_options=dict(matrix.scenario_options),
                 warmup=_warmup_kind(matrix, scenario),
                 faults=[fault.model_dump(exclude_none=True) for fault in matrix.faults],
+                session=f"{scenario}-{variant}-{target}" if matrix.reuse_processes else None,
+                search=_search(matrix, mode),
             )
         )
     return cells
+
+
+def _search(matrix: Matrix, mode: LoadMode) -> dict[str, float] | None:
+    if mode.kind != "slo":
+        return None
+    return {
+        "slo_p99_ms": matrix.slo_p99_ms,
+        "max_rate_per_s": mode.max_rate_per_s,
+        "step_s": mode.step_s,
+        "max_steps": mode.max_steps,
+    }
+
+
+def generator_cpu_count() -> int:
+    """CPUs the load generator gets (``processes.plan_cpus``): one Locust process for each."""
+    _, generator_cpus = plan_cpus()
+    return len(generator_cpus) if generator_cpus else 1
 
 
 def _warmup_kind(matrix: Matrix, scenario: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -11,6 +12,15 @@ import psutil
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT_S = 5.0
+
+
+def plan_cpus() -> tuple[list[int] | None, list[int] | None]:
+    """Disjoint CPUs for the target side (target + Redis) and the load generator, when there are ≥ 2."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    half = len(cpus) // 2
+    return cpus[:half], cpus[half:]
 
 
 def free_port() -> int:

@@ -8,27 +8,34 @@ is not measured), an unrecorded warm-up, the measured Locust phase with a per-se
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil
 
 from cachebench import results
-from cachebench.load.workload import WARMUP_SEED_OFFSET
 from cachebench.metrics_text import parse_metrics
-from cachebench.results import Manifest, write_atomic, write_json
-from cachebench.run import fault_goals
+from cachebench.results import Manifest, write_json
+from cachebench.run import capacity_run, fault_goals, target_state
 from cachebench.run import summary as cell_summary
-from cachebench.run.benchfile import SCENARIOS_DIR, Cell
+from cachebench.run.benchfile import Cell
 from cachebench.run.faults import FaultInjector, redis_url_for_target
 from cachebench.run.launcher import TargetProcess
-from cachebench.run.processes import free_port, terminate
+from cachebench.run.locust_process import (
+    LOCUST_GRACE_S,
+    CellFailed,
+    check_exit,
+    locust_command,
+    running_locust,
+    wait,
+)
+from cachebench.run.processes import plan_cpus, terminate
 from cachebench.run.redis_server import RedisServer
 from cachebench.run.sampling import Sampler, tree
 from cachebench.run.steady_state import WINDOW_S, SettleWatch, ttl_by_layer
@@ -36,88 +43,6 @@ from cachebench.run.verify import verify
 from cachebench.serve.origin import export_write_log
 from cachebench.serve.settings import load_settings
 from targets import TARGETS
-
-#: Seconds Locust may take beyond its run time to spawn, stop and write its files.
-LOCUST_GRACE_S = 45.0
-
-
-class CellFailed(Exception):
-    """The cell could not be measured; the reason goes into the manifest."""
-
-
-def plan_cpus() -> tuple[list[int] | None, list[int] | None]:
-    """Disjoint CPUs for the target side (target + Redis) and the load generator, when there are ≥ 2."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None, None
-    half = len(cpus) // 2
-    return cpus[:half], cpus[half:]
-
-
-def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None) -> list[str]:
-    seed = cell.seed if out_dir is not None else cell.seed + WARMUP_SEED_OFFSET
-    command = [
-        sys.executable, "-m", "locust", "-f", str(SCENARIOS_DIR / f"{cell.scenario}.py"),
-        "--headless", "--host", url, "--users", str(cell.users), "--spawn-rate", str(cell.users),
-        "--run-time", f"{max(1, round(duration_s))}s",
-        "--loglevel", "WARNING", "--only-summary",
-        "--seed", str(seed), "--rate", f"{cell.rate_per_s:g}",
-    ]  # fmt: skip
-    if cell.locust_processes > 1:
-        # The master waits only briefly for workers' last reports at the end of a headless run,
-        # so users stop at once (--stop-timeout 0); and it listens on a private loopback port,
-        # not 5557 on every interface, so two runs never swap workers.
-        port = free_port()
-        command += [
-            "--processes", str(cell.locust_processes), "--stop-timeout", "0",
-            "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--master-port", str(port),
-        ]  # fmt: skip
-    else:
-        command += ["--stop-timeout", "5"]
-    if out_dir is not None:
-        command += ["--csv", str(out_dir / results.LOCUST_CSV_PREFIX), "--csv-full-history"]
-        command += ["--results-dir", str(out_dir)]
-        # Locust's CSVs are rewritten each second and not at the end; its JSON is final.
-        command += ["--json-file", str(out_dir / results.LOCUST_FINAL_PREFIX)]
-    for option, value in cell.scenario_options.items():
-        command += [f"--{option}", str(value)]
-    return command
-
-
-def _pin(cpus: list[int] | None) -> Callable[[], None] | None:
-    if cpus is None:
-        return None
-    return lambda: os.sched_setaffinity(0, cpus)
-
-
-@contextlib.contextmanager
-def running_locust(command: list[str], cpus: list[int] | None, log_path: Path) -> Iterator[subprocess.Popen]:
-    # Locust must monkey-patch with gevent; a caller that imported locust without it (tests) must
-    # not pass that choice on.
-    env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            preexec_fn=_pin(cpus),
-        )
-    try:
-        yield proc
-    finally:
-        terminate(proc, timeout_s=15)
-
-
-def _wait(proc: subprocess.Popen, timeout_s: float, on_tick: Callable[[], None]) -> int:
-    deadline = time.monotonic() + timeout_s
-    while proc.poll() is None:
-        if time.monotonic() > deadline:
-            raise CellFailed(f"locust did not finish within {timeout_s:.0f}s")
-        on_tick()
-        time.sleep(0.25)
-    return proc.returncode
 
 
 def _verify(url: str, cell: Cell, external: bool) -> list[dict[str, str]]:
@@ -136,8 +61,26 @@ class ExternalTarget:
         return []
 
 
+@dataclass
+class Session:
+    """The processes a session's cells share: Redis (when the target needs it) and the target."""
+
+    target: TargetProcess | ExternalTarget
+    redis_server: RedisServer | None = None
+    proxy: object = None
+    warmup: dict[str, object] | None = None
+    #: CPU the target and Redis use with no load but the same sampling (``_idle_cpu``).
+    idle_cpu: dict[str, float | None] | None = None
+
+
+def sessions(cells: list[Cell]) -> Iterator[list[Cell]]:
+    """Consecutive cells with one session key share processes; a cell without one runs alone."""
+    for _, group in itertools.groupby(cells, key=lambda c: c.session or f"cell-{c.index}"):
+        yield list(group)
+
+
 class CellRunner:
-    """Runs one cell; ``on_tick(cell, sampler, phase, ends_at)`` feeds the live progress."""
+    """Runs cells; ``on_tick(cell, sampler, phase, ends_at)`` feeds the live progress."""
 
     def __init__(
         self, run_dir: Path, on_tick: Callable[..., None] = lambda *a: None, external_url: str | None = None
@@ -148,61 +91,121 @@ class CellRunner:
         self.target_cpus, self.generator_cpus = plan_cpus() if external_url is None else (None, None)
 
     def run(self, cell: Cell) -> dict[str, object]:
-        cell_dir = results.cell_dir(self.run_dir, cell.name)
-        cell_dir.mkdir(parents=True, exist_ok=True)
-        write_json(cell_dir / results.CELL_FILE, cell.as_dict())
+        """One cell on processes of its own."""
+        for _, outcome in self.run_session([cell]):
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+        raise CellFailed("the cell was not run")
+
+    def run_session(self, cells: list[Cell]) -> Iterator[tuple[Cell, dict[str, object] | Exception]]:
+        """Start the session's processes, verify and warm them up once, then measure each cell.
+
+        Yields each cell with its result, or with the exception that ended it (later cells still
+        run). A failure before the first cell (start, verify, warm-up) raises: no cell was measured.
+        """
+        first = cells[0]
+        first_dir = self._cell_dir(first)
         with contextlib.ExitStack() as stack:
-            redis_server, proxy = None, None
-            settings = dict(cell.settings)
-            if self.external_url is not None:
-                target = ExternalTarget(self.external_url)
-            elif TARGETS[cell.target].needs_redis:
-                redis_server = stack.enter_context(RedisServer())
-                settings["redis_url"], proxy = stack.enter_context(
-                    redis_url_for_target(redis_server, cell.faults)
-                )
-                if self.target_cpus:
-                    psutil.Process(redis_server.pid).cpu_affinity(self.target_cpus)
-            if self.external_url is None:
-                target = stack.enter_context(
-                    TargetProcess(
-                        cell.target, settings, workers=cell.workers, cpus=self.target_cpus,
-                        log_path=cell_dir / results.TARGET_LOG_FILE,
-                    )
-                )  # fmt: skip
-            checks = _verify(target.url, cell, external=self.external_url is not None)
-            write_json(cell_dir / results.VERIFY_FILE, checks)
+            session = self._start(first, first_dir, stack)
+            checks = _verify(session.target.url, first, external=self.external_url is not None)
+            for cell in cells:
+                write_json(self._cell_dir(cell) / results.VERIFY_FILE, checks)
             failed = [c["name"] for c in checks if c["status"] == "fail"]
             if failed:
                 raise CellFailed(f"verification failed: {', '.join(failed)}")
-            warmup = self._warm_up(cell, target, cell_dir) if cell.warmup_s > 0 else None
-            metrics_before = _save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
-            started_at = time.time()
-            returncode, rows, interrupted = None, [], False
-            injector = FaultInjector(cell.faults, redis_server, proxy) if cell.faults else None
-            try:
-                returncode = self._measure(cell, target, redis_server, cell_dir, rows, injector)
-            except KeyboardInterrupt:
-                interrupted = True
-            metrics_after = _save_metrics(target.url, cell_dir / results.METRICS_AFTER_FILE)
-            if getattr(target, "origin_path", None) is not None:
-                # The origin's own record of every write: the ground truth for staleness.
-                export_write_log(target.origin_path, cell_dir / results.ORIGIN_WRITES_FILE)
-            result = cell_summary.summarize(
-                cell, cell_dir, rows, started_at, time.time(), returncode,
-                cpus={"target": self.target_cpus, "generator": self.generator_cpus}, interrupted=interrupted,
-                metrics_before=metrics_before, metrics_after=metrics_after,
-            )  # fmt: skip
-            result["warmup"] = warmup
-            if injector is not None:
-                result["faults"] = _evaluate_faults(
-                    cell, cell_dir, injector, rows, metrics_before, metrics_after
-                )
-                result["headline"]["fault_goals"] = fault_goals.goal_lines(result["faults"]["goals"])
-            write_json(cell_dir / results.SUMMARY_FILE, result)
-            if interrupted:
+            if first.warmup_s > 0:
+                session.warmup = self._warm_up(first, session.target, first_dir)
+            if self.external_url is None:
+                session.idle_cpu = target_state.idle_cpu(
+                    session.target.url, session.target.processes,
+                    session.redis_server.url if session.redis_server else None,
+                    session.redis_server.pid if session.redis_server else None,
+                )  # fmt: skip
+            done: list[dict[str, object]] = []
+            for position, cell in enumerate(cells):
+                try:
+                    if cell.search:
+                        same_rate = [r for r in done if r["cell"]["rate_per_s"] == cell.rate_per_s]
+                        result = capacity_run.search(
+                            cell, self._cell_dir(cell), self._measure_step(session), (same_rate or [None])[-1]
+                        )
+                    else:
+                        result = self._measure_cell(cell, session, self._cell_dir(cell))
+                except (CellFailed, OSError, ValueError, httpx.HTTPError) as exc:
+                    yield cell, exc
+                    continue
+                result["warmup"] = _warmup_record(session.warmup, position, first)
+                write_json(self._cell_dir(cell) / results.SUMMARY_FILE, result)
+                if result.get("interrupted"):
+                    raise KeyboardInterrupt
+                done.append(result)
+                yield cell, result
+
+    def _cell_dir(self, cell: Cell) -> Path:
+        cell_dir = results.cell_dir(self.run_dir, cell.name)
+        if not cell_dir.exists():
+            cell_dir.mkdir(parents=True)
+            write_json(cell_dir / results.CELL_FILE, cell.as_dict())
+        return cell_dir
+
+    def _start(self, cell: Cell, cell_dir: Path, stack: contextlib.ExitStack) -> Session:
+        if self.external_url is not None:
+            return Session(ExternalTarget(self.external_url))
+        settings = dict(cell.settings)
+        redis_server, proxy = None, None
+        if TARGETS[cell.target].needs_redis:
+            redis_server = stack.enter_context(RedisServer())
+            settings["redis_url"], proxy = stack.enter_context(
+                redis_url_for_target(redis_server, cell.faults)
+            )
+            if self.target_cpus:
+                psutil.Process(redis_server.pid).cpu_affinity(self.target_cpus)
+        target = stack.enter_context(
+            TargetProcess(
+                cell.target, settings, workers=cell.workers, cpus=self.target_cpus,
+                log_path=cell_dir / results.TARGET_LOG_FILE,
+            )
+        )  # fmt: skip
+        return Session(target, redis_server, proxy)
+
+    def _measure_step(self, session: Session) -> Callable[[Cell, Path], dict[str, object]]:
+        def measure(step: Cell, step_dir: Path) -> dict[str, object]:
+            step_dir.mkdir(parents=True, exist_ok=True)
+            result = self._measure_cell(step, session, step_dir)
+            write_json(step_dir / results.SUMMARY_FILE, result)
+            if result.get("interrupted"):
                 raise KeyboardInterrupt
+            target_state.wait_until_drained(session.target.url)
             return result
+
+        return measure
+
+    def _measure_cell(self, cell: Cell, session: Session, cell_dir: Path) -> dict[str, object]:
+        """Metrics before, the measured phase, metrics after: the cell's summary (not yet written)."""
+        target = session.target
+        metrics_before = target_state.save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
+        started_at = time.time()
+        returncode, rows, interrupted = None, [], False
+        injector = FaultInjector(cell.faults, session.redis_server, session.proxy) if cell.faults else None
+        try:
+            returncode = self._measure(cell, target, session.redis_server, cell_dir, rows, injector)
+        except KeyboardInterrupt:
+            interrupted = True
+        metrics_after = target_state.save_metrics(target.url, cell_dir / results.METRICS_AFTER_FILE)
+        if getattr(target, "origin_path", None) is not None:
+            # The origin's own record of every write: the ground truth for staleness.
+            export_write_log(target.origin_path, cell_dir / results.ORIGIN_WRITES_FILE)
+        result = cell_summary.summarize(
+            cell, cell_dir, rows, started_at, time.time(), returncode,
+            cpus={"target": self.target_cpus, "generator": self.generator_cpus}, interrupted=interrupted,
+            metrics_before=metrics_before, metrics_after=metrics_after, idle_cpu=session.idle_cpu,
+        )  # fmt: skip
+        result["interrupted"] = interrupted
+        if injector is not None:
+            result["faults"] = _evaluate_faults(cell, cell_dir, injector, rows, metrics_before, metrics_after)
+            result["headline"]["fault_goals"] = fault_goals.goal_lines(result["faults"]["goals"])
+        return result
 
     def _warm_up(self, cell: Cell, target: TargetProcess, cell_dir: Path) -> dict[str, object]:
         """Same load, nothing recorded: until the hit ratio settles (at most warmup_s), or warmup_s."""
@@ -235,9 +238,9 @@ class CellRunner:
                     settled = True
                     terminate(proc)  # ends the warm-up here; Locust stops its users on SIGTERM
 
-            returncode = _wait(proc, cell.warmup_s + LOCUST_GRACE_S, on_tick)
+            returncode = wait(proc, cell.warmup_s + LOCUST_GRACE_S, on_tick)
         if not settled:
-            _check_exit(returncode, log_path)
+            check_exit(returncode, log_path)
         return {"kind": cell.warmup, **watch.record(time.monotonic() - started, settled)}
 
     def _measure(
@@ -268,7 +271,7 @@ class CellRunner:
                 injector.start()  # fault times count from here: the measured phase's start
             try:
                 ends_at = time.monotonic() + cell.duration_s
-                returncode = _wait(
+                returncode = wait(
                     proc,
                     cell.duration_s + LOCUST_GRACE_S,
                     lambda: self.on_tick(cell, sampler, "measure", ends_at),
@@ -278,17 +281,8 @@ class CellRunner:
                     injector.stop()
                 rows.extend(sampler.stop())
                 cell_summary.write_samples(cell_dir / results.SAMPLES_FILE, rows)
-        _check_exit(returncode, log_path)
+        check_exit(returncode, log_path)
         return returncode
-
-
-def _save_metrics(url: str, path: Path) -> str | None:
-    """The target's ``/metrics`` now, saved to ``path`` and returned; None when it did not answer."""
-    with httpx.Client(timeout=5) as client, contextlib.suppress(httpx.HTTPError):
-        text = client.get(f"{url}/metrics").text
-        write_atomic(path, text)
-        return text
-    return None
 
 
 def _evaluate_faults(
@@ -312,13 +306,6 @@ def _evaluate_faults(
     return evaluated
 
 
-def _check_exit(returncode: int, log_path: Path) -> None:
-    # Locust exits 1 when some requests failed; that is a result, not a broken run.
-    if returncode not in (0, 1):
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
-        raise CellFailed(f"locust exited with {returncode}: {' | '.join(tail)}")
-
-
 def run_cells(
     cells: list[Cell],
     run_dir: Path,
@@ -326,26 +313,43 @@ def run_cells(
     on_tick: Callable[..., None] = lambda *a: None,
     external_url: str | None = None,
 ) -> str:
-    """Run every cell, recording each one's status; returns the run's status."""
+    """Run every cell, session by session, recording each one's status; returns the run's status."""
     runner = CellRunner(run_dir, on_tick, external_url)
     status = "complete"
-    for cell in cells:
-        manifest.set_cell(cell.index, "running")
+    for session in sessions(cells):
+        pending = list(session)
+        manifest.set_cell(pending[0].index, "running")
         try:
-            result = runner.run(cell)
+            for cell, outcome in runner.run_session(session):
+                pending.remove(cell)
+                if pending:
+                    manifest.set_cell(pending[0].index, "running")
+                if isinstance(outcome, Exception):
+                    manifest.set_cell(cell.index, "failed", f"{type(outcome).__name__}: {outcome}")
+                    status = "complete_with_failures"
+                    continue
+                state = "complete" if outcome.get("complete") else "incomplete"
+                if state != "complete":
+                    status = "complete_with_failures"
+                manifest.set_cell(
+                    cell.index, state, outcome.get("incomplete_reason"), summary=outcome["headline"]
+                )
         except KeyboardInterrupt:
-            manifest.set_cell(cell.index, "incomplete", "interrupted")
-            for later in cells[cell.index :]:
+            manifest.set_cell(pending[0].index, "incomplete", "interrupted")
+            for later in cells[pending[0].index :]:
                 manifest.set_cell(later.index, "not_run", "run interrupted")
             manifest.finish("incomplete")
             raise
-        except Exception as exc:  # a failed cell must not end the run; its reason is kept
-            manifest.set_cell(cell.index, "failed", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a session that could not start must not end the run
+            for cell in pending:
+                manifest.set_cell(cell.index, "failed", f"{type(exc).__name__}: {exc}")
             status = "complete_with_failures"
-            continue
-        state = "complete" if result.get("complete") else "incomplete"
-        if state != "complete":
-            status = "complete_with_failures"
-        manifest.set_cell(cell.index, state, result.get("incomplete_reason"), summary=result["headline"])
     manifest.finish(status)
     return status
+
+
+def _warmup_record(warmup: dict[str, object] | None, position: int, first: Cell) -> dict[str, object] | None:
+    """The session's warm-up; a later cell notes that it ran on the same warmed processes."""
+    if warmup is None or position == 0:
+        return warmup
+    return {**warmup, "shared_with": first.name}

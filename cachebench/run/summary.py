@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from statistics import mean
+from statistics import mean, stdev
 
 from hdrh.histogram import HdrHistogram
 
@@ -68,20 +69,33 @@ def _metric_deltas(
     return changes
 
 
-def cpu_per_request(rows: list[dict], requests: float | None, duration_s: float) -> dict[str, float | None]:
+def cpu_per_request(
+    rows: list[dict],
+    requests: float | None,
+    duration_s: float,
+    idle_cpu: dict[str, float | None] | None = None,
+) -> dict[str, float | None]:
     """CPU µs per request of the target (all its processes) and of Redis, over the measured phase.
 
-    A cost per request, unlike throughput, does not depend on how fast the load generator is. It
-    includes the target's fixed work (the once-a-second /metrics rendering and memory sampling),
-    which dominates at low rates: measured at 200 req/s, nocache's 613 µs is mostly that. Until
-    that baseline is subtracted it is kept out of the reports' ratios.
+    A cost per request, unlike throughput, does not depend on how fast the load generator is.
+    The target's fixed work (the once-a-second /metrics rendering and memory sampling) would
+    dominate at low rates — at 200 req/s it is most of nocache's 600 µs — so the CPU the same
+    processes use with no load (``idle_cpu``, measured by the runner) is subtracted first. The
+    interval of the per-second costs goes beside each figure (``*_ci95``: half-width, µs).
     """
     costs: dict[str, float | None] = {}
     for side in ("target", "redis"):
-        shares = [r[f"{side}_cpu_percent"] for r in rows if r.get(f"{side}_cpu_percent") is not None]
-        cpu_s = mean(shares) / 100 * duration_s if shares else None
+        column = f"{side}_cpu_percent"
+        idle = (idle_cpu or {}).get(column) or 0.0
+        pairs = [(r[column], r.get("requests_per_s")) for r in rows if r.get(column) is not None]
+        shares = [share for share, _ in pairs]
+        cpu_s = (mean(shares) - idle) / 100 * duration_s if shares else None
         costs[f"{side}_cpu_us_per_request"] = (
-            cpu_s / requests * 1e6 if cpu_s is not None and requests else None
+            max(cpu_s, 0.0) / requests * 1e6 if cpu_s is not None and requests else None
+        )
+        per_second = [(share - idle) / 100 / rate * 1e6 for share, rate in pairs if rate]
+        costs[f"{side}_cpu_us_per_request_ci95"] = (
+            1.96 * stdev(per_second) / math.sqrt(len(per_second)) if len(per_second) >= 3 else None
         )
     return costs
 
@@ -100,6 +114,7 @@ def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str,
     target = share("target", "target_cpu_percent")
     # The suite's Redis is pinned to the target's CPUs: together they use the target side's CPUs.
     target_side = share("target", "target_cpu_percent", "redis_cpu_percent")
+    redis = [r["redis_cpu_percent"] for r in rows if r.get("redis_cpu_percent") is not None]
     other = [r["other_cpu_percent"] for r in rows if r.get("other_cpu_percent") is not None]
     other_cores = mean(other) / 100 if other else None
     idle = [r["idle_cpu_percent"] for r in rows if r.get("idle_cpu_percent") is not None]
@@ -120,6 +135,8 @@ def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str,
         "generator_cpu_share": generator,
         "target_cpu_share": target,
         "target_side_cpu_share": target_side,
+        # Redis runs its commands on one thread: its share of one core is its utilisation.
+        "redis_cpu_cores": mean(redis) / 100 if redis else None,
         "other_cpu_cores": other_cores,
         "idle_cpu_cores": idle_cores,
         "machine_busy": busy,
@@ -137,6 +154,7 @@ def summarize(
     interrupted: bool = False,
     metrics_before: str | None = None,
     metrics_after: str | None = None,
+    idle_cpu: dict[str, float | None] | None = None,
 ) -> dict[str, object]:
     """The cell's summary from what the runner holds (samples, ``/metrics`` before and after) and
     what the cell's other processes wrote (Locust's latency file, the read logs)."""
@@ -154,7 +172,7 @@ def summarize(
     headline["offered_rate_per_s"] = latency.get("offered_rate_per_s")
     headline["achieved_rate_per_s"] = latency.get("achieved_rate_per_s")
     headline.update(_metric_deltas(metrics_before, metrics_after, cell.duration_s))
-    headline.update(cpu_per_request(rows, totals.get("requests"), cell.duration_s))
+    headline.update(cpu_per_request(rows, totals.get("requests"), cell.duration_s, idle_cpu))
     rss = [r["target_rss_bytes"] for r in rows if r.get("target_rss_bytes")]
     headline["target_rss_bytes_max"] = max(rss) if rss else None
     redis_memory = [r["redis_used_memory_bytes"] for r in rows if r.get("redis_used_memory_bytes")]
@@ -180,6 +198,7 @@ def summarize(
         "cpus": cpus,
         "saturation": verdict,
         "staleness": stale,
+        "idle_cpu": idle_cpu,
         "headline": {
             **headline,
             "saturation": verdict["verdict"],

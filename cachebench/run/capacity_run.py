@@ -1,0 +1,187 @@
+"""A capacity-search cell: its steps run one after another on the warmed target; ``summary.json``.
+
+Each step is a short fixed-rate measurement with everything a cell records, in its own folder
+under the cell's ``steps/``. The first step, at the mode's start rate, also gives a prediction:
+at that rate the busiest resource (origin pool, target CPU, Redis) is at utilisation u, so it
+runs out near start ÷ u. The search jumps to just below that, then grows by GROWTH and bisects;
+a prediction that is off (fixed per-second work inflates CPU shares at low rates) costs a step
+or two, not a wrong answer, since every figure reported is measured.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from cachebench.results import SAMPLES_FILE
+from cachebench.run.benchfile import Cell
+from cachebench.run.capacity_search import RateSearch, Step, bound_of, step_record
+from cachebench.serve.settings import load_settings
+
+#: Growth per step once the prediction has been tried (doubling overshoots a predicted knee).
+GROWTH = 1.5
+#: The jump after the first step lands this far below the predicted knee.
+PREDICTION_MARGIN = 0.8
+STEPS_DIR = "steps"
+#: Requests a step offers at least (its p99 is then the 99th of ≥ 300, not of a handful) ...
+MIN_STEP_REQUESTS = 300
+#: ... within this many seconds.
+MAX_STEP_S = 20.0
+#: What the capacity cell's headline keeps from the step at capacity.
+AT_CAPACITY = (
+    "p50_ms", "p99_ms", "origin_reads_per_s", "origin_queue_ms_mean", "target_cpu_us_per_request",
+    "redis_cpu_us_per_request", "target_rss_bytes_max", "redis_used_memory_bytes_max",
+)  # fmt: skip
+
+
+def step_of(summary: dict, cell: Cell, samples: Path) -> Step:
+    """A step's figures, with each resource's use as a share of what it has, over the seconds the
+    full rate ran (``samples``: the step's per-second rows; a short step's ramp-up and stop
+    would otherwise dilute the use at its busiest)."""
+    headline = summary["headline"]
+    cpus = summary.get("cpus") or {}
+    generator_cores = len(cpus.get("generator") or []) or 1
+    # One Locust process is one thread: it is full at one core, whatever the side has.
+    processes = min(generator_cores, max(cell.locust_processes, 1))
+    settings = load_settings(**cell.settings)
+    rows = _full_rate_rows(samples, cell.rate_per_s)
+
+    def share(column: str, capacity: float) -> float | None:
+        values = [float(r[column]) for r in rows if r.get(column) not in (None, "")]
+        return sum(values) / len(values) / capacity if values else None
+
+    return Step(
+        offered_rate_per_s=cell.rate_per_s,
+        achieved_rate_per_s=headline.get("achieved_rate_per_s"),
+        p99_ms=headline.get("p99_ms"),
+        errors=headline.get("failures") or 0.0,
+        requests=headline.get("requests") or 0.0,
+        generator_cpu=share("generator_cpu_percent", 100.0 * processes),
+        target_cpu=share("target_cpu_percent", 100.0 * (len(cpus.get("target") or []) or 1)),
+        redis_cpu=share("redis_cpu_percent", 100.0),
+        origin_pool=share("origin_connections_in_use", float(settings.origin_concurrency * cell.workers)),
+        origin_queue_ms_mean=headline.get("origin_queue_ms_mean"),
+        generator_cores=processes,
+        intended_rate_per_s=headline.get("offered_rate_per_s"),
+    )
+
+
+def _full_rate_rows(samples: Path, rate_per_s: float) -> list[dict[str, str]]:
+    """The per-second rows in which the target served at least half the offered rate."""
+    try:
+        with open(samples, newline="") as file:
+            rows = list(csv.DictReader(file))
+    except FileNotFoundError:
+        return []
+    full = [r for r in rows if r.get("requests_per_s") and float(r["requests_per_s"]) >= rate_per_s / 2]
+    return full or rows
+
+
+def predicted_capacity(step: Step) -> float | None:
+    """Where the busiest resource at ``step`` would run out, if its use grows with the rate."""
+    shares = [s for s in (step.origin_pool, step.target_cpu, step.redis_cpu, step.generator_cpu) if s]
+    return step.offered_rate_per_s / max(shares) if shares else None
+
+
+def search(
+    cell: Cell,
+    cell_dir: Path,
+    measure_step: Callable[[Cell, Path], dict[str, object]],
+    earlier: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """Run the search; the cell's summary, with every step and what bound the capacity.
+
+    ``earlier``: a summary of the same target measured at the start rate just before (the
+    session's fixed-rate cell), which stands for the first step instead of measuring it again.
+    """
+    spec = cell.search or {}
+    slo_p99_ms = float(spec["slo_p99_ms"])
+    rates = RateSearch(cell.rate_per_s, float(spec["max_rate_per_s"]), int(spec["max_steps"]), growth=GROWTH)
+    steps: list[tuple[Step, dict]] = []
+    problems = []
+    try:
+        _run_steps(cell, cell_dir, measure_step, rates, steps, problems, slo_p99_ms, earlier)
+    except KeyboardInterrupt:
+        problems.append("interrupted")
+        return {**_summary(cell, rates, steps, slo_p99_ms, problems), "interrupted": True}
+    return _summary(cell, rates, steps, slo_p99_ms, problems)
+
+
+def _run_steps(
+    cell: Cell,
+    cell_dir: Path,
+    measure_step: Callable[[Cell, Path], dict[str, object]],
+    rates: RateSearch,
+    steps: list[tuple[Step, dict]],
+    problems: list[str],
+    slo_p99_ms: float,
+    earlier: dict[str, object] | None,
+) -> None:
+    spec = cell.search or {}
+    while (rate := rates.next_rate()) is not None:
+        # At a low rate a step lasts long enough for its p99 to rest on MIN_STEP_REQUESTS.
+        duration_s = min(max(float(spec["step_s"]), math.ceil(MIN_STEP_REQUESTS / rate) + 1), MAX_STEP_S)
+        step_cell = dataclasses.replace(
+            cell, rate_per_s=rate, duration_s=duration_s, mode=f"step{rate:g}", search=None
+        )
+        if earlier is not None and not steps and rate == earlier["cell"]["rate_per_s"]:
+            # The session's fixed-rate cell at the start rate is this step, measured already.
+            summary, where = earlier, str(earlier["cell"]["name"])
+            samples = cell_dir.parent / where / SAMPLES_FILE
+        else:
+            step_dir = cell_dir / STEPS_DIR / f"{len(steps) + 1:02d}-rate{rate:g}"
+            summary, where = measure_step(step_cell, step_dir), step_dir.name
+            samples = step_dir / SAMPLES_FILE
+        step = step_of(summary, step_cell, samples)
+        passed = not step.failures(slo_p99_ms)
+        rates.record(rate, passed)
+        if not summary.get("complete"):
+            problems.append(f"step at {rate:g}/s: {summary.get('incomplete_reason')}")
+        if not steps and passed and (predicted := predicted_capacity(step)):
+            rates.jump_to(PREDICTION_MARGIN * predicted)
+        record = {**step_record(step, slo_p99_ms), "dir": where, "headline": summary["headline"]}
+        steps.append((step, record))
+
+
+def _summary(
+    cell: Cell, rates: RateSearch, steps: list[tuple[Step, dict]], slo_p99_ms: float, problems: list[str]
+) -> dict[str, object]:
+    capacity = rates.capacity_per_s
+    failing = [(step, record) for step, record in steps if not record["passed"]]
+    first_fail = min(failing, key=lambda pair: pair[0].offered_rate_per_s, default=None)
+    if first_fail is None:
+        bound = {"bound": "not reached (max rate or steps)", "lower_bound": True, "utilisation": None}
+    else:
+        bound = bound_of(first_fail[0])
+    at_capacity = next((r["headline"] for s, r in steps if s.offered_rate_per_s == capacity), {})
+    headline: dict[str, object] = {
+        "capacity_at_slo_per_s": capacity,
+        "slo_p99_ms": slo_p99_ms,
+        "failed_at_per_s": first_fail[0].offered_rate_per_s if first_fail else None,
+        "failed_because": "; ".join(first_fail[1]["failures"]) if first_fail else None,
+        **{key: bound.get(key) for key in ("bound", "lower_bound", "generator_processes_needed")},
+        "bound_utilisation": bound.get("utilisation"),
+        "search_steps": len(steps),
+        "machine_busy": any(r["headline"].get("machine_busy") for _, r in steps),
+        **{f"{key}_at_capacity": at_capacity.get(key) for key in AT_CAPACITY},
+        **{k: v for k, v in at_capacity.items() if k.endswith("_hit_ratio")},
+    }
+    busy = [
+        r["headline"].get("other_cpu_cores") or 0.0 for _, r in steps if r["headline"].get("machine_busy")
+    ]
+    return {
+        "cell": cell.as_dict(),
+        # A step measured on a busy machine makes the whole search suspect: the report flags it.
+        "saturation": {
+            "verdict": None,
+            "machine_busy": bool(busy),
+            "other_cpu_cores": max(busy, default=None),
+        },
+        "complete": not problems,
+        "incomplete_reason": "; ".join(problems) or None,
+        "headline": headline,
+        "steps": [record for _, record in steps],
+    }

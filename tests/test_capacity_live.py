@@ -1,0 +1,64 @@
+"""A real capacity search: nocache over a small origin pool is origin-bound near pool ÷ latency,
+and the report leads with that answer."""
+
+from __future__ import annotations
+
+import json
+
+from analysis import report
+from cachebench.results import read_manifest
+from cachebench.run.bench import run_bench
+from cachebench.run.benchfile import load_matrix
+
+POOL, LATENCY_MS = 4, 10.0
+ORIGIN_CAPACITY = POOL / (LATENCY_MS / 1000)  # 400 operations/s
+
+
+def test_nocache_capacity_is_origin_bound_near_pool_over_latency(tmp_path):
+    matrix = load_matrix(
+        None,
+        {
+            "label": "capacity",
+            "targets": ["nocache"],
+            "warmup_s": 1,
+            "duration_s": 3,
+            "reuse_processes": True,
+            "slo_p99_ms": 60,
+            "settings": {
+                "small-pool": {"origin_concurrency": POOL, "origin_latency_ms": LATENCY_MS, "origin_jitter_ms": 0}
+            },
+            "modes": [
+                {"kind": "fixed_rate", "rate_per_s": 160},
+                {"kind": "slo", "rate_per_s": 160, "step_s": 2, "max_steps": 5},
+            ],
+        },
+    )
+    run_dir = run_bench(matrix, results_root=tmp_path)
+    manifest = read_manifest(run_dir)
+    assert [c.status for c in manifest.cells] == ["complete", "complete"], [c.reason for c in manifest.cells]
+    fixed, searched = manifest.cells
+    summary = json.loads((run_dir / "cells" / searched.name / "summary.json").read_text())
+    headline = summary["headline"]
+    # Beyond the origin's pool no rate can be served: the queue grows without end. Below it the
+    # search must get within its bisection precision plus the queueing an SLO allows.
+    assert headline["capacity_at_slo_per_s"] <= 1.05 * ORIGIN_CAPACITY
+    assert headline["lower_bound"] is False
+    # Other work on a shared machine can push the p99 over before the pool fills; the search
+    # then says so (busy machine) rather than blame the origin. On a machine left to it:
+    if not headline["machine_busy"]:
+        assert headline["capacity_at_slo_per_s"] >= 0.6 * ORIGIN_CAPACITY
+        assert headline["bound"] == "origin" and headline["bound_utilisation"] >= 0.7
+    steps = summary["steps"]
+    assert steps[0]["dir"] == fixed.name  # the fixed-rate cell at the start rate was step one
+    assert any(not step["passed"] for step in steps) and any(step["passed"] for step in steps)
+    assert all((run_dir / "cells" / searched.name / "steps" / s["dir"]).is_dir() for s in steps[1:])
+    # The fixed-rate cell ran on the same warmed processes and measured its CPU cost net of idle.
+    fixed_summary = json.loads((run_dir / "cells" / fixed.name / "summary.json").read_text())
+    assert fixed_summary["idle_cpu"]["target_cpu_percent"] is not None
+    assert fixed_summary["headline"]["target_cpu_us_per_request"] > 0
+
+    built = report.build(run_dir, with_figures=False)
+    assert built.answers[0].startswith("For read_heavy, capacity at p99 ≤ 60 ms")
+    assert "origin-bound" in built.answers[0] or headline["machine_busy"]
+    markdown = report.render_markdown(built)
+    assert "## read_heavy · capacity at p99 ≤ 60 ms" in markdown

@@ -1,0 +1,98 @@
+"""The capacity search's logic: rates it tries, when a step fails, what bound the capacity."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from cachebench.run.capacity_search import ACHIEVED_FRACTION, RateSearch, Step, bound_of
+from cachebench.run.capacity_run import predicted_capacity
+
+
+def _step(rate: float, **figures: float | None) -> Step:
+    values = {"achieved_rate_per_s": rate, "p99_ms": 10.0, "errors": 0, "requests": rate * 3}
+    values.update(figures)
+    return Step(offered_rate_per_s=rate, **values)
+
+
+def _search_against(capacity: float, search: RateSearch) -> RateSearch:
+    """Run ``search`` against a target that passes exactly the rates up to ``capacity``."""
+    while (rate := search.next_rate()) is not None:
+        assert 0 < rate <= search.max_rate_per_s
+        search.record(rate, rate <= capacity)
+    return search
+
+
+@pytest.mark.parametrize("capacity", [130.0, 470.0, 5_300.0, 17_000.0])
+def test_the_search_ends_within_its_precision_below_the_true_capacity(capacity: float) -> None:
+    search = _search_against(capacity, RateSearch(200.0, 20_000.0, max_steps=20))
+    found = search.capacity_per_s
+    worst = min(search.failed, default=math.inf)
+    assert found is not None and found <= capacity < worst
+    assert worst <= found * (1 + search.precision) or not search.failed
+    assert len(search.passed) + len(search.failed) <= 20
+
+
+def test_a_jump_to_a_predicted_knee_saves_steps_and_keeps_the_answer() -> None:
+    plain = _search_against(4_000.0, RateSearch(200.0, 20_000.0, max_steps=20, growth=1.5))
+    jumping = RateSearch(200.0, 20_000.0, max_steps=20, growth=1.5)
+    assert jumping.next_rate() == 200.0
+    jumping.record(200.0, True)
+    jumping.jump_to(3_500.0)
+    _search_against(4_000.0, jumping)
+    steps = len(jumping.passed) + len(jumping.failed)
+    assert steps < len(plain.passed) + len(plain.failed)
+    assert 4_000.0 / 1.1 <= jumping.capacity_per_s <= 4_000.0
+
+
+def test_a_start_that_fails_halves_down_and_a_bound_on_steps_holds() -> None:
+    search = _search_against(30.0, RateSearch(200.0, 20_000.0, max_steps=20))
+    assert search.failed[0] == 200.0 and 25.0 <= search.capacity_per_s <= 30.0
+    bounded = _search_against(1e9, RateSearch(200.0, 20_000.0, max_steps=4))
+    assert len(bounded.passed) == 4 and bounded.capacity_per_s == 1_600.0
+    capped = _search_against(1e9, RateSearch(200.0, 1_000.0, max_steps=20))
+    assert capped.capacity_per_s == 1_000.0 and not capped.failed
+
+
+def test_a_rate_that_passes_above_one_that_failed_is_not_the_capacity() -> None:
+    search = RateSearch(100.0, 10_000.0)
+    for rate, passed in ((100.0, True), (200.0, False), (150.0, True), (300.0, True)):
+        search.record(rate, passed)
+    assert search.capacity_per_s == 150.0
+
+
+def test_a_step_fails_on_latency_on_falling_behind_and_on_errors() -> None:
+    assert _step(500.0).failures(50.0) == []
+    assert "p99 60.0 ms > 50 ms" in _step(500.0, p99_ms=60.0).failures(50.0)
+    behind = _step(500.0, achieved_rate_per_s=500.0 * ACHIEVED_FRACTION - 1)
+    assert any("achieved" in reason for reason in behind.failures(50.0))
+    assert _step(500.0, errors=3).failures(50.0) == ["3 errors"]
+    assert _step(500.0, p99_ms=None).failures(50.0)
+
+
+def test_a_full_generator_makes_the_capacity_a_lower_bound_with_the_processes_needed() -> None:
+    full = _step(8_000.0, achieved_rate_per_s=5_000.0, generator_cpu=0.97, target_cpu=0.6, generator_cores=1)
+    bound = bound_of(full)
+    assert bound["bound"] == "load generator" and bound["lower_bound"] is True
+    assert bound["generator_processes_needed"] == 2  # 8,000/s offered at 5,000/s per process
+
+
+@pytest.mark.parametrize(
+    ("shares", "expected"),
+    [
+        ({"origin_pool": 0.97, "target_cpu": 0.3}, "origin"),
+        ({"origin_pool": 0.2, "target_cpu": 0.95, "redis_cpu": 0.4}, "target CPU"),
+        ({"origin_pool": 0.1, "target_cpu": 0.5, "redis_cpu": 0.92}, "Redis"),
+        ({"origin_pool": 0.1, "target_cpu": 0.2}, "latency"),
+    ],
+)
+def test_the_busiest_resource_is_the_bound(shares: dict[str, float], expected: str) -> None:
+    bound = bound_of(_step(1_000.0, generator_cpu=0.4, **shares))
+    assert bound["bound"] == expected and bound["lower_bound"] is False
+
+
+def test_the_prediction_is_where_the_busiest_resource_runs_out() -> None:
+    assert predicted_capacity(_step(200.0, origin_pool=0.4, target_cpu=0.1)) == pytest.approx(500.0)
+    assert predicted_capacity(_step(200.0, target_cpu=0.05, generator_cpu=0.04)) == pytest.approx(4_000.0)
+    assert predicted_capacity(_step(200.0)) is None
