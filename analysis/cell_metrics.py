@@ -48,10 +48,14 @@ def cell_metrics(
             figures["max_ms"] = values[-1]
         counts = latency.get("counts", {})
         gets = sum(n for key, n in counts.items() if key.endswith("|all") and key.startswith("GET"))
+        all_answered = 0
         for outcome in CACHED_OUTCOMES:
             answered = sum(n for key, n in counts.items() if key.endswith(f"|{outcome}"))
+            all_answered += answered
             if answered:
                 figures[f"{outcome}_share"] = answered / gets if gets else None
+        # Reads answered by any cache (L1, Redis or the client's own), whatever the layers.
+        figures["cache_answered_share"] = all_answered / gets if gets else None
     before, after = metrics_before, metrics_after
     if before and after:
 

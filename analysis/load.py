@@ -66,6 +66,7 @@ class Run:
     manifest: ManifestRecord
     _latency: dict[str, dict] = field(default_factory=dict, repr=False)
     _samples: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _summaries: dict[str, dict] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -87,7 +88,9 @@ class Run:
         return self._latency[cell]
 
     def summary(self, cell: str) -> dict:
-        return _read_json(self.cell_dir(cell) / SUMMARY_FILE)
+        if cell not in self._summaries:
+            self._summaries[cell] = _read_json(self.cell_dir(cell) / SUMMARY_FILE)
+        return self._summaries[cell]
 
     def samples(self, cell: str) -> pd.DataFrame:
         """The cell's samples.csv (empty when it has none), read once: metrics and time series use it."""
@@ -238,7 +241,8 @@ def _cells(run: Run) -> pd.DataFrame:
             record.status, record.reason, verdict, error_ratio, bool(saturation.get("machine_busy"))
         )
         reason = record.reason
-        if flag is None and not latency:
+        searched = bool(data.get("search"))  # a capacity search: its latency is in its steps
+        if flag is None and not latency and not searched:
             flag, reason = "incomplete", "no latency.json"
         if flag == "generator-bound":
             share = saturation.get("generator_cpu_share")
@@ -260,7 +264,7 @@ def _cells(run: Run) -> pd.DataFrame:
                 "variant": record.variant,
                 "mode": record.mode,
                 "repetition": record.repetition,
-                "mode_kind": "fixed_rate" if float(data.get("rate_per_s") or 0) > 0 else "capacity",
+                "mode_kind": _mode_kind(data),
                 "users": data.get("users"),
                 "rate_per_s": data.get("rate_per_s"),
                 "duration_s": data.get("duration_s"),
@@ -288,6 +292,12 @@ def _cells(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _mode_kind(cell: dict) -> str:
+    if cell.get("search"):
+        return "slo"
+    return "fixed_rate" if float(cell.get("rate_per_s") or 0) > 0 else "capacity"
+
+
 # -- metrics ---------------------------------------------------------------------------------
 
 
@@ -304,6 +314,10 @@ def _metrics(run: Run) -> pd.DataFrame:
             cell.latency_kind,
             float(cell.duration_s),
         )
+        # CPU per request needs the idle baseline the runner measured: it is in the summary.
+        headline = run.summary(cell.cell).get("headline") or {}
+        for name in ("target_cpu_us_per_request", "redis_cpu_us_per_request"):
+            figures[name] = headline.get(name)
         ids = {name: getattr(cell, name) for name in ID_COLUMNS}
         for metric, value in figures.items():
             if value is not None and not np.isnan(value):

@@ -12,12 +12,12 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from analysis import capacity, load, rendering, soak, tables
 from analysis import faults as fault_section
 from analysis import figures as fig
-from analysis import load, rendering, soak, tables
+from analysis.cells_table import cells_table
 from analysis.load import BASELINE, GROUP_KEY
 from analysis.spectrum import latency_spectrum
 from analysis.tables import HEADLINE_METRICS, METRICS_BY_NAME
@@ -64,6 +64,12 @@ class Report:
     caveats: list[str]
     faults: fault_section.Section | None = None
     soak: list = field(default_factory=list)
+    capacity: list[capacity.Section] = field(default_factory=list)
+
+    @property
+    def answers(self) -> list[str]:
+        """Capacity at the SLO first (the question users decide on), then each comparison group."""
+        return [section.answer for section in self.capacity] + [group.answer for group in self.groups]
 
 
 def build(run_dir: Path | str, with_figures: bool = True) -> Report:
@@ -79,6 +85,8 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
     for values, group_cells in cells.groupby(GROUP_KEY, sort=False):
         scenario, variant, mode = values
         first = group_cells.iloc[0]
+        if first["mode_kind"] == "slo":
+            continue  # capacity searches have their own section
         load_text = tables.load_text(first["mode_kind"], int(first["users"]), float(first["rate_per_s"] or 0))
         table = (
             headline[
@@ -105,7 +113,10 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
             group.figures = [(slug, caption, rendering.to_png(figure)) for slug, caption, figure in made]
         groups.append(group)
     faults = fault_section.build(run, with_figures)
-    return Report(run, cells, wide, headline, groups, caveats(run, cells), faults, soak.build(run))
+    return Report(
+        run, cells, wide, headline, groups, caveats(run, cells), faults, soak.build(run),
+        capacity.build(run, with_figures),
+    )  # fmt: skip
 
 
 def caveats(run: load.Run, cells: pd.DataFrame) -> list[str]:
@@ -218,9 +229,12 @@ def render_markdown(report: Report) -> str:
     run = report.run
     manifest = run.manifest
     out = [f"# cachebench report: `{run.name}`", ""]
-    out += [f"- {group.answer}" for group in report.groups]
+    out += [f"- {answer}" for answer in report.answers]
     if report.caveats:
         out += ["", "**Caveats**", ""] + [f"- {note}" for note in report.caveats]
+    for section in report.capacity:
+        out += ["", f"## {section.scenario} · capacity at p99 ≤ {section.slo_p99_ms:g} ms", ""]
+        out += capacity.markdown(section)
     for group in report.groups:
         out += ["", f"## {group.title}", "", markdown_table(group)]
     if report.faults is not None:
@@ -268,46 +282,6 @@ def html_table(group: Group) -> str:
     return rendering.table(header, rows, classes)
 
 
-CELL_COLUMNS = [
-    ("throughput_per_s", "req/s", 0, 1.0),
-    ("p50_ms", "p50 ms", 2, 1.0),
-    ("p99_ms", "p99 ms", 1, 1.0),
-    ("p99.9_ms", "p99.9 ms", 1, 1.0),
-    ("origin_reads_per_s", "origin reads/s", 0, 1.0),
-    ("l1_hit_ratio", "L1 hit", 2, 1.0),
-    ("redis_hit_ratio", "Redis hit", 2, 1.0),
-    ("target_rss_bytes_max", "peak RSS MB", 1, 1e6),
-    ("error_ratio", "errors", 3, 1.0),
-]
-
-
-def cells_table(report: Report) -> str:
-    """Every cell with its status, verdict and raw figures — flagged cells highlighted."""
-    wide = report.wide.set_index("cell") if not report.wide.empty else pd.DataFrame()
-    header = ["#", "cell", "status", "saturation", "flag", *(label for _, label, _, _ in CELL_COLUMNS)]
-    rows, classes = [], []
-    for cell in report.cells.itertuples(index=False):
-        values = []
-        for metric, _, digits, scale in CELL_COLUMNS:
-            value = wide.at[cell.cell, metric] if cell.cell in wide.index and metric in wide else np.nan
-            values.append("–" if pd.isna(value) else f"{value / scale:,.{digits}f}")
-        flag = cell.flag if isinstance(cell.flag, str) else ""
-        if flag and isinstance(cell.reason, str):
-            flag += f" ({cell.reason})"
-        rows.append(
-            [
-                str(cell.index),
-                f"<code>{html.escape(cell.cell)}</code>",
-                cell.status,
-                str(cell.saturation or "–"),
-                html.escape(flag),
-                *values,
-            ]
-        )
-        classes.append("flagged" if flag else None)
-    return rendering.table(header, rows, classes)
-
-
 def render_html(report: Report) -> str:
     run = report.run
     manifest = run.manifest
@@ -322,7 +296,7 @@ def render_html(report: Report) -> str:
         f"<h1>cachebench report — {html.escape(run.name)}</h1>",
         f'<p class="meta">{html.escape(meta)}</p>',
         '<div class="answer"><b>The answer</b><ul>',
-        *(f"<li>{_md_inline(group.answer)}</li>" for group in report.groups),
+        *(f"<li>{_md_inline(answer)}</li>" for answer in report.answers),
         "</ul></div>",
     ]
     if report.caveats:
@@ -331,9 +305,22 @@ def render_html(report: Report) -> str:
         out += ["</ul></div>"]
     out.append(
         "<p>Contents: "
-        + " · ".join(f'<a href="#{html.escape(g.slug)}">{html.escape(g.title)}</a>' for g in report.groups)
+        + " · ".join(
+            [
+                f'<a href="#{html.escape(c.slug)}">{html.escape(c.scenario)} · capacity</a>'
+                for c in report.capacity
+            ]
+            + [f'<a href="#{html.escape(g.slug)}">{html.escape(g.title)}</a>' for g in report.groups]
+        )
         + ' · <a href="#cells">all cells</a> · <a href="#method">method</a></p>'
     )
+    for section in report.capacity:
+        out += [
+            f'<h2 id="{html.escape(section.slug)}">{html.escape(section.scenario)} · capacity at the SLO</h2>'
+        ]
+        out += [f"<p>{_md_inline(section.answer)}</p>", capacity.html_table(section)]
+        if section.figure:
+            out.append(f"<figure>{rendering.embedded_png(section.figure, 'Capacity search')}</figure>")
     for group in report.groups:
         out += [f'<h2 id="{html.escape(group.slug)}">{html.escape(group.title)}</h2>']
         out += [f"<p>{_md_inline(group.answer)}</p>", html_table(group)]
@@ -351,7 +338,7 @@ def render_html(report: Report) -> str:
         out += fault_section.render_html(report.faults)
     if report.soak:
         out += soak.render_html(report.soak)
-    out += ['<h2 id="cells">All cells</h2>', cells_table(report)]
+    out += ['<h2 id="cells">All cells</h2>', cells_table(report.cells, report.wide)]
     out += ['<h2 id="method">Method</h2>', f"<p>{html.escape(METHOD)}</p>"]
     return rendering.page(f"cachebench report — {run.name}", out)
 
@@ -379,6 +366,9 @@ def write(run_dir: Path | str) -> tuple[Path, Path]:
     for group in report.groups:
         for slug, _, png in group.figures:
             write_atomic(figures_dir / f"{group.slug}-{slug}.png", png)
+    for section in report.capacity:
+        if section.figure:
+            write_atomic(figures_dir / f"{section.slug}.png", section.figure)
     if report.faults is not None:
         fault_section.write_figures(report.faults, figures_dir)
     html_path, md_path = run_path / REPORT_FILE, run_path / REPORT_SUMMARY_FILE
