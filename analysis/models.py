@@ -8,6 +8,12 @@
   them, as cachetools' TLRUCache and Redis' ``PX``): under Poisson arrivals of rate ``l_i`` a fill
   is followed by ``l_i * ttl_s`` hits on average before it expires, so key i hits with probability
   ``l_i T / (1 + l_i T)``.
+- The same TTL cache when writes (at ``write_rate_per_s``, keys drawn with the same popularity)
+  delete the entry: a fill then lives ``min(T, W)`` with W the time to the key's next write,
+  exponential at rate ``w_i``, so it serves ``l_i (1 - exp(-w_i T)) / w_i`` hits on average and
+  key i hits with probability ``h_i / (1 + h_i)`` for that ``h_i``. A TTL jittered uniformly
+  takes its mean (the renewal-reward argument needs only the mean lifetime when there are no
+  writes; with writes, the mean is a close stand-in for small jitter).
 """
 
 from __future__ import annotations
@@ -41,7 +47,16 @@ def lru_hit_ratio(popularity: np.ndarray, capacity: int) -> float:
     return float(np.sum(popularity * -np.expm1(-popularity * t_c)))
 
 
-def ttl_hit_ratio(popularity: np.ndarray, rate_per_s: float, ttl_s: float) -> float:
-    """A TTL cache's hit ratio at ``rate_per_s`` requests per second, with no bound on entries."""
-    arrivals_per_ttl = popularity * rate_per_s * ttl_s
-    return float(np.sum(popularity * arrivals_per_ttl / (1 + arrivals_per_ttl)))
+def ttl_hit_ratio(
+    popularity: np.ndarray, rate_per_s: float, ttl_s: float, write_rate_per_s: float = 0.0
+) -> float:
+    """A TTL cache's read hit ratio at ``rate_per_s`` reads per second, with no bound on entries,
+    and writes that delete the key at ``write_rate_per_s`` (same popularity)."""
+    reads = popularity * rate_per_s
+    writes = popularity * write_rate_per_s
+    if write_rate_per_s > 0:
+        lifetime_s = -np.expm1(-writes * ttl_s) / writes
+    else:
+        lifetime_s = np.full_like(popularity, ttl_s)
+    hits_per_fill = reads * lifetime_s
+    return float(np.sum(popularity * hits_per_fill / (1 + hits_per_fill)))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import capacity, load, rendering, soak, tables
+from analysis import capacity, load, model_check, rendering, soak, tables
 from analysis import faults as fault_section
 from analysis import figures as fig
 from analysis.cells_table import cells_table
@@ -113,8 +113,9 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
             group.figures = [(slug, caption, rendering.to_png(figure)) for slug, caption, figure in made]
         groups.append(group)
     faults = fault_section.build(run, with_figures)
+    notes = caveats(run, cells) + [model_check.sentence(c) for c in model_check.checks(run, wide)]
     return Report(
-        run, cells, wide, headline, groups, caveats(run, cells), faults, soak.build(run),
+        run, cells, wide, headline, groups, notes, faults, soak.build(run),
         capacity.build(run, with_figures),
     )  # fmt: skip
 

@@ -26,6 +26,9 @@ The cache libraries' targets (fastapi-cache2, cashews, aiocache, in memory and o
 ratio, and their hit throughput as a share of our ``l1`` hit's (the ratio of the two
 hit/constant ratios, so both are against the same constant endpoint on their own pairs).
 
+Last, the CPU per L1 hit from wrk is checked against the runner's figure at a fixed rate
+(``perf_cpu``): the two must agree within 15%.
+
 Exit status: 0 when every figure meets its requirement, 1 when one misses, 2 when the run itself
 cannot be trusted (wrk errors, hits that were not hits, a saturated load tool, a busy machine).
 """
@@ -40,6 +43,7 @@ from pathlib import Path
 
 # isort: split
 # Siblings in bench/: importable because running a script puts its folder on sys.path.
+from perf_cpu import agreement_line, runner_cpu_per_hit, wrk_cpu_per_hit
 from perf_hits import THROUGHPUT_REQUIREMENTS, measure_target
 from perf_memory import MEMORY_ENTRY_COUNTS, measure_memory
 from perf_report import print_report
@@ -63,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"L1 sizes to measure (default {MEMORY_ENTRY_COUNTS})",
     )
     parser.add_argument("--skip-memory", action="store_true", help="skip the L1 memory measurement")
+    parser.add_argument(
+        "--skip-cpu", action="store_true", help="skip the CPU-per-hit check against the runner"
+    )
     args = parser.parse_args(argv)
 
     strategies = [name.strip() for name in args.targets.split(",") if name.strip()]
@@ -85,7 +92,15 @@ def main(argv: list[str] | None = None) -> int:
             )
     entry_counts = [] if args.skip_memory else [int(n) for n in args.memory_entries.split(",")]
     memory = [measure_memory(entries) for entries in entry_counts]
-    return print_report(results, memory, args.rounds)
+    status = print_report(results, memory, args.rounds)
+    l1 = next((r for r in results if r.strategy == "l1" and r.pairs), None)
+    if l1 is not None and not args.skip_cpu:
+        line, agreed = agreement_line(
+            wrk_cpu_per_hit([pair.hit.per_cpu_s for pair in l1.counted]), runner_cpu_per_hit()
+        )
+        print(line, "PASS" if agreed else "MISS")
+        status = max(status, 0 if agreed else 1)
+    return status
 
 
 if __name__ == "__main__":

@@ -63,6 +63,35 @@ def test_ttl_cache_under_poisson_arrivals_matches_the_renewal_formula() -> None:
     assert measured == pytest.approx(expected, abs=TOLERANCE), (measured, expected)
 
 
+def test_ttl_cache_with_deleting_writes_matches_the_renewal_formula() -> None:
+    """read_heavy's mix: 5% of operations write (same popularity) and delete the cached copy."""
+    rate_per_s, ttl_s, write_ratio = 200.0, 4.0, 0.05
+    spec = WorkloadSpec(keys=KEYS, zipf_alpha=ALPHA, write_ratio=write_ratio, seed=13)
+    clock = FakeClock()
+    cache = MeteredCache(KEYS * 2, timer=clock)
+    gaps = random.Random(5)
+    hits = reads = 0
+    for index, (op, item_id) in enumerate(operations(spec, 200_000, stream_id="model")):
+        clock.tick(gaps.expovariate(rate_per_s))
+        key = str(item_id)
+        if op == "write":
+            cache.pop(key, None)  # as the l1 target's delete invalidation does
+            continue
+        measured_now = index >= int(rate_per_s * ttl_s * 10)  # after 10 TTLs of warm-up
+        try:
+            cache[key]
+            hits += measured_now
+        except KeyError:
+            cache.put(key, b"v", ttl_s)
+        reads += measured_now
+    expected = ttl_hit_ratio(
+        zipf_popularity(KEYS, ALPHA), rate_per_s * (1 - write_ratio), ttl_s, rate_per_s * write_ratio
+    )
+    assert hits / reads == pytest.approx(expected, abs=TOLERANCE), (hits / reads, expected)
+    # Deleting writes cost hits: the same reads without them hit more.
+    assert expected < ttl_hit_ratio(zipf_popularity(KEYS, ALPHA), rate_per_s * (1 - write_ratio), ttl_s)
+
+
 def test_models_answer_the_edges() -> None:
     popularity = zipf_popularity(10, 1.0)
     assert popularity.sum() == pytest.approx(1.0)

@@ -93,7 +93,11 @@ def cpu_per_request(
         costs[f"{side}_cpu_us_per_request"] = (
             max(cpu_s, 0.0) / requests * 1e6 if cpu_s is not None and requests else None
         )
-        per_second = [(share - idle) / 100 / rate * 1e6 for share, rate in pairs if rate]
+        # Seconds of ramp-up or stop (under half the busiest second's rate) would swamp the spread.
+        busiest = max((rate or 0.0 for _, rate in pairs), default=0.0)
+        per_second = [
+            (share - idle) / 100 / rate * 1e6 for share, rate in pairs if rate and rate >= busiest / 2
+        ]
         costs[f"{side}_cpu_us_per_request_ci95"] = (
             1.96 * stdev(per_second) / math.sqrt(len(per_second)) if len(per_second) >= 3 else None
         )
