@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import capacity, load, model_check, rendering, soak, tables
+from analysis import capacity, load, model_check, question, rendering, soak, tables
 from analysis import faults as fault_section
 from analysis import figures as fig
 from analysis.cells_table import cells_table
@@ -230,6 +230,7 @@ def render_markdown(report: Report) -> str:
     run = report.run
     manifest = run.manifest
     out = [f"# cachebench report: `{run.name}`", ""]
+    out += [" ".join(question.lines(manifest)), ""]
     out += [f"- {answer}" for answer in report.answers]
     if report.caveats:
         out += ["", "**Caveats**", ""] + [f"- {note}" for note in report.caveats]
@@ -296,6 +297,7 @@ def render_html(report: Report) -> str:
     out = [
         f"<h1>cachebench report — {html.escape(run.name)}</h1>",
         f'<p class="meta">{html.escape(meta)}</p>',
+        *(f"<p>{_md_inline(line)}</p>" for line in question.lines(manifest)),
         '<div class="answer"><b>The answer</b><ul>',
         *(f"<li>{_md_inline(answer)}</li>" for answer in report.answers),
         "</ul></div>",

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from analysis import compare, load, report
+from analysis import compare, load, question, report
 from cachebench.cli import report as cli_report
-from cachebench.results import REPORT_FILE, REPORT_SUMMARY_FILE
+from cachebench.results import REPORT_FILE, REPORT_SUMMARY_FILE, read_manifest
+from cachebench.serve.settings import load_settings
 
 FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
 
@@ -298,3 +299,15 @@ def test_compare_writes_markdown_to_a_file(tmp_path: Path, capsys: pytest.Captur
     text = out.read_text()
     assert text.startswith(f"# cachebench compare: `{FIXTURE_RUN.name}` → `{FIXTURE_RUN.name}`")
     assert "0 worse (+), 0 better (-)" in text
+
+
+def test_the_report_opens_with_the_question_and_its_bounds():
+    manifest = read_manifest(FIXTURE_RUN)
+    asked, under = question.lines(manifest)
+    # The fixture run is closed loop and fixed rate: the question says what each of those measures.
+    assert "closed loop of" in asked and "not the target's capacity" in asked
+    assert "req/s** (open loop)" in asked
+    first_variant = next(iter(manifest.matrix["settings"].values()))
+    assert f"L1 TTL {load_settings(**first_variant).l1_ttl_s:g} s" in under
+    assert f"{manifest.machine['usable_cores']} cores" in under
+    assert "pool connections" in under and "reads/s reach it" in under
