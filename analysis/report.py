@@ -347,8 +347,14 @@ def render_html(report: Report) -> str:
 
 
 METHOD = (
-    "Each cell runs one target on fresh processes (with a fresh Redis where needed), checks it against the "
-    "HTTP contract, warms it up with the same load unrecorded, then measures. Latency comes from HDR "
+    "Each target runs on fresh processes (with a fresh Redis where needed), is checked against the HTTP "
+    "contract, and is warmed up with the same load unrecorded until its caches reach steady state; with "
+    "reuse_processes its repetitions and capacity search then run on those warmed processes, otherwise "
+    "every cell starts afresh. A capacity search offers open-loop steps of one rate each (the start, just "
+    "below the knee the start predicts, then 1.5x growth and bisection to 10%) and keeps the highest rate "
+    "whose corrected p99 met the SLO with every intended request completed and no error; what bound it is "
+    "read off the first failing step (origin pool, target CPU, Redis, or the load generator: then a lower "
+    "bound). CPU per request subtracts the CPU the same processes use at rest. Latency comes from HDR "
     "histograms (1 µs – 60 s, 3 significant digits): service time in closed-loop cells, and at a fixed "
     "rate the latency from each request's intended send time (corrected for coordinated omission). "
     "Throughput is completed requests per second over the full seconds with every user running. Origin "

@@ -49,6 +49,7 @@ HEADLINE_METRICS = (
     Metric("cache_answered_share", "reads a cache answered", "%", True, scale=0.01, digits=1, compare=False),
     Metric("origin_reads_per_request", "origin reads per request", "", False, digits=3),
     Metric("target_cpu_us_per_request", "target CPU per request", "µs", False, digits=0),
+    Metric("redis_cpu_us_per_request", "Redis CPU per request", "µs", False, digits=0, compare=False),
     Metric("memory_bytes", "peak memory, RSS + Redis", "MB", False, scale=1e6, digits=1),
 )
 METRICS_BY_NAME = {m.name: m for m in HEADLINE_METRICS}
