@@ -263,4 +263,5 @@ def describe(point: dict[str, Any], axes: list[str]) -> str:
     """``l1 with l1_ttl_s=5, l1_max_entries=1000 (live)``."""
     names = axes or list(REPORTED_SETTINGS)
     settings = ", ".join(f"{name}={_value_text(point.get(name))}" for name in names)
-    return f"{point['target']} with {settings} ({point['source']})"
+    source = "simulated at steady state" if point.get("horizon") == "steady" else point["source"]
+    return f"{point['target']} with {settings} ({source})"
