@@ -117,7 +117,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     }
     spec = sweep.load_sweep(args.bench, overrides)
     if args.trace is not None:
-        from cachebench.tuning import access_log, trace_sweep
+        from cachebench.load import access_log
+        from cachebench.tuning import trace_sweep
 
         options = access_log.KeyOptions(query=args.key_query, user=args.key_user)
         trace_sweep.run_trace_sweep(spec, args.trace, args.trace_format, options, args.sample_rate)

@@ -14,9 +14,10 @@ from typing import Any
 from rich.console import Console
 
 from analysis.constraints import parse_constraints
+from cachebench.load import access_log
 from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
 from cachebench.serve.settings import load_settings
-from cachebench.tuning import access_log, entry_bytes
+from cachebench.tuning import entry_bytes
 from cachebench.tuning.curves import Curves, Requests, check, one_pass, sampled_points
 from cachebench.tuning.sweep import write_outputs
 from cachebench.tuning.sweep_spec import SweepSpec, point_id
@@ -108,7 +109,8 @@ def run_trace_sweep(
     console = console or Console()
     results_root = results_root or RESULTS_ROOT
     constraints = parse_constraints(spec.constraints, spec.staleness_stat)
-    requests, log = access_log.load(path, fmt, options)
+    stream, log = access_log.load(path, fmt, options)
+    requests = Requests(stream.times_s, stream.keys, stream.is_write)
     console.print(f"trace: {log.describe()}")
     sizes = [int(s) for s in _axis(spec, "l1_max_entries", DEFAULT_SIZES)]
     ttls_s = [float(t) for t in _axis(spec, "l1_ttl_s", DEFAULT_TTLS_S)]
