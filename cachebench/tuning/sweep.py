@@ -201,7 +201,9 @@ def run_sweep(
     ranked = analyse(points, constraints, axes)["ranked"]
     if ranked and spec.target == "l1":  # how far the one pass is from the fast engine, where it matters
         values = {**spec.settings, **{a: ranked[0][a] for a in axes}}
-        steady_info["check"] = steady_state.check_point(steady_trace, spec.target, spec.workers, values)
+        steady_info["check"] = steady_state.check_point(
+            steady_trace, spec.target, spec.workers, values, one_pass=ranked[0]
+        )
     simulator: dict[str, Any] = {
         "engine": spec.engine,
         "entry_bytes": per_entry,
