@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from cachebench.load.workload import WorkloadSpec
 from cachebench.serve.settings import Settings, load_settings
 from cachebench.staleness import age_summary
 from cachebench.tuning.entry_bytes import with_item_entries
@@ -73,16 +74,17 @@ class Horizon:
 
 
 def horizon_for(rate_per_s: float, largest_ttl_s: float, ttls: float, min_requests: int) -> Horizon:
+    """At least ``ttls`` largest TTLs and ``min_requests`` requests at ``rate_per_s``."""
     duration_s = max(ttls * largest_ttl_s, min_requests / rate_per_s)
     return Horizon(largest_ttl_s, duration_s, largest_ttl_s, ttls, min_requests)
 
 
-def build_steady_trace(spec_workload: Any, load: LoadModel, horizon: Horizon) -> Trace:
+def build_steady_trace(workload: WorkloadSpec, load: LoadModel, horizon: Horizon) -> Trace:
     """``load`` stretched over the horizon (no pause between the warm-up and the measured phase)."""
     stretched = LoadModel(
         load.users, load.rate_per_s, horizon.duration_s, horizon.warmup_s, 0.0, load.locust_processes
     )
-    return build_trace(spec_workload, stretched)
+    return build_trace(workload, stretched)
 
 
 def one_pass_supported(target: str, settings: Settings) -> bool:
@@ -159,14 +161,13 @@ class _WorkerPass:
 
 
 def _trace_arrays(trace: Trace, workers: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    routes = worker_routes(trace, workers, "random", seed)
-    users = np.asarray(trace.users, dtype=np.int64)
-    worker = np.where(
-        np.arange(len(users)) < trace.measured_from,
-        np.asarray(routes[0])[users] if len(users) else users,
-        np.asarray(routes[1])[users] if len(users) else users,
+    """The trace as arrays, and each request's worker (the fast engine's draw, per phase)."""
+    warmup_route, measured_route = (
+        np.asarray(r, dtype=np.int64) for r in worker_routes(trace, workers, "random", seed)
     )
+    users = np.asarray(trace.users, dtype=np.int64)
     measured = np.arange(len(users)) >= trace.measured_from
+    worker = np.where(measured, measured_route[users], warmup_route[users])
     arrays = {
         "times": np.asarray(trace.times_s, dtype=float),
         "keys": np.asarray(trace.items, dtype=np.int64),

@@ -1,6 +1,6 @@
 """``cachebench sweep --trace FILE``: the sweep's TTL × size grid over a user's own access log.
 
-The log is read in bounded memory (``cachebench.tuning.access_log``), the curves come in one pass
+The log is read in bounded memory (``cachebench.load.access_log``), the curves come in one pass
 (``cachebench.tuning.curves``), a few grid points are replayed through ``MeteredCache`` to show
 how far the one-pass figures are from the real cache, and the points go through the same Pareto
 front, recommendation and report as any sweep (``cachebench.tuning.sweep.write_outputs``).
