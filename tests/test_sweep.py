@@ -158,7 +158,8 @@ rate_per_s = 200
 warmup_s = 1
 duration_s = 3
 workers = 2
-steady_state_requests = 20000
+steady_state_requests = 5000
+steady_state_ttls = 3
 [settings]
 origin_latency_ms = 5
 [grid]
@@ -239,9 +240,9 @@ def test_a_simulated_sweep_writes_its_report_into_a_results_folder(tmp_path):
     assert len({p["id"] for p in data["points"]}) == 12
     assert {p["horizon"] for p in data["points"]} == {"steady"}
     assert data["recommendation"]["recommended"], data["recommendation"]["verdict"]
-    # At steady state: ≥ 10 × the largest TTL (10 s) and ≥ the requests asked for, and it says so.
+    # At steady state: ≥ 3 × the largest TTL (10 s) and ≥ the requests asked for, and it says so.
     horizon = data["simulator"]["steady_state"]
-    assert horizon["horizon"]["duration_s"] >= 100 and horizon["measured_requests"] >= 20_000
+    assert horizon["horizon"]["duration_s"] >= 30 and horizon["measured_requests"] >= 5_000
     assert "steady state" in data["recommendation"]["verdict"]
     # The memory axis is what the caches hold: entries × measured bytes per entry, not RSS.
     per_entry = data["simulator"]["entry_bytes"]
