@@ -195,6 +195,17 @@ def run_sweep(
         points = []
     predictions, live_horizon = _live_horizon(spec, run_dir, points, live_grid, per_entry)
     console.print(f"sweep: simulating {len(steady_grid)} points at steady state")
+    slow = sum(
+        not steady_state.one_pass_supported(
+            spec.target, load_settings(strategy=spec.target, **{**spec.settings, **c})
+        )
+        for c in steady_grid
+    )
+    if slow:  # other targets and settings have no one-pass model: the fast engine, point by point
+        console.print(
+            f"sweep: {slow} of them by the fast engine (~5-20 CPU-s each per million requests; "
+            "steady_state_requests in the sweep file shortens it)"
+        )
     steady, steady_info, steady_trace = steady_state.sweep_points(spec, steady_grid, per_entry)
     points += steady
     console.print(f"sweep: {steady_info['horizon_text']}, {steady_info['cpu_s']:.1f} CPU-s")
