@@ -20,13 +20,13 @@ HEATMAPS = {
         ("p99_ms", "p99 latency (ms)", "{:.1f}", False),
         ("stale_read_ratio", "stale-read ratio", "{:.3f}", False),
         ("staleness_age_max_s", "staleness age, max (s)", "{:.1f}", False),
-        ("memory_bytes", "memory, target RSS + Redis (MB)", "{:.0f}", False),
+        ("memory_bytes", "memory the caches hold (MB)", "{:.1f}", False),
     ],
     "simulated": [
-        ("hit_ratio", "hit ratio (simulated)", "{:.2f}", True),
-        ("stale_read_ratio", "stale-read ratio (simulated)", "{:.3f}", False),
-        ("staleness_age_max_s", "staleness age, max (s, simulated)", "{:.1f}", False),
-        ("memory_bytes", "memory, modelled (MB)", "{:.0f}", False),
+        ("hit_ratio", "hit ratio", "{:.2f}", True),
+        ("stale_read_ratio", "stale-read ratio", "{:.3f}", False),
+        ("staleness_age_max_s", "staleness age, max (s)", "{:.1f}", False),
+        ("memory_bytes", "memory the caches hold (MB)", "{:.1f}", False),
     ],
 }
 _SCALE = {"memory_bytes": 1e-6}

@@ -15,9 +15,17 @@ from rich.table import Table
 
 from analysis import rendering
 from analysis.constraints import CONSTRAINT_KINDS, format_bytes, format_seconds
-from analysis.curve_figures import size_curves_png
+from analysis.curve_figures import size_curves_png, staleness_png
 from analysis.pareto import equal_groups
 from analysis.sweep_figures import HEATMAPS, front_png, heatmap_png, value_label
+from analysis.sweep_horizons import (
+    candidates_text,
+    check_html,
+    entry_text,
+    horizon_labels,
+    horizon_note,
+    simulator_text,
+)
 from analysis.trace_report import trace_html
 from cachebench.results import (
     HEATMAP_DIR,
@@ -31,6 +39,9 @@ from cachebench.results import (
 
 #: The sweep's figures as PNG files, in its results folder (the HTML report embeds them too).
 CURVES_FILE = "hit_ratio_curves.png"
+STALENESS_FILE = "staleness_curves.png"
+#: The titles of the figures that open the page (the rest go under Heatmaps).
+FIRST_FIGURES = ("hit ratio against L1 size", "staleness against TTL")
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -170,32 +181,34 @@ def write(run_dir: Path, data: dict[str, Any]) -> None:
     )
     images: list[tuple[str, bytes]] = []
     heatmap_dir = run_dir / HEATMAP_DIR
+    horizons = horizon_labels(data)
     for source, maps in HEATMAPS.items():
         chosen = [p for p in points if p["source"] == source and p.get("status") != "failed"]
         for metric, title, fmt, higher in maps:
-            png = heatmap_png(chosen, axes, metric, f"{source}: {title}", fmt, higher) if chosen else None
+            titled = f"{horizons[source]}: {title}"
+            png = heatmap_png(chosen, axes, metric, titled, fmt, higher) if chosen else None
             if png is not None:
                 name = f"{source}-{metric}.png"
                 write_atomic(heatmap_dir / name, png)
-                images.append((f"{source}: {title}", png))
-    curves_image = size_curves_png(points, axes, data["simulator"].get("curves"))
-    if curves_image is not None:
-        write_atomic(run_dir / CURVES_FILE, curves_image)
-        images.insert(0, ("hit ratio against L1 size, one line per TTL", curves_image))
+                images.append((titled, png))
+    chosen_horizon = horizons["simulated"] if any(p["source"] == "simulated" for p in candidates) else ""
+    firsts = [
+        (
+            CURVES_FILE,
+            FIRST_FIGURES[0],
+            size_curves_png(points, axes, data["simulator"].get("curves"), chosen_horizon),
+        ),
+        (STALENESS_FILE, FIRST_FIGURES[1], staleness_png(points, axes, staleness_metric, chosen_horizon)),
+    ]
+    for name, title, png in reversed(firsts):
+        if png is not None:
+            write_atomic(run_dir / name, png)
+            images.insert(0, (title, png))
     front_image = front_png(candidates, staleness_metric)
     if front_image is not None:
         write_atomic(run_dir / PARETO_FRONT_FILE, front_image)
     write_atomic(run_dir / SWEEP_REPORT_FILE, _html(data, axes, ranked, front, images, front_image, points))
     write_atomic(run_dir / SWEEP_SUMMARY_FILE, _markdown(data, axes, ranked, front))
-
-
-def _timing_text(timing: dict[str, Any] | None) -> str:
-    if not timing:
-        return "configured"
-    return (
-        f"{timing['source']}: warm-up traffic {timing['warmup_s']:.2f} s, pause {timing['gap_s']:.2f} s, "
-        f"measured traffic {timing['duration_s']:.2f} s"
-    )
 
 
 def _spec_text(spec: dict[str, Any]) -> str:
@@ -219,18 +232,6 @@ def _constraint_item(constraint: dict[str, Any]) -> str:
     )
 
 
-def horizon_note(spec: dict[str, Any]) -> str:
-    """Why long TTLs look alike: nothing cached in a run lives longer than the run."""
-    if spec.get("trace"):
-        return "Figures are for the access log's own traffic, replayed as one process's L1 (see Trace)."
-    horizon_s = spec["warmup_s"] + spec["duration_s"] + 1
-    return (
-        f"Figures are for runs of {spec['warmup_s']:g} s warm-up and {spec['duration_s']:g} s measured: "
-        f"nothing cached lives longer than about {horizon_s:.0f} s within them, so TTLs beyond that give the "
-        "same figures. For a longer horizon simulate it: cachebench sweep --simulate --duration 600."
-    )
-
-
 def _html(data, axes, ranked, front, images, front_image, points) -> str:
     spec = data["spec"]
     verdict = data["recommendation"]["verdict"]
@@ -240,28 +241,18 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
     constraints = "".join(_constraint_item(c) for c in data["constraints"]) or "<li>none</li>"
     live = [p for p in points if p["source"] == "live"]
     simulated = [p for p in points if p["source"] == "simulated"]
-    speed = simulator.get("simulated_requests_per_cpu_s")
-    sim_text = (
-        f"{len(simulated)} points simulated (engine <code>{simulator.get('engine')}</code>, "
-        f"{simulator.get('trace_requests', 0):,} requests per point incl. warm-up, "
-        f"{speed:,.0f} simulated requests per CPU-second; "
-        f"phases as {_timing_text(simulator.get('timing'))}); "
-        f"memory of simulated points is "
-        f"modelled: baseline {format_bytes(simulator.get('memory_baseline_bytes'))} "
-        f"({simulator.get('memory_baseline_source')}) plus the caches' peak contents."
-        if speed
-        else "Nothing was simulated."
-    )
+    sim_text = simulator_text(simulator, len(simulated))
     parts = [
         "<h1>cachebench sweep: which TTL and cache size?</h1>",
         f"<p>{_spec_text(spec)}.</p>",
         f"<p>{len(live)} points measured live, {len(simulated)} simulated. {sim_text}</p>",
-        *[rendering.embedded_png(png, title) for title, png in images if "against L1 size" in title],
+        *[rendering.embedded_png(png, title) for title, png in images if title in FIRST_FIGURES],
         *trace_html(simulator),
         "<h2>Recommendation</h2>",
         f"<p class='verdict{'' if ranked else ' none'}'>{html.escape(verdict)}</p>",
         f"<p>Constraints:</p><ul>{constraints}</ul>",
-        f"<p class='note'>{html.escape(horizon_note(spec))}</p>",
+        f"<p class='note'>{html.escape(horizon_note(spec, simulator))}</p>",
+        *check_html(simulator),
     ]
     if ranked:
         parts += [
@@ -270,14 +261,17 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
         ]
     parts += [
         "<h2>Pareto front</h2>",
-        "<p>Over every candidate (a live measurement replaces the simulation of the same configuration): "
-        "no other point has at least the hit ratio, at most the memory and at most the stale-read ratio, "
-        "and is better in one.</p>",
+        f"<p>Over every candidate ({html.escape(candidates_text(points))}): no other point has at least the "
+        "hit ratio, at most the memory and at most the stale-read ratio, and is better in one.</p>",
     ]
     if front_image:
         parts.append(rendering.embedded_png(front_image, "Pareto front"))
     parts.append(_html_table(front, axes, extra=["feasible"]))
-    parts += ["<h2>Simulator against the live runs</h2>", _validation_html(validation)]
+    parts += [
+        "<h2>Simulator against the live runs</h2>",
+        "<p class='note'>Each live point simulated on its own short horizon (as its cell really ran).</p>",
+        _validation_html(validation),
+    ]
     if worst["points"]:
         parts.append(
             f"<p>Largest L1 hit-ratio error: {_pp(worst['max_abs_l1_hit_error_pp'])} pp; largest "
@@ -288,7 +282,7 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
         "<p class='note'>Latency and throughput come only from live points: the simulator does not model "
         "them.</p>",
     ]
-    parts += [rendering.embedded_png(png, title) for title, png in images if "against L1 size" not in title]
+    parts += [rendering.embedded_png(png, title) for title, png in images if title not in FIRST_FIGURES]
     parts += [
         "<h2>All points</h2><details><summary>table</summary>",
         _html_table(points, axes, extra=["on_front", "feasible"]),
@@ -299,8 +293,9 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
         "<li><b>stale read</b>: a read sent at t that returned a version older than one the origin had "
         "committed at or before t (origin write log against every Locust process's read log); "
         "<b>age</b>: t minus the commit that made the returned version obsolete.</li>",
-        "<li><b>memory</b>: live, the peaks of the target's RSS (all its processes) plus Redis used "
-        "memory; simulated, a model of the same (see above).</li>",
+        "<li><b>memory</b>: what the caches hold, not process RSS: L1 entries (all workers; live, the "
+        "most /metrics counted; simulated, the most held at once) × bytes per entry, plus Redis "
+        f"(live: used_memory; simulated: keys × bytes per key). {html.escape(entry_text(data))}</li>",
         "<li>The simulator replays the scenario's own streams (same seed, users, rate, warm-up) through "
         "the project's L1Backend/MeteredCache on a virtual clock; it does not model network delays, so "
         "the sub-millisecond invalidation races a live Redis or hierarchical target shows are absent.</li>",
@@ -325,7 +320,7 @@ def _markdown(data, axes, ranked, front) -> str:
         "",
         "Constraints: " + (", ".join(f"`{c['text']}`" for c in data["constraints"]) or "none"),
         "",
-        horizon_note(spec),
+        horizon_note(spec, simulator),
         "",
     ]
     if ranked:

@@ -16,7 +16,8 @@ import psutil
 import pytest
 
 from cachebench.cli.sweep import add_parsers, cmd_sweep
-from cachebench.tuning import access_log, trace_sweep
+from cachebench.load import access_log
+from cachebench.tuning import trace_sweep
 from cachebench.tuning.curves import GRID_ERROR_PP
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "access_log.gz"

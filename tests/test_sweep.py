@@ -158,6 +158,8 @@ rate_per_s = 200
 warmup_s = 1
 duration_s = 3
 workers = 2
+steady_state_requests = 5000
+steady_state_ttls = 3
 [settings]
 origin_latency_ms = 5
 [grid]
@@ -236,7 +238,18 @@ def test_a_simulated_sweep_writes_its_report_into_a_results_folder(tmp_path):
     # Simulated only: the live grid's points too, no duplicates (live ones are 'delete' points).
     assert len(data["points"]) == 12 and {p["source"] for p in data["points"]} == {"simulated"}
     assert len({p["id"] for p in data["points"]}) == 12
+    assert {p["horizon"] for p in data["points"]} == {"steady"}
     assert data["recommendation"]["recommended"], data["recommendation"]["verdict"]
+    # At steady state: ≥ 3 × the largest TTL (10 s) and ≥ the requests asked for, and it says so.
+    horizon = data["simulator"]["steady_state"]
+    assert horizon["horizon"]["duration_s"] >= 30 and horizon["measured_requests"] >= 5_000
+    assert "steady state" in data["recommendation"]["verdict"]
+    # The memory axis is what the caches hold: entries × measured bytes per entry, not RSS.
+    per_entry = data["simulator"]["entry_bytes"]
+    assert per_entry["value_bytes"] < per_entry["l1_entry_bytes"] < 3 * per_entry["value_bytes"]
+    for point in data["points"]:
+        assert point["memory_bytes"] == pytest.approx(point["l1_entries_peak"] * per_entry["l1_entry_bytes"])
+        assert point["l1_entries_peak"] <= 2 * point["l1_max_entries"]
     best = next(p for p in data["points"] if p["id"] == data["recommendation"]["recommended"][0])
     assert best["staleness_age_max_s"] <= 5 and best["hit_ratio"] >= 0.2 and best["on_front"]
     assert (

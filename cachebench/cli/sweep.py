@@ -20,7 +20,8 @@ from cachebench import arg_types as cli_args
 
 _CONSTRAINT_HELP = {
     "max_staleness": "stale reads at most this old, e.g. 5s or 500ms (see --staleness-stat)",
-    "max_memory": "target RSS + Redis memory at most, e.g. 256MB (10^6), 256MiB or 256M (2^20)",
+    "max_memory": "memory the caches hold at most (L1 entries × bytes each, all workers, plus Redis), "
+    "e.g. 16MB (10^6), 16MiB or 16M (2^20)",
     "min_hit_ratio": "share of reads a cache answers at least, e.g. 0.9 or 90%%",
     "max_stale_ratio": "share of reads that are stale at most, e.g. 0.01",
     "max_p99": "p99 latency at most, e.g. 50ms (known for live points only)",
@@ -117,7 +118,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     }
     spec = sweep.load_sweep(args.bench, overrides)
     if args.trace is not None:
-        from cachebench.tuning import access_log, trace_sweep
+        from cachebench.load import access_log
+        from cachebench.tuning import trace_sweep
 
         options = access_log.KeyOptions(query=args.key_query, user=args.key_user)
         trace_sweep.run_trace_sweep(spec, args.trace, args.trace_format, options, args.sample_rate)

@@ -3,12 +3,15 @@
 A sweep file (``bench/sweep.toml``, ``cachebench.tuning.sweep_spec``) names one target, one scenario and
 one load, fixed settings, a ``[grid]`` measured live (an ordinary matrix run by the ordinary runner
 into an ordinary results folder) and a ``[simulate]`` grid evaluated by ``cachebench.tuning.simulator``
-only. Every live point is simulated too, so the report shows how far the simulator is from the
-measurement. Per point (``cachebench.tuning.sweep_points``): hit ratio and per layer, p50/p99 and
-throughput (live only), origin reads/s, memory, stale-read ratio and staleness age. Then the
-Pareto front and a recommendation under the user's constraints (``analysis.pareto``,
-``analysis.constraints``), written next to the cells as ``sweep.json``, ``sweep.csv``, heatmaps,
-``sweep_report.html`` and ``sweep_summary.md`` (``analysis.sweep_report``).
+only. Two horizons: every live point is simulated on its own short horizon, so the report shows
+how far the simulator is from the measurement; and every point of both grids is simulated at
+steady state (``cachebench.tuning.steady_state``: a virtual horizon of ≥ 10× the largest TTL and
+≥ 1M requests), which is what the recommendation is for. Per point (``cachebench.tuning.sweep_points``):
+hit ratio and per layer, p50/p99 and throughput (live only), origin reads/s, the memory the caches
+hold (``cachebench.tuning.entry_bytes``), stale-read ratio and staleness age. Then the Pareto front
+and a recommendation under the user's constraints (``analysis.pareto``, ``analysis.constraints``),
+written next to the cells as ``sweep.json``, ``sweep.csv``, figures, ``sweep_report.html`` and
+``sweep_summary.md`` (``analysis.sweep_report``).
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ from cachebench.results import (
     write_json,
 )
 from cachebench.serve.settings import load_settings
+from cachebench.tuning import entry_bytes, steady_state
 from cachebench.tuning.sweep_points import (
     Timing,
-    baseline_memory_bytes,
     calibrate_timing,
     default_timing,
     live_points,
@@ -58,21 +61,34 @@ from cachebench.tuning.sweep_spec import (
     sweep_matrix,
     validate_points,
 )
+from targets import TARGETS
 
 SCHEMA = 1
 
 
-def analyse(points: list[dict[str, Any]], constraints: list[Constraint], axes: list[str]) -> dict[str, Any]:
-    """Candidates (a live point replaces the simulation of the same configuration), front, verdict."""
+def candidates_of(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The points a recommendation picks from: the steady-state ones when the sweep has them (a
+    live point's seconds say little about a service that runs for days); else, as sweeps before
+    the steady state did, a live point in place of the simulation of the same configuration."""
+    steady = [p for p in points if p.get("horizon") == "steady"]
+    if steady:
+        return steady
     live_ids = {
         p["id"] for p in points if p["source"] == "live" and p["status"] in ("complete", "incomplete")
     }
-    candidates = [
+    return [
         p
         for p in points
         if (p["source"] == "live" and p["id"] in live_ids)
         or (p["source"] == "simulated" and p["id"] not in live_ids)
     ]
+
+
+def analyse(
+    points: list[dict[str, Any]], constraints: list[Constraint], axes: list[str], horizon_text: str = ""
+) -> dict[str, Any]:
+    """Candidates, front, verdict (which says the horizon it is for)."""
+    candidates = candidates_of(points)
     recommendation = recommend(candidates, constraints, describe=lambda p: describe(p, axes))
     front_ids = {candidates[i]["id"] for i in recommendation.front}
     feasible_ids = {candidates[i]["id"] for i in recommendation.feasible}
@@ -88,7 +104,8 @@ def analyse(points: list[dict[str, Any]], constraints: list[Constraint], axes: l
         "candidates": candidates,
         "recommendation": recommendation,
         "ranked": ranked,
-        "verdict": recommendation.verdict(candidates, describe=lambda p: describe(p, axes)),
+        "verdict": recommendation.verdict(candidates, describe=lambda p: describe(p, axes))
+        + (f" For {horizon_text}." if horizon_text else ""),
     }
 
 
@@ -107,6 +124,41 @@ def _validation(points: list[dict[str, Any]], predictions: dict[str, dict[str, A
     return rows
 
 
+def _live_horizon(
+    spec: SweepSpec,
+    run_dir: Path,
+    points: list[dict[str, Any]],
+    live_grid: list[dict[str, Any]],
+    per_entry: dict[str, Any],
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Each complete live point simulated as its cell really ran (its own short horizon)."""
+    latency_s = load_settings(strategy=spec.target, **spec.settings).origin_latency_ms / 1000
+    nominal = trace_for(spec)
+    predictions: dict[str, dict[str, Any]] = {}
+    cpu_s, requests, timings = 0.0, 0, []
+    for point in (p for p in points if p["status"] == "complete"):
+        timing = calibrate_timing(cell_dir(run_dir, point["cell"]), spec, nominal, latency_s)
+        timing = timing or default_timing(spec)
+        timings.append(timing)
+        point.update(sim_warmup_s=timing.warmup_s, sim_duration_s=timing.duration_s, sim_gap_s=timing.gap_s)
+        config = next(g for g in live_grid if point_id(g) == point["id"])
+        trace = trace_for(spec, timing)
+        predictions[point["id"]], spent = simulated_point(spec, config, trace, per_entry)
+        cpu_s += spent
+        requests += len(trace)
+    info: dict[str, Any] = {"points": len(predictions), "cpu_s": cpu_s, "trace_requests": requests}
+    if timings:
+        info["timing"] = asdict(
+            Timing(
+                statistics.median(t.warmup_s for t in timings),
+                statistics.median(t.duration_s for t in timings),
+                statistics.median(t.gap_s for t in timings),
+                f"{timings[0].source} (median over cells)",
+            )
+        )
+    return predictions, info
+
+
 def run_sweep(
     spec: SweepSpec,
     simulate_only: bool = False,
@@ -115,88 +167,66 @@ def run_sweep(
 ) -> Path:
     """Run the sweep into a new results folder and write its report there; returns the folder."""
     console = console or Console()
-    axes = [*spec.grid, *spec.simulate]
+    axes = ordered_axes([*spec.grid, *spec.simulate])
     live_grid = complete_points(spec, grid_points(spec.grid), axes) if spec.grid else []
     sim_grid = complete_points(spec, grid_points(spec.simulate), axes) if spec.simulate else []
+    steady_grid = list({point_id(p): p for p in [*live_grid, *sim_grid]}.values())
     if simulate_only:
-        sim_grid = list({point_id(p): p for p in [*live_grid, *sim_grid]}.values())
         live_grid = []
-    if not live_grid and not sim_grid:
+    if not steady_grid:
         raise SweepError("the sweep has no points: give [grid] and/or [simulate] axes")
     validate_points(spec, live_grid, "live")
-    validate_points(spec, sim_grid, "simulated")
+    validate_points(spec, steady_grid, "simulated")
     constraints = parse_constraints(spec.constraints, spec.staleness_stat)
-    simulating = bool(sim_grid) or spec.rate_per_s > 0
-    if sim_grid or simulate_only:
-        trace_for(spec)  # fails early (rate, target, scenario) before any live cell runs
+    trace_for(spec)  # fails early (rate, target, scenario) before any live cell runs
+    per_entry = entry_bytes.measure(
+        load_settings(strategy=spec.target, **spec.settings), TARGETS[spec.target].needs_redis
+    )
     if live_grid:
         from cachebench.run.bench import run_bench
 
-        console.print(f"sweep: {len(live_grid)} live points, {len(sim_grid)} simulated")
+        console.print(f"sweep: {len(live_grid)} live points, {len(steady_grid)} simulated at steady state")
         run_dir = run_bench(sweep_matrix(spec, live_grid), results_root=results_root, console=console)
-        points = live_points(run_dir, spec, live_grid)
+        points = live_points(run_dir, spec, live_grid, per_entry)
     else:
         run_dir = new_run_dir(spec.label, results_root)
         manifest = Manifest(run_dir, {"sweep": spec.model_dump(mode="json"), "simulated_only": True}, [])
         manifest.finish("complete")
         points = []
-    simulator: dict[str, Any] = {"engine": spec.engine}
-    predictions: dict[str, dict[str, Any]] = {}
-    if simulating:
-        baseline = baseline_memory_bytes(spec.target, spec.workers)
-        latency_s = load_settings(strategy=spec.target, **spec.settings).origin_latency_ms / 1000
-        nominal = trace_for(spec)
-        live_ok = [p for p in points if p["status"] == "complete"]
-        cpu_s, requests, timings = 0.0, 0, []
-        for point in live_ok:  # each live point simulated as its cell really ran
-            timing = calibrate_timing(cell_dir(run_dir, point["cell"]), spec, nominal, latency_s)
-            timing = timing or default_timing(spec)
-            timings.append(timing)
-            point.update(
-                sim_warmup_s=timing.warmup_s, sim_duration_s=timing.duration_s, sim_gap_s=timing.gap_s
-            )
-            config = next(g for g in live_grid if point_id(g) == point["id"])
-            trace = trace_for(spec, timing)
-            predictions[point["id"]], spent = simulated_point(spec, config, trace, baseline)
-            cpu_s += spent
-            requests += len(trace)
-        residuals = [
-            p["memory_bytes"] - predictions[p["id"]]["cache_memory_bytes"]
-            for p in live_ok
-            if p.get("memory_bytes") is not None
-        ]
-        if residuals:
-            baseline = statistics.median(residuals)
-        measured = [t for t in timings if t.source == "live records"]
-        timing = default_timing(spec)
-        if measured:
-            timing = Timing(
-                statistics.median(t.warmup_s for t in measured),
-                statistics.median(t.duration_s for t in measured),
-                statistics.median(t.gap_s for t in measured),
-                "live records (median over cells)",
-            )
-        trace = trace_for(spec, timing)
-        console.print(f"sweep: simulating {len(sim_grid)} points ({len(trace):,} requests each)")
-        for config in sim_grid:
-            row, spent = simulated_point(spec, config, trace, baseline)
-            points.append(row)
-            cpu_s += spent
-            requests += len(trace)
-        for prediction in predictions.values():
-            prediction["memory_bytes"] = baseline + prediction["cache_memory_bytes"]
-        simulator.update(
-            {
-                "timing": asdict(timing),
-                "trace_requests": len(trace),
-                "measured_requests": trace.measured_requests,
-                "simulated_points": len(sim_grid) + len(live_ok),
-                "cpu_s": cpu_s,
-                "simulated_requests_per_cpu_s": requests / cpu_s if cpu_s else None,
-                "memory_baseline_bytes": baseline,
-                "memory_baseline_source": "live points" if residuals else "defaults",
-            }
+    predictions, live_horizon = _live_horizon(spec, run_dir, points, live_grid, per_entry)
+    console.print(f"sweep: simulating {len(steady_grid)} points at steady state")
+    slow = sum(
+        not steady_state.one_pass_supported(
+            spec.target, load_settings(strategy=spec.target, **{**spec.settings, **c})
         )
+        for c in steady_grid
+    )
+    if slow:  # other targets and settings have no one-pass model: the fast engine, point by point
+        console.print(
+            f"sweep: {slow} of them by the fast engine (~5-20 CPU-s each per million requests; "
+            "steady_state_requests in the sweep file shortens it)"
+        )
+    steady, steady_info, steady_trace = steady_state.sweep_points(spec, steady_grid, per_entry)
+    points += steady
+    console.print(f"sweep: {steady_info['horizon_text']}, {steady_info['cpu_s']:.1f} CPU-s")
+    ranked = analyse(points, constraints, axes)["ranked"]
+    if ranked and spec.target == "l1":  # how far the one pass is from the fast engine, where it matters
+        values = {**spec.settings, **{a: ranked[0][a] for a in axes}}
+        steady_info["check"] = steady_state.check_point(
+            steady_trace, spec.target, spec.workers, values, one_pass=ranked[0]
+        )
+    simulator: dict[str, Any] = {
+        "engine": spec.engine,
+        "entry_bytes": per_entry,
+        "live_horizon": live_horizon,
+        "steady_state": steady_info,
+        "simulated_points": len(steady),
+        "trace_requests": steady_info["trace_requests"],
+        "cpu_s": steady_info["cpu_s"],
+        "simulated_requests_per_cpu_s": steady_info["trace_requests"] * len(steady) / steady_info["cpu_s"]
+        if steady_info["cpu_s"]
+        else None,
+    }
     for point in points:
         sim = predictions.get(point["id"]) if point["source"] == "live" else None
         point["sim_hit_ratio"] = sim["hit_ratio"] if sim else None
@@ -220,7 +250,7 @@ def write_outputs(
     from analysis import sweep_report  # matplotlib is imported only when a report is drawn
 
     axes = ordered_axes([*spec.grid, *spec.simulate])
-    analysis = analyse(points, constraints, axes)
+    analysis = analyse(points, constraints, axes, simulator.get("steady_state", {}).get("horizon_text", ""))
     data = {
         "schema": SCHEMA,
         "spec": spec.model_dump(mode="json"),

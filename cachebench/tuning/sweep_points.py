@@ -3,10 +3,12 @@
 Both carry the same names, so the two can sit in one table, one front and one heatmap.
 
 Live: hit ratio from the responses' Cache-Status (latency.json counts), per layer and origin reads
-from /metrics, p50/p99 and throughput from the summary, memory = peak target RSS + peak Redis used
-memory, staleness from the records (``cachebench.staleness``). Simulated: the same figures from
-``cachebench.tuning.simulator``, memory modelled (the caches' peak contents over a baseline
-calibrated on the live points), with each phase as long as the live cells' records show it really was.
+from /metrics, p50/p99 and throughput from the summary, staleness from the records
+(``cachebench.staleness``), memory = the most L1 entries /metrics counted (all workers) × bytes per
+entry (``cachebench.tuning.entry_bytes``) plus the peak Redis ``used_memory``. Simulated: the same
+figures from ``cachebench.tuning.simulator`` on a live cell's own horizon (each phase as long as the
+live cells' records show it really was), or from ``cachebench.tuning.steady_state`` at steady state;
+memory = the simulated caches' peak entries × bytes per entry.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from cachebench import staleness
-from cachebench.results import LATENCY_FILE, SUMMARY_FILE, cell_dir, read_manifest
+from cachebench.results import LATENCY_FILE, SAMPLES_FILE, SUMMARY_FILE, cell_dir, read_manifest
 from cachebench.serve.settings import Settings, load_settings
+from cachebench.tuning.entry_bytes import cache_memory_bytes, with_item_entries
 from cachebench.tuning.model import SimulationError, simulated_targets
 from cachebench.tuning.simulator import simulate
 from cachebench.tuning.sweep_spec import REPORTED_SETTINGS, SweepError, SweepSpec, point_id, scenario_workload
 from cachebench.tuning.trace import DEFAULT_GAP_S, LoadModel, Trace, build_trace
-from targets import TARGETS
 
 #: The seed ``benchfile.expand`` gives a matrix's first repetition (a sweep runs one).
 RUN_SEED = 42
@@ -33,34 +37,6 @@ RUN_SEED = 42
 #: moment after the run-time clock): measured, a 1 s warm-up ~0.65 s, a 6 s run ~5.78 s. Used
 #: when a cell's own records cannot say (``calibrate_timing``).
 LOCUST_START_LAG_S = 0.3
-
-# Memory model for simulated points (live points are measured). Measured on the dev machine:
-#: RSS of one idle target worker (uvicorn + FastAPI + the app), with TargetProcess.
-WORKER_BASELINE_RSS_BYTES = 62_000_000
-#: What several workers add: uvicorn's supervisor and multiprocessing's helper process.
-SUPERVISOR_RSS_BYTES = 41_000_000
-#: RSS an L1 entry costs besides its value bytes (``bench/perf.py --memory-child 20000``: 283 B).
-L1_ENTRY_OVERHEAD_BYTES = 283
-#: Redis ``used_memory`` when empty, and per key besides the value (dict entries, TTL, allocator).
-REDIS_BASELINE_BYTES = 900_000
-REDIS_ENTRY_OVERHEAD_BYTES = 200
-
-
-# -- memory ------------------------------------------------------------------------------------
-
-
-def baseline_memory_bytes(target: str, workers: int) -> float:
-    """What the target (and its Redis) hold with empty caches, by the defaults above."""
-    baseline = WORKER_BASELINE_RSS_BYTES * workers + (SUPERVISOR_RSS_BYTES if workers > 1 else 0)
-    return baseline + (REDIS_BASELINE_BYTES if TARGETS[target].needs_redis else 0)
-
-
-def cache_memory_bytes(figures: dict[str, Any]) -> float:
-    """What the simulated caches' peak contents add to the baseline."""
-    l1 = figures["l1_bytes_peak"] + figures["l1_entries_peak"] * L1_ENTRY_OVERHEAD_BYTES
-    redis = figures["redis_bytes_peak"] + figures["redis_entries_peak"] * REDIS_ENTRY_OVERHEAD_BYTES
-    return l1 + redis
-
 
 # -- points ------------------------------------------------------------------------------------
 
@@ -163,8 +139,20 @@ def calibrate_timing(directory: Path, spec: SweepSpec, trace: Trace, latency_s: 
     return Timing(warmup_s, duration_s, gap_s, "live records")
 
 
-def live_points(run_dir: Path, spec: SweepSpec, grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One point per live cell, from its summary, latency counts and staleness records."""
+def _live_l1_entries(directory: Path) -> float | None:
+    """The most L1 entries the target held (all workers), from the cell's per-second samples."""
+    try:
+        samples = pd.read_csv(directory / SAMPLES_FILE, usecols=["l1_entries"])
+    except (OSError, ValueError):
+        return None
+    entries = pd.to_numeric(samples["l1_entries"], errors="coerce").max()
+    return None if pd.isna(entries) else float(entries)
+
+
+def live_points(
+    run_dir: Path, spec: SweepSpec, grid: list[dict[str, Any]], per_entry: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One point per live cell, from its summary, latency counts, samples and staleness records."""
     by_id = {point_id(p): p for p in grid}
     points = []
     for cell in read_manifest(run_dir).cells:
@@ -186,9 +174,12 @@ def live_points(run_dir: Path, spec: SweepSpec, grid: list[dict[str, Any]]) -> l
             summary = json.loads((directory / SUMMARY_FILE).read_text())
         headline = summary.get("headline", {})
         reads, hits = _read_counts(directory)
-        memory = headline.get("target_rss_bytes_max")
-        if memory is not None and headline.get("redis_used_memory_bytes_max"):
-            memory += headline["redis_used_memory_bytes_max"]
+        entries = _live_l1_entries(directory)
+        l1_memory = None if entries is None else entries * per_entry["l1_entry_bytes"]
+        redis_memory = headline.get("redis_used_memory_bytes_max")
+        memory = None
+        if l1_memory is not None or redis_memory is not None:
+            memory = (l1_memory or 0) + (redis_memory or 0)
         row.update(
             {
                 "hit_ratio": hits / reads if reads else None,
@@ -199,7 +190,10 @@ def live_points(run_dir: Path, spec: SweepSpec, grid: list[dict[str, Any]]) -> l
                 "p50_ms": headline.get("p50_ms"),
                 "p99_ms": headline.get("p99_ms"),
                 "memory_bytes": memory,
-                "memory_source": "measured",
+                "l1_memory_bytes": l1_memory,
+                "redis_memory_bytes": redis_memory,
+                "l1_entries_peak": entries,
+                "memory_source": "L1 entries measured × bytes per entry + Redis used_memory",
                 "reads": reads,
             }
         )
@@ -211,44 +205,48 @@ def live_points(run_dir: Path, spec: SweepSpec, grid: list[dict[str, Any]]) -> l
     return points
 
 
-def simulated_point(
-    spec: SweepSpec, point: dict[str, Any], trace: Trace, baseline_bytes: float
-) -> tuple[dict[str, Any], float]:
-    """One point by the simulator; also the CPU seconds it took."""
-    values = {**spec.settings, **point}
-    started = time.process_time()
-    result = simulate(trace, spec.target, values, workers=spec.workers, engine=spec.engine)
-    cpu_s = time.process_time() - started
-    figures = result.metrics()
-    resolved = load_settings(strategy=spec.target, **values)
+def simulated_row(
+    spec: SweepSpec, point: dict[str, Any], figures: dict[str, Any], per_entry: dict[str, Any], horizon: str
+) -> dict[str, Any]:
+    """A simulated point's row from the simulator's figures (``SimResult.metrics`` names)."""
+    resolved = load_settings(strategy=spec.target, **{**spec.settings, **point})
     row = {
         "id": point_id(point),
         "source": "simulated",
+        "horizon": horizon,
         "cell": None,
         "status": "simulated",
         "target": spec.target,
         "scenario": spec.scenario,
         "workers": spec.workers,
         **_reported_settings(resolved, point),
+        "hit_ratio": figures["hit_ratio"],
+        "l1_hit_ratio": figures.get("l1_hit_ratio"),
+        "redis_hit_ratio": figures.get("redis_hit_ratio"),
+        "origin_reads_per_s": figures["origin_reads_per_s"],
+        "requests_per_s": None,
+        "p50_ms": None,
+        "p99_ms": None,
+        **cache_memory_bytes(figures, per_entry),
+        "l1_entries_peak": figures.get("l1_items_peak", 0) + figures.get("l1_generation_keys_peak", 0),
+        "memory_source": "simulated entries × bytes per entry",
+        "reads": figures["reads"],
+        "simulated_requests": figures["requests"],
     }
-    row.update(
-        {
-            "hit_ratio": figures["hit_ratio"],
-            "l1_hit_ratio": figures.get("l1_hit_ratio"),
-            "redis_hit_ratio": figures.get("redis_hit_ratio"),
-            "origin_reads_per_s": figures["origin_reads_per_s"],
-            "requests_per_s": None,
-            "p50_ms": None,
-            "p99_ms": None,
-            "memory_bytes": baseline_bytes + cache_memory_bytes(figures),
-            "memory_source": "model",
-            "reads": figures["reads"],
-            "simulated_requests": figures["requests"],
-            "cache_memory_bytes": cache_memory_bytes(figures),
-        }
-    )
     row.update(_staleness_fields({"available": True, **figures}))
-    return row, cpu_s
+    return row
+
+
+def simulated_point(
+    spec: SweepSpec, point: dict[str, Any], trace: Trace, per_entry: dict[str, Any]
+) -> tuple[dict[str, Any], float]:
+    """One point by the simulator on a live cell's horizon; also the CPU seconds it took."""
+    values = {**spec.settings, **point}
+    started = time.process_time()
+    result = simulate(trace, spec.target, values, workers=spec.workers, engine=spec.engine)
+    cpu_s = time.process_time() - started
+    figures = with_item_entries(result.metrics(), load_settings(strategy=spec.target, **values).invalidation)
+    return simulated_row(spec, point, figures, per_entry, "live"), cpu_s
 
 
 def trace_for(spec: SweepSpec, timing: Timing | None = None) -> Trace:

@@ -74,7 +74,12 @@ class SweepSpec(BaseModel):
     #: Default constraints, e.g. {"max_staleness": "5s", "max_memory": "256MB", "min_hit_ratio": 0.6}.
     constraints: dict[str, Any] = Field(default_factory=dict)
     staleness_stat: str = "max"
+    #: The simulator engine for the live points' own horizon (the simulator against live).
     engine: str = "fast"
+    #: The steady state the recommendation is for (``cachebench.tuning.steady_state``): a virtual
+    #: horizon of at least this many of the grid's largest TTL, and at least this many requests.
+    steady_state_ttls: float = Field(10.0, ge=1, le=1000)
+    steady_state_requests: int = Field(1_000_000, ge=1_000, le=100_000_000)
     #: An access log whose traffic is swept instead of the scenario's (``cachebench sweep --trace``).
     trace: str | None = None
 
@@ -258,4 +263,5 @@ def describe(point: dict[str, Any], axes: list[str]) -> str:
     """``l1 with l1_ttl_s=5, l1_max_entries=1000 (live)``."""
     names = axes or list(REPORTED_SETTINGS)
     settings = ", ".join(f"{name}={_value_text(point.get(name))}" for name in names)
-    return f"{point['target']} with {settings} ({point['source']})"
+    source = "simulated at steady state" if point.get("horizon") == "steady" else point["source"]
+    return f"{point['target']} with {settings} ({source})"

@@ -1,6 +1,6 @@
 """``cachebench sweep --trace FILE``: the sweep's TTL × size grid over a user's own access log.
 
-The log is read in bounded memory (``cachebench.tuning.access_log``), the curves come in one pass
+The log is read in bounded memory (``cachebench.load.access_log``), the curves come in one pass
 (``cachebench.tuning.curves``), a few grid points are replayed through ``MeteredCache`` to show
 how far the one-pass figures are from the real cache, and the points go through the same Pareto
 front, recommendation and report as any sweep (``cachebench.tuning.sweep.write_outputs``).
@@ -14,14 +14,12 @@ from typing import Any
 from rich.console import Console
 
 from analysis.constraints import parse_constraints
+from cachebench.load import access_log
 from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
-from cachebench.serve import codec
 from cachebench.serve.settings import load_settings
-from cachebench.tuning import access_log
+from cachebench.tuning import entry_bytes
 from cachebench.tuning.curves import Curves, Requests, check, one_pass, sampled_points
-from cachebench.tuning.model import Origin
 from cachebench.tuning.sweep import write_outputs
-from cachebench.tuning.sweep_points import L1_ENTRY_OVERHEAD_BYTES, baseline_memory_bytes
 from cachebench.tuning.sweep_spec import SweepSpec, point_id
 
 #: Replaying the checked points costs ~1 µs per request each; above this many requests they are
@@ -36,15 +34,16 @@ def _axis(spec: SweepSpec, name: str, default: list) -> list:
     return sorted(values) or default
 
 
-def _points(spec: SweepSpec, curves: Curves, log: access_log.LogSummary, entry_bytes: float) -> list[dict]:
-    baseline = baseline_memory_bytes("l1", 1)
+def _points(
+    spec: SweepSpec, curves: Curves, log: access_log.LogSummary, bytes_per_entry: float
+) -> list[dict]:
     span_s = max(log.span_s, 1e-9)
     points = []
     for ttl_index, ttl_s in enumerate(curves.ttls_s):
         for size_index, size in enumerate(curves.sizes):
             setting = {"l1_ttl_s": ttl_s, "l1_max_entries": size}
             hit_ratio = curves.grid[ttl_index][size_index]
-            cached = min(size, log.distinct_keys) * (entry_bytes + L1_ENTRY_OVERHEAD_BYTES)
+            entries = min(size, log.distinct_keys)
             point: dict[str, Any] = {
                 "id": point_id(setting),
                 "source": "simulated",
@@ -64,8 +63,10 @@ def _points(spec: SweepSpec, curves: Curves, log: access_log.LogSummary, entry_b
                 "p50_ms": None,
                 "p99_ms": None,
                 # At most: every key the log touched, up to the bound (the TTL may hold fewer).
-                "memory_bytes": baseline + cached,
-                "memory_source": "model",
+                "memory_bytes": entries * bytes_per_entry,
+                "l1_memory_bytes": entries * bytes_per_entry,
+                "l1_entries_peak": entries,
+                "memory_source": "entries (at most) × bytes per entry",
                 "reads": log.reads,
             }
             # One process whose writes delete their key: no read can return an old version.
@@ -108,14 +109,17 @@ def run_trace_sweep(
     console = console or Console()
     results_root = results_root or RESULTS_ROOT
     constraints = parse_constraints(spec.constraints, spec.staleness_stat)
-    requests, log = access_log.load(path, fmt, options)
+    stream, log = access_log.load(path, fmt, options)
+    requests = Requests(stream.times_s, stream.keys, stream.is_write)
     console.print(f"trace: {log.describe()}")
     sizes = [int(s) for s in _axis(spec, "l1_max_entries", DEFAULT_SIZES)]
     ttls_s = [float(t) for t in _axis(spec, "l1_ttl_s", DEFAULT_TTLS_S)]
     curves, checks_note = curves_for(requests, sizes, ttls_s, sample_rate)
-    entry_bytes = log.mean_size_bytes
-    if entry_bytes is None:  # the log gives no sizes: the configured payload, encoded as served
-        entry_bytes = len(codec.encode(Origin(load_settings(strategy="l1", **spec.settings)).item(1)))
+    # Bytes per entry measured with the configured item; a log that gives sizes swaps the value's.
+    per_entry = entry_bytes.measure(load_settings(strategy="l1", **spec.settings), needs_redis=False)
+    if log.mean_size_bytes is not None:
+        per_entry["l1_entry_bytes"] += log.mean_size_bytes - per_entry["value_bytes"]
+        per_entry["value_bytes"] = log.mean_size_bytes
     spec = spec.model_copy(
         update={
             "trace": str(path),
@@ -127,7 +131,7 @@ def run_trace_sweep(
     )
     run_dir = new_run_dir(spec.label, results_root)
     Manifest(run_dir, {"sweep": spec.model_dump(mode="json"), "trace": log.as_dict()}, []).finish("complete")
-    points = _points(spec, curves, log, entry_bytes)
+    points = _points(spec, curves, log, per_entry["l1_entry_bytes"])
     simulator = {
         "engine": "one-pass",
         "trace": log.as_dict(),
@@ -138,8 +142,7 @@ def run_trace_sweep(
         "simulated_points": len(points),
         "cpu_s": curves.cpu_s,
         "simulated_requests_per_cpu_s": curves.as_dict()["requests_per_cpu_s"],
-        "memory_baseline_bytes": baseline_memory_bytes("l1", 1),
-        "memory_baseline_source": "defaults",
+        "entry_bytes": per_entry,
     }
     for row in curves.checks:
         console.print(

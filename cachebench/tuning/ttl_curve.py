@@ -8,6 +8,10 @@ since. So the misses of a key are a chain: its first read, then from each miss t
 at or after ``f + ttl`` or the first read after a write, whichever comes first. ``next`` is one
 ``searchsorted`` for every read at once; the chains are followed for all keys together, one step
 per miss of the key with the most misses.
+
+With a fill delay ``d`` (the origin's latency: a miss fills when its origin read completes), the
+entry of a miss at m lives from m + d to m + d + ttl, and a read of the key before m + d misses too
+(it starts its own origin read, whose later fill replaces the entry: the chain goes on from it).
 """
 
 from __future__ import annotations
@@ -61,14 +65,19 @@ class _Reads:
         first_read = reads_before[following]  # the read after that write (same key or beyond)
         return np.where(following < total, first_read, self.count)
 
-    def misses(self, ttl_s: float) -> np.ndarray:
+    def misses(self, ttl_s: float, fill_delay_s: float = 0.0) -> np.ndarray:
         """A mask over the grouped reads: True where a cache with this TTL misses."""
         count = self.count
         miss = np.zeros(count, dtype=bool)
         if not count:
             return miss
-        expiry_rank = np.searchsorted(self.unique_s, self.times_s + ttl_s, side="left")
+        expiry_rank = np.searchsorted(self.unique_s, self.times_s + fill_delay_s + ttl_s, side="left")
         next_by_ttl = np.searchsorted(self.composite, self.group_base + expiry_rank, side="left")
+        if fill_delay_s > 0:  # the key's next read misses too while the origin read is in flight
+            following_read = np.arange(1, count + 1)
+            in_flight = np.zeros(count, dtype=bool)
+            in_flight[:-1] = self.times_s[1:] < self.times_s[:-1] + fill_delay_s
+            next_by_ttl = np.where(in_flight & (following_read < self.group_end), following_read, next_by_ttl)
         following = np.minimum(next_by_ttl, self.after_write)
         following = np.where(following < self.group_end, following, count)
         frontier = self.starts
@@ -80,12 +89,17 @@ class _Reads:
 
 
 def ttl_hits(
-    times_s: np.ndarray, keys: np.ndarray, is_write: np.ndarray, ttls_s: list[float], invalidate: bool = True
+    times_s: np.ndarray,
+    keys: np.ndarray,
+    is_write: np.ndarray,
+    ttls_s: list[float],
+    invalidate: bool = True,
+    fill_delay_s: float = 0.0,
 ) -> np.ndarray:
     """A (requests × TTLs) mask: True where the request is a read that an unbounded cache with
-    that TTL answers (filled at its key's last miss, not deleted by a write since)."""
+    that TTL answers (filled ``fill_delay_s`` after its key's last miss, not deleted by a write since)."""
     reads = _Reads(times_s, keys, is_write, invalidate)
     hits = np.zeros((len(keys), len(ttls_s)), dtype=bool)
     for column, ttl_s in enumerate(ttls_s):
-        hits[reads.order, column] = ~reads.misses(float(ttl_s))
+        hits[reads.order, column] = ~reads.misses(float(ttl_s), fill_delay_s)
     return hits

@@ -1,4 +1,6 @@
-"""Reads a user's own access log into a request stream for the one-pass curves, in bounded memory.
+"""Reads a user's own access log into a request stream, in bounded memory: for the one-pass curves
+(``cachebench sweep --trace``) and for the ``trace_replay`` scenario, which replays it live (so it
+lives here, below both, and imports neither).
 
 Formats (``auto`` picks one from the first line that is not blank):
 
@@ -34,8 +36,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cachebench.tuning.curves import Requests
-
 FORMATS = ("auto", "clf", "combined", "jsonl", "csv")
 READ_METHODS = frozenset({"GET", "HEAD"})
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
@@ -49,6 +49,19 @@ _CLF = re.compile(
 )
 _CLF_TIME = "%d/%b/%Y:%H:%M:%S %z"
 _GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class LogRequests:
+    """The log's requests in time order: time (s), key id (the order keys first appear, from 0),
+    write or read."""
+
+    times_s: np.ndarray
+    keys: np.ndarray
+    is_write: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 class AccessLogError(ValueError):
@@ -248,8 +261,8 @@ def records(
 
 def load(
     path: Path | str, fmt: str = "auto", options: KeyOptions | None = None
-) -> tuple[Requests, LogSummary]:
-    """The log as a ``Requests`` stream (keys as ints, in time order) and what reading it found."""
+) -> tuple[LogRequests, LogSummary]:
+    """The log's requests (keys as ints, in time order) and what reading it found."""
     path = Path(path)
     summary = LogSummary(str(path), fmt)
     times, keys, writes = array("d"), array("q"), bytearray()
@@ -284,4 +297,4 @@ def load(
     summary.mean_size_bytes = size_total / sized if sized else None
     key_ids = np.frombuffer(keys, dtype=np.int64)
     is_write = np.frombuffer(bytes(writes), dtype=np.uint8).astype(bool)
-    return Requests(time_s[order], key_ids[order], is_write[order]), summary
+    return LogRequests(time_s[order], key_ids[order], is_write[order]), summary
