@@ -1,9 +1,10 @@
 """Read-through over an ordered list of cache layers (nearest the client first), then the origin.
 
 Every target is this class with a different list of layers: none (nocache), [l1], [redis],
-[l1, redis] (hierarchical). It also applies the invalidation mode on writes, coalesces
-concurrent misses, skips a failing layer for a cool-down, and says what happened in RFC 9211
-``Cache-Status`` and ``Server-Timing`` terms.
+[l1, redis] (hierarchical). It also applies the invalidation mode on writes (and, in the
+background, what a failing layer or channel missed), coalesces concurrent misses, skips a
+failing layer for a cool-down (and its reads for a moment after it answers again), and says
+what happened in RFC 9211 ``Cache-Status`` and ``Server-Timing`` terms.
 """
 
 from __future__ import annotations
