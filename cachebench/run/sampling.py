@@ -116,8 +116,8 @@ class Sampler:
     target_processes: Callable[[], list[psutil.Process]]
     generator_processes: Callable[[], list[psutil.Process]]
     redis_url: str | None = None
-    #: The Redis server's PID now: a fault may restart it as a new process.
-    redis_pid: Callable[[], int | None] | None = None
+    #: The Redis server's PID, or a callable that says it each time: a fault may restart it.
+    redis_pid: int | Callable[[], int | None] | None = None
     #: Every process of the benchmark (the runner and all it started), when all of them are ours:
     #: the machine's busy time minus theirs is what other work took ("other_cpu_percent"), and
     #: what no one used is "idle_cpu_percent" (both in % of one core).
@@ -146,7 +146,7 @@ class Sampler:
         self._http = httpx.Client(timeout=2.0)
 
     def _redis_processes(self) -> list[psutil.Process]:
-        pid = self.redis_pid() if self.redis_pid else None
+        pid = self.redis_pid() if callable(self.redis_pid) else self.redis_pid
         return tree(pid)() if pid else []
 
     def start(self) -> Sampler:
