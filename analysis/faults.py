@@ -29,6 +29,7 @@ PANELS = [
             ("server_5xx_per_s", "5xx"),
             ("error", "failed requests"),
             ("redis_errors_per_s", "failed Redis calls"),
+            ("redis_open_timeouts_per_s", "Redis timeouts waited, breaker open"),
         ],
     ),
     ("breaker open", [("redis_circuit_open_workers", "workers with it open")]),
@@ -39,6 +40,7 @@ PHASE_COLUMNS = [
     ("server_5xx", "5xx", "{:,.0f}"),
     ("p99_ms", "p99 ms", "{:,.1f}"),
     ("redis_errors", "failed Redis calls", "{:,.0f}"),
+    ("redis_open_timeouts", "timeouts waited while open", "{:,.0f}"),
     ("stale_reads", "stale reads", "{:,.0f}"),
     ("staleness_max_s", "oldest stale s", "{:.2f}"),
 ]

@@ -63,3 +63,16 @@ def test_breaker_is_clean_only_with_no_failure_since_the_last_success(clock: Fak
     assert not breaker.clean and not breaker.is_open  # closed, but a success would change it
     breaker.record_success()
     assert breaker.clean
+
+
+def test_breaker_is_unsettled_for_settle_s_after_the_success_that_ends_failures(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(failures_before_open=2, cooldown_s=2.0, timer=clock, settle_s=0.5)
+    breaker.record_success()
+    assert breaker.settled  # a success with no failure before it starts nothing
+    breaker.record_failure()
+    assert breaker.settled  # failing, not yet answering again
+    breaker.record_success()
+    clock.tick(0.49)
+    assert not breaker.settled
+    clock.tick(0.01)
+    assert breaker.settled

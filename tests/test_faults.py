@@ -106,6 +106,13 @@ def test_redis_down_reads_fall_back_and_breaker_opens(
         health = client.get("/healthz").json()["redis"]
         assert (health["reachable"], health["circuit_open"]) == (False, True)
 
+        # One cool-down later one request probes: a paused Redis makes it wait its timeout, which
+        # is counted as made with the breaker open; a dead one refuses at once, and nothing is.
+        time.sleep(COOLDOWN_S)
+        timed_get(client, path)
+        waited = metric(target, "cachebench_cache_timeouts_total", layer="redis", breaker="open")
+        assert waited == (1 if fault == "pause" else 0)
+
         # Repaired: after the cool-down a probe succeeds and hits resume by themselves.
         repair_redis(private_redis, fault)
         poll_until(

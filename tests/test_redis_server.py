@@ -219,3 +219,14 @@ def test_server_left_running_is_stopped_at_interpreter_exit() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=20, check=True
     )
     assert _gone(int(done.stdout))
+
+
+def test_a_restarted_server_is_a_new_process_pinned_like_the_first() -> None:
+    cpus = [min(os.sched_getaffinity(0))]
+    with RedisServer(cpus=cpus) as server:
+        first = server.pid
+        assert first is not None and os.sched_getaffinity(first) == set(cpus)
+        server.kill()
+        server.restart()
+        assert server.pid not in (None, first)
+        assert os.sched_getaffinity(server.pid) == set(cpus)

@@ -8,7 +8,8 @@ process that:
 * persists nothing (no RDB snapshots, no AOF) and keeps its log in a private 0700 tempdir;
 * is always stopped: by ``stop()``, by the ``with`` block, when garbage collected, or at
   interpreter exit;
-* can be paused, resumed, killed and restarted on the same URL, for fault-injection tests.
+* can be paused, resumed, killed and restarted on the same URL, for fault-injection tests
+  (a restart is a new process, with a new ``pid``, pinned to the same ``cpus``).
 """
 
 from __future__ import annotations
@@ -97,8 +98,11 @@ class RedisServer:
         maxmemory_bytes: int | None = None,
         maxmemory_policy: str = "allkeys-lru",
         binary: str | None = None,
+        cpus: list[int] | None = None,
     ) -> None:
         self.maxmemory_bytes = maxmemory_bytes
+        #: CPUs every process started here is pinned to, a restarted one too.
+        self.cpus = cpus
         self.maxmemory_policy = maxmemory_policy
         self.binary = binary or redis_server_binary()
         self._port: int | None = None
@@ -286,6 +290,8 @@ class RedisServer:
                 cwd=tempdir,
             )
         self._state.proc = proc
+        if self.cpus:
+            os.sched_setaffinity(proc.pid, self.cpus)
         assert proc.stdin is not None
         # An early exit shows up below with its log; a broken pipe here says less.
         with contextlib.suppress(OSError):

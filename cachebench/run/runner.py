@@ -155,12 +155,10 @@ class CellRunner:
         settings = dict(cell.settings)
         redis_server, proxy = None, None
         if TARGETS[cell.target].needs_redis:
-            redis_server = stack.enter_context(RedisServer())
+            redis_server = stack.enter_context(RedisServer(cpus=self.target_cpus))
             settings["redis_url"], proxy = stack.enter_context(
                 redis_url_for_target(redis_server, cell.faults)
             )
-            if self.target_cpus:
-                psutil.Process(redis_server.pid).cpu_affinity(self.target_cpus)
         target = stack.enter_context(
             TargetProcess(
                 cell.target, settings, workers=cell.workers, cpus=self.target_cpus,
@@ -263,7 +261,7 @@ class CellRunner:
             sampler = Sampler(
                 target.url, target.processes, tree(proc.pid),
                 redis_url=redis_server.url if redis_server else None,
-                redis_pid=redis_server.pid if redis_server else None,
+                redis_pid=(lambda: redis_server.pid) if redis_server else None,
                 all_ours=tree(os.getpid()) if self.external_url is None else None,
                 redis_timeout_s=0.2 if injector else 1.0,
             ).start()  # fmt: skip

@@ -27,9 +27,10 @@ def scrape_metrics(client: httpx.Client, url: str) -> dict[tuple[str, tuple], fl
 
 
 def fault_figures(before: dict, after: dict, elapsed_s: float) -> dict[str, float | None]:
-    """What the fault timeline needs each second: 5xx, and per layer hits, failed calls (each
-    one a timeout or refusal a request waited for), bypasses and workers with the breaker open;
-    and L1's size, which a soak watches."""
+    """What the fault timeline needs each second: 5xx, and per layer hits, failed calls (a
+    timeout or a refusal, made for a request or in the background), bypasses, timeouts requests
+    waited for with the breaker open, and workers with the breaker open; and L1's size, which a
+    soak watches."""
     values: dict[str, float | None] = {}
     if not after:
         return values
@@ -47,6 +48,9 @@ def fault_figures(before: dict, after: dict, elapsed_s: float) -> dict[str, floa
         for result, column in (("hit", "hits"), ("error", "errors"), ("bypass", "bypasses")):
             changed = delta("cachebench_cache_operations_total", layer=layer, result=result)
             values[f"{layer}_{column}_per_s"] = changed / elapsed_s
+        if any(n == "cachebench_cache_timeouts_total" for (n, _) in after):
+            waited = delta("cachebench_cache_timeouts_total", layer=layer, breaker="open")
+            values[f"{layer}_open_timeouts_per_s"] = waited / elapsed_s
     for (name, lbls), value in after.items():
         if name == "cachebench_circuit_open":
             values[f"{dict(lbls).get('layer')}_circuit_open_workers"] = value
@@ -112,7 +116,8 @@ class Sampler:
     target_processes: Callable[[], list[psutil.Process]]
     generator_processes: Callable[[], list[psutil.Process]]
     redis_url: str | None = None
-    redis_pid: int | None = None
+    #: The Redis server's PID, or a callable that says it each time: a fault may restart it.
+    redis_pid: int | Callable[[], int | None] | None = None
     #: Every process of the benchmark (the runner and all it started), when all of them are ours:
     #: the machine's busy time minus theirs is what other work took ("other_cpu_percent"), and
     #: what no one used is "idle_cpu_percent" (both in % of one core).
@@ -126,7 +131,7 @@ class Sampler:
         self._thread = threading.Thread(target=self._run, name="cachebench-sampler", daemon=True)
         self._target_cpu = ProcessGroupCpu(self.target_processes)
         self._generator_cpu = ProcessGroupCpu(self.generator_processes)
-        self._redis_cpu = ProcessGroupCpu(tree(self.redis_pid)) if self.redis_pid else None
+        self._redis_cpu = ProcessGroupCpu(self._redis_processes) if self.redis_pid else None
         self._ours_cpu = ProcessGroupCpu(self.all_ours) if self.all_ours else None
         self._machine_busy_s = 0.0
         self._redis = (
@@ -139,6 +144,10 @@ class Sampler:
             else None
         )
         self._http = httpx.Client(timeout=2.0)
+
+    def _redis_processes(self) -> list[psutil.Process]:
+        pid = self.redis_pid() if callable(self.redis_pid) else self.redis_pid
+        return tree(pid)() if pid else []
 
     def start(self) -> Sampler:
         self._thread.start()

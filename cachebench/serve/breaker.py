@@ -17,6 +17,9 @@ class CircuitBreaker:
     its failure opens it for another cool-down, so a dead layer costs one timeout per cool-down.
     Every call ``allow`` lets through must report how it went: a probe whose success goes
     unreported keeps the breaker open for one more cool-down.
+
+    The first success after a failure also starts ``settle_s`` in which ``settled`` is False:
+    the layer answers again, but what it holds may not be current yet (see ``LayeredCache``).
     """
 
     def __init__(
@@ -25,6 +28,7 @@ class CircuitBreaker:
         cooldown_s: float,
         timer: Callable[[], float] = time.monotonic,
         on_change: Callable[[bool], None] = lambda is_open: None,
+        settle_s: float = 0.0,
     ) -> None:
         self.failures_before_open = failures_before_open
         self.cooldown_s = cooldown_s
@@ -33,6 +37,8 @@ class CircuitBreaker:
         self._on_change = on_change
         self._consecutive_failures = 0
         self._open_until = 0.0
+        self.settle_s = settle_s
+        self._settled_at = 0.0
 
     @property
     def is_open(self) -> bool:
@@ -42,6 +48,11 @@ class CircuitBreaker:
     def clean(self) -> bool:
         """Closed with no failure since the last success: a success would change nothing."""
         return not self._open_until and not self._consecutive_failures
+
+    @property
+    def settled(self) -> bool:
+        """No failure, or ``settle_s`` has passed since the success that ended the last ones."""
+        return not self._settled_at or self._timer() >= self._settled_at
 
     def allow(self) -> bool:
         if not self._open_until:
@@ -54,6 +65,8 @@ class CircuitBreaker:
         return True
 
     def record_success(self) -> None:
+        if self._consecutive_failures or self._open_until:
+            self._settled_at = self._timer() + self.settle_s
         self._consecutive_failures = 0
         if self._open_until:
             self._open_until = 0.0

@@ -4,7 +4,8 @@ A write publishes the key it invalidated; every process drops that key from its 
 delivers at most once and only while connected, so the bus also watches its own connection: a
 heartbeat PING that goes unanswered, or a dropped connection, marks the channel unhealthy. While
 unhealthy, L1 must not be used (its entries may have missed invalidations); when the channel is
-back, L1 is cleared before it is used again.
+back, L1 is cleared before it is used again. A message the writer could not publish is kept
+and published again once Redis answers (``LayeredCache._publish_missed``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from cachebench.serve import metrics
+from cachebench.serve.backends.redis_backend import unavailable
 from cachebench.serve.settings import Settings
 
 HEARTBEAT_INTERVAL_S = 0.25
@@ -67,13 +69,16 @@ class InvalidationBus:
         await self._client.aclose()
 
     async def publish(self, key: str) -> None:
+        """Publish one invalidated key; BackendUnavailable when Redis did not take it.
+
+        A lost message is not covered by the others' heartbeats: a stall shorter than
+        HEARTBEAT_DEADLINE_S goes unnoticed by them, so the caller keeps it and publishes again.
+        """
         try:
             await self._client.publish(self.channel, f"{self._sender} {key}")
-            self._published.inc()
-        except (RedisError, OSError):
-            # Nobody heard this invalidation; the other processes' heartbeats fail too while
-            # Redis is unreachable, so they clear their L1 before they use it again.
-            pass
+        except (RedisError, OSError) as exc:
+            raise unavailable(exc) from exc
+        self._published.inc()
 
     async def _listen_forever(self) -> None:
         while True:

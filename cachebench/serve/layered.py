@@ -1,9 +1,10 @@
 """Read-through over an ordered list of cache layers (nearest the client first), then the origin.
 
 Every target is this class with a different list of layers: none (nocache), [l1], [redis],
-[l1, redis] (hierarchical). It also applies the invalidation mode on writes, coalesces
-concurrent misses, skips a failing layer for a cool-down, and says what happened in RFC 9211
-``Cache-Status`` and ``Server-Timing`` terms.
+[l1, redis] (hierarchical). It also applies the invalidation mode on writes (and, in the
+background, what a failing layer or channel missed), coalesces concurrent misses, skips a
+failing layer for a cool-down (and its reads for a moment after it answers again), and says
+what happened in RFC 9211 ``Cache-Status`` and ``Server-Timing`` terms.
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from cachebench.serve import codec, metrics
+from cachebench.serve import codec
 from cachebench.serve.backends import BackendUnavailable, CacheBackend
-from cachebench.serve.breaker import CircuitBreaker
 from cachebench.serve.codec import Item, Profile
+from cachebench.serve.layer import RETRY_UNAPPLIED_S, Layer
 from cachebench.serve.origin import ORIGIN_QUEUE_S
 from cachebench.serve.settings import Settings
 
 Loader = Callable[[], Awaitable[Item | Profile | None]]
-#: Missed invalidations kept per layer; past this the oldest are dropped and age out by TTL.
+#: Missed invalidations kept per layer (and unpublished ones); past this the oldest are dropped
+#: and age out by TTL.
 MAX_UNAPPLIED = 100_000
-RETRY_UNAPPLIED_S = 0.1
 
 
 class InvalidationChannel(Protocol):
@@ -33,7 +34,8 @@ class InvalidationChannel(Protocol):
 
     healthy: bool
 
-    async def publish(self, key: str) -> None: ...
+    async def publish(self, key: str) -> None:
+        """Tell the other processes; BackendUnavailable when Redis did not take the message."""
 
 
 @dataclass(slots=True)
@@ -44,39 +46,6 @@ class Outcome:
     version: int | None
     cache_status: str | None
     server_timing: str
-
-
-class Layer:
-    """One backend as the layered cache uses it: its TTL, breaker and pre-built header parts."""
-
-    def __init__(self, backend: CacheBackend, ttl_s: float, settings: Settings) -> None:
-        self.backend = backend
-        self.name = backend.name
-        self.ttl_s = ttl_s
-        gauge = metrics.CIRCUIT_OPEN.labels(self.name)
-        self.breaker = CircuitBreaker(
-            settings.redis_failures_before_cooldown, settings.redis_cooldown_s,
-            on_change=lambda is_open: gauge.set(1 if is_open else 0),
-        )  # fmt: skip
-        self.hit = f"{self.name}; hit"
-        self.miss = f"{self.name}; fwd=miss"
-        self.stored = f"{self.name}; fwd=miss; stored"
-        self.error = f"{self.name}; fwd=miss; detail=error"
-        self.open = f"{self.name}; fwd=bypass; detail=circuit-open"
-        self.gap = f"{self.name}; fwd=bypass; detail=invalidation-gap"
-        # %-format with the name already in: the Server-Timing entry is built on every read.
-        self.timing = f"{self.name};dur=%.3f"
-        ops = metrics.CACHE_OPERATIONS
-        self.count = {
-            r: metrics.TickCounter(ops.labels(self.name, r))
-            for r in ("hit", "miss", "set", "delete", "error", "undecodable", "bypass")
-        }
-        self.hits = self.count["hit"]  # bound once: counted on every hit
-        self.get_nowait = getattr(backend, "get_nowait", None) if backend.in_process else None
-        #: Invalidations this layer missed while it failed (key -> new value, None = delete),
-        #: applied before it is read again, so a recovered Redis does not serve what a write replaced.
-        self.unapplied: dict[str, bytes | None] = {}
-        self.retrying: asyncio.Task | None = None
 
 
 class LayeredCache:
@@ -97,6 +66,10 @@ class LayeredCache:
         self.coalesce = settings.coalesce
         self._timer = timer
         self._inflight: dict[str, asyncio.Future] = {}
+        #: Invalidations the channel has not carried yet (an ordered set), published once every
+        #: layer has taken them, so no process refills its L1 from a Redis that still holds the key.
+        self._unpublished: dict[str, None] = {}
+        self._repairing: asyncio.Task | None = None
         nearest = self.layers[0] if self.layers else None
         #: The first layer, when it can be read without awaiting and keys carry no generation
         #: (version mode reads the generation first): read_nowait serves its hits.
@@ -115,14 +88,16 @@ class LayeredCache:
 
     def _usable(self, layer: Layer, statuses: list[str]) -> bool:
         if layer.backend.in_process and self.channel is not None and not self.channel.healthy:
-            statuses.append(layer.gap)
-            layer.count["bypass"].inc()
-            return False
+            return self._bypass(layer, layer.gap, statuses)
         if not layer.breaker.allow():
-            statuses.append(layer.open)
-            layer.count["bypass"].inc()
-            return False
+            return self._bypass(layer, layer.open, statuses)
         return True
+
+    @staticmethod
+    def _bypass(layer: Layer, status: str, statuses: list[str]) -> bool:
+        statuses.append(status)
+        layer.count["bypass"].inc()
+        return False
 
     def read_nowait(self, kind: str, ident: int) -> Outcome | None:
         """A hit in process memory, served without awaiting; None when ``read`` must answer.
@@ -177,17 +152,24 @@ class LayeredCache:
             if layer.unapplied and not await self._apply_missed(layer):
                 statuses.append(layer.error)
                 continue
-            started = timer()
+            if not layer.breaker.settled:
+                self._bypass(layer, layer.settling, statuses)
+                continue
+            probing, started = layer.breaker.is_open, timer()
             try:
                 value = await layer.backend.get(key)
-            except BackendUnavailable:
-                layer.breaker.record_failure()
-                layer.count["error"].inc()
+            except BackendUnavailable as exc:
+                layer.failed(exc, probing)
                 statuses.append(layer.error)
                 continue
             finally:
                 timings.append(layer.timing % ((timer() - started) * 1000))
             layer.breaker.record_success()
+            if not layer.breaker.settled:
+                # This call ended a run of failures: other processes may not have deleted in
+                # it yet what they wrote meanwhile, so what it read is not served.
+                self._bypass(layer, layer.settling, statuses)
+                continue
             if value is not None and not layer.backend.in_process and not _decodes(kind, key, value):
                 layer.count["undecodable"].inc()
                 await self._delete_from(layer, key)
@@ -261,30 +243,28 @@ class LayeredCache:
             key, value = self.generation_key(kind, ident), b"%d" % new_version
             layers = self.layers
         for layer in layers:
-            layer.unapplied.pop(key, None)
-            layer.unapplied[key] = value
-            if len(layer.unapplied) > MAX_UNAPPLIED:
-                del layer.unapplied[next(iter(layer.unapplied))]
+            _enqueue(layer.unapplied, key, value)
             if layer.breaker.allow():
                 await self._apply_missed(layer)
             else:
-                self._retry_later(layer)
+                self._repair_later()
         if self.channel is not None:
-            await self.channel.publish(key)
+            _enqueue(self._unpublished, key, None)
+            await self._publish_missed()
 
-    async def _apply_missed(self, layer: Layer) -> bool:
+    async def _apply_missed(self, layer: Layer, background: bool = False) -> bool:
         """Apply the invalidations the layer has not taken yet; False if it failed again."""
         while layer.unapplied:
             key, value = next(iter(layer.unapplied.items()))
+            probing = None if background else layer.breaker.is_open
             try:
                 if value is None:
                     await layer.backend.delete(key)
                 else:
                     await layer.backend.set(key, value, self._ttl_s(layer))
-            except BackendUnavailable:
-                layer.breaker.record_failure()
-                layer.count["error"].inc()
-                self._retry_later(layer)
+            except BackendUnavailable as exc:
+                layer.failed(exc, probing)
+                self._repair_later()
                 return False
             layer.breaker.record_success()
             layer.count["delete" if value is None else "set"].inc()
@@ -292,21 +272,44 @@ class LayeredCache:
                 del layer.unapplied[key]
         return True
 
-    def _retry_later(self, layer: Layer) -> None:
-        """Keep retrying in the background, so an idle process also repairs the layer once it is back."""
-        if layer.retrying is None:
-            layer.retrying = asyncio.get_running_loop().create_task(self._retry(layer))
+    async def _publish_missed(self) -> None:
+        """Publish what the channel has not carried, once every layer has taken it."""
+        channel = self.channel
+        assert channel is not None
+        # Unhealthy: Redis is not answering us, and a publish would wait for its timeout.
+        if not channel.healthy or any(layer.unapplied for layer in self.layers):
+            self._repair_later()
+            return
+        while self._unpublished:
+            key = next(iter(self._unpublished))
+            try:
+                await channel.publish(key)
+            except BackendUnavailable:
+                self._repair_later()
+                return
+            self._unpublished.pop(key, None)
 
-    async def _retry(self, layer: Layer) -> None:
+    def _repair_later(self) -> None:
+        """Keep applying and publishing missed invalidations in the background until none is left,
+        so an idle process repairs too, and no request waits on it."""
+        if self._repairing is None:
+            self._repairing = asyncio.get_running_loop().create_task(self._repair())
+
+    async def _repair(self) -> None:
         try:
-            while layer.unapplied:
+            while self._unpublished or any(layer.unapplied for layer in self.layers):
                 await asyncio.sleep(RETRY_UNAPPLIED_S)
-                # Another request may have applied them while this slept: then asking the
-                # breaker would spend its half-open probe on a call that reports nothing.
-                if layer.unapplied and layer.breaker.allow():
-                    await self._apply_missed(layer)
+                # Whatever the breaker says: no request waits on these calls, and a write's
+                # invalidation must reach Redis as soon as it answers, before other processes
+                # read there what the write replaced (their breakers' settle_s covers this).
+                for layer in reversed(self.layers):
+                    if layer.unapplied and not await self._apply_missed(layer, background=True):
+                        break
+                else:
+                    if self._unpublished:
+                        await self._publish_missed()
         finally:
-            layer.retrying = None
+            self._repairing = None
 
     def _ttl_s(self, layer: Layer) -> float:
         if self.jitter:
@@ -323,11 +326,11 @@ class LayeredCache:
                 statuses[statuses.index(layer.miss)] = layer.stored
 
     async def _store_in(self, layer: Layer, key: str, value: bytes) -> None:
+        probing = layer.breaker.is_open
         try:
             await layer.backend.set(key, value, self._ttl_s(layer))
-        except BackendUnavailable:
-            layer.breaker.record_failure()
-            layer.count["error"].inc()
+        except BackendUnavailable as exc:
+            layer.failed(exc, probing)
         else:
             # Reported like a get's: after a cool-down the breaker lets through whichever call
             # comes first, and under concurrent load that is often this store (after an origin
@@ -339,11 +342,11 @@ class LayeredCache:
             layer.count["set"].inc()
 
     async def _delete_from(self, layer: Layer, key: str) -> None:
+        probing = layer.breaker.is_open
         try:
             await layer.backend.delete(key)
-        except BackendUnavailable:
-            layer.breaker.record_failure()
-            layer.count["error"].inc()
+        except BackendUnavailable as exc:
+            layer.failed(exc, probing)
         else:
             layer.breaker.record_success()  # as in _store_in
             layer.count["delete"].inc()
@@ -363,6 +366,14 @@ class LayeredCache:
                     "invalidation_channel_healthy": (None if self.channel is None else self.channel.healthy),
                 }
         return {"configured": False, "reachable": None}
+
+
+def _enqueue(pending: dict, key: str, value: bytes | None) -> None:
+    """Put ``key`` last in an ordered set of pending invalidations, bounded by MAX_UNAPPLIED."""
+    pending.pop(key, None)
+    pending[key] = value
+    if len(pending) > MAX_UNAPPLIED:
+        del pending[next(iter(pending))]
 
 
 def _decodes(kind: str, key: str, value: bytes) -> bool:

@@ -36,6 +36,12 @@ CACHE_OPERATIONS = Counter(
     " undecodable, bypass)",
     ["layer", "result"],
 )
+CACHE_TIMEOUTS = Counter(
+    "cachebench_cache_timeouts",
+    "Cache calls made for a request that waited their whole timeout, by layer and by the breaker's"
+    " state when the call began (open: the one probe a cool-down lets through)",
+    ["layer", "breaker"],
+)
 _ORIGIN = Counter("cachebench_origin_operations", "Reads and writes that reached the origin", ["op"])
 ORIGIN_READS = _ORIGIN.labels("read")
 ORIGIN_WRITES = _ORIGIN.labels("write")

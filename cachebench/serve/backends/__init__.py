@@ -12,6 +12,11 @@ from typing import Protocol, runtime_checkable
 class BackendUnavailable(Exception):
     """The backend could not answer (connection refused, timeout); the caller serves from origin."""
 
+    def __init__(self, reason: str, timed_out: bool = False) -> None:
+        super().__init__(reason)
+        #: The call waited its whole timeout (a stalled server), rather than failing at once.
+        self.timed_out = timed_out
+
 
 @runtime_checkable
 class CacheBackend(Protocol):

@@ -6,6 +6,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from cachebench.serve.backends import BackendUnavailable
 from cachebench.serve.settings import Settings
@@ -26,6 +27,11 @@ def connect(settings: Settings) -> aioredis.Redis:
         retry=Retry(NoBackoff(), 0),
         max_connections=256,
     )
+
+
+def unavailable(exc: BaseException) -> BackendUnavailable:
+    """The failure as the layered cache sees it: a paused server times out, a dead one refuses."""
+    return BackendUnavailable(str(exc), timed_out=isinstance(exc, (RedisTimeout, TimeoutError)))
 
 
 class RedisBackend:
@@ -53,7 +59,7 @@ class RedisBackend:
         try:
             connection = self._idle.pop() if self._idle else await pool.get_connection()
         except (RedisError, OSError) as exc:
-            raise BackendUnavailable(str(exc)) from exc
+            raise unavailable(exc) from exc
         try:
             await connection.send_command("GET", key)
             value = await connection.read_response()
@@ -66,7 +72,7 @@ class RedisBackend:
                 await each.disconnect(nowait=True)
                 await pool.release(each)
             if isinstance(exc, (RedisError, OSError)):
-                raise BackendUnavailable(str(exc)) from exc
+                raise unavailable(exc) from exc
             raise
         if len(self._idle) < IDLE_GET_CONNECTIONS:
             self._idle.append(connection)
@@ -78,13 +84,13 @@ class RedisBackend:
         try:
             await self.client.set(key, value, px=max(1, int(ttl_s * 1000)))
         except (RedisError, OSError) as exc:
-            raise BackendUnavailable(str(exc)) from exc
+            raise unavailable(exc) from exc
 
     async def delete(self, key: str) -> None:
         try:
             await self.client.delete(key)
         except (RedisError, OSError) as exc:
-            raise BackendUnavailable(str(exc)) from exc
+            raise unavailable(exc) from exc
 
     async def ping(self) -> bool:
         try:
