@@ -57,7 +57,10 @@ def test_zero_generator_processes_means_one_per_generator_cpu():
         ({"modes": [{"kind": "slo"}]}, "rate_per_s .*first step"),
         ({"modes": [{"kind": "slo", "rate_per_s": 500, "max_rate_per_s": 100}]}, "max_rate_per_s"),
         ({"slo_p99_ms": 0}, "slo_p99_ms"),
-        ({"scenario_targets": {"read_only": ["nocache"]}}, "'read_only' is not one of the matrix's scenarios"),
+        (
+            {"scenario_targets": {"read_only": ["nocache"]}},
+            "'read_only' is not one of the matrix's scenarios",
+        ),
         (
             {"targets": ["nocache"], "scenario_targets": {"read_heavy": ["l1"]}},
             "scenario_targets.read_heavy: 'l1' is not one of the matrix's targets",

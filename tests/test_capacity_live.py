@@ -25,8 +25,12 @@ def test_nocache_capacity_is_origin_bound_near_pool_over_latency(tmp_path):
             "reuse_processes": True,
             "slo_p99_ms": 60,
             "settings": {
-                "small-pool": {"origin_concurrency": POOL, "origin_latency_ms": LATENCY_MS, "origin_jitter_ms": 0}
-            },
+                "small-pool": {
+                    "origin_concurrency": POOL,
+                    "origin_latency_ms": LATENCY_MS,
+                    "origin_jitter_ms": 0,
+                },
+            },  # fmt: skip
             "modes": [
                 {"kind": "fixed_rate", "rate_per_s": 160},
                 {"kind": "slo", "rate_per_s": 160, "step_s": 2, "max_steps": 5},

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from cachebench.run.capacity_search import ACHIEVED_FRACTION, RateSearch, Step, bound_of
 from cachebench.run.capacity_run import predicted_capacity
+from cachebench.run.capacity_search import ACHIEVED_FRACTION, RateSearch, Step, bound_of
 
 
 def _step(rate: float, **figures: float | None) -> Step:
