@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
 
-from cachebench.results import SAMPLES_FILE
+from cachebench.load.histograms import LATENCY_BUCKET_PREFIX, percentile_from_buckets
+from cachebench.results import LATENCY_FILE, SAMPLES_FILE
 from cachebench.run.benchfile import Cell
 from cachebench.run.capacity_search import RateSearch, Step, bound_of, step_record
 from cachebench.serve.settings import load_settings
@@ -37,11 +39,36 @@ AT_CAPACITY = (
 )  # fmt: skip
 
 
+def window_p99_ms(latency: dict) -> float | None:
+    """The p99 (corrected) of the requests completed in the full seconds every user ran, from
+    the per-second latency buckets (≤ 9% wide; the bucket's upper edge, so never optimistic).
+
+    A short step's first second (users spawning, connections opening) and its last (Locust
+    stopping while replies are still read) would otherwise weigh on the p99 as much as the
+    rate itself: in a 3 s step that is a third of the requests.
+    """
+    window, per_s = latency.get("window") or {}, (latency.get("timeline") or {}).get("per_s") or {}
+    t0 = (latency.get("timeline") or {}).get("t0_unix_s")
+    if not window or t0 is None:
+        return None
+    seconds = range(int(window["from_unix_s"]) - t0, int(window["to_unix_s"]) - t0)
+    counts = {
+        name: sum(values[i] for i in seconds if 0 <= i < len(values))
+        for name, values in per_s.items()
+        if name.startswith(LATENCY_BUCKET_PREFIX)
+    }
+    value_us = percentile_from_buckets(counts, 99)
+    return None if value_us is None else value_us / 1000
+
+
 def step_of(summary: dict, cell: Cell, samples: Path) -> Step:
     """A step's figures, with each resource's use as a share of what it has, over the seconds the
     full rate ran (``samples``: the step's per-second rows; a short step's ramp-up and stop
     would otherwise dilute the use at its busiest)."""
     headline = summary["headline"]
+    latency_path = samples.parent / LATENCY_FILE
+    latency = json.loads(latency_path.read_text()) if latency_path.exists() else {}
+    p99_ms = window_p99_ms(latency)
     cpus = summary.get("cpus") or {}
     generator_cores = len(cpus.get("generator") or []) or 1
     # One Locust process is one thread: it is full at one core, whatever the side has.
@@ -56,7 +83,7 @@ def step_of(summary: dict, cell: Cell, samples: Path) -> Step:
     return Step(
         offered_rate_per_s=cell.rate_per_s,
         achieved_rate_per_s=headline.get("achieved_rate_per_s"),
-        p99_ms=headline.get("p99_ms"),
+        p99_ms=p99_ms if p99_ms is not None else headline.get("p99_ms"),
         errors=headline.get("failures") or 0.0,
         requests=headline.get("requests") or 0.0,
         generator_cpu=share("generator_cpu_percent", 100.0 * processes),
