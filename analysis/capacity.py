@@ -21,6 +21,7 @@ from analysis import load, rendering
 from analysis.figures.style import color
 from analysis.load import BASELINE
 from cachebench.serve.settings import load_settings
+from targets import TARGETS
 
 #: What a bound means, in the words the answer uses.
 BOUND_TEXT = {
@@ -66,6 +67,7 @@ def rows(run: load.Run) -> tuple[pd.DataFrame, pd.DataFrame]:
                 **headline,
                 "flag": cell.flag,
                 "reason": cell.reason,
+                "step_s": (summary.get("cell") or {}).get("search", {}).get("step_s"),
                 "origin_capacity_per_s": settings.origin_concurrency
                 * int(cell.workers)
                 / (settings.origin_latency_ms / 1000)
@@ -119,7 +121,18 @@ def answer(table: pd.DataFrame, scenario: str, slo_p99_ms: float) -> str:
         parts.append(text)
     if not parts:
         return f"{where}: no search produced a figure."
-    return f"{where}: " + "; ".join(parts) + "."
+    step_s = table["step_s"].dropna().iloc[0] if "step_s" in table and table["step_s"].notna().any() else None
+    caching = [t for t in table["target"] if t in TARGETS and TARGETS[t].caches]
+    note = ""
+    if caching and step_s:
+        # The steps follow each other on the cache as the previous ones left it: at a higher rate a
+        # TTL cache comes to hold more, but not within a few seconds.
+        note = (
+            f" Each step offers its rate for {step_s:g} s to the cache as the steps before left it, so "
+            f"{', '.join(caching)} are measured as the load rises: a cache that has settled at that rate "
+            "answers more, and takes at least this much."
+        )
+    return f"{where}: " + "; ".join(parts) + "." + note
 
 
 def figure(steps: pd.DataFrame, scenario: str, slo_p99_ms: float) -> Figure:

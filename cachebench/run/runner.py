@@ -114,14 +114,16 @@ class CellRunner:
             failed = [c["name"] for c in checks if c["status"] == "fail"]
             if failed:
                 raise CellFailed(f"verification failed: {', '.join(failed)}")
-            if first.warmup_s > 0:
-                session.warmup = self._warm_up(first, session.target, first_dir)
             if self.external_url is None:
+                # At rest before the warm-up: a pause after it would let entries expire unrefilled,
+                # and their misses would all land at the start of the first measured cell.
                 session.idle_cpu = target_state.idle_cpu(
                     session.target.url, session.target.processes,
                     session.redis_server.url if session.redis_server else None,
                     session.redis_server.pid if session.redis_server else None,
                 )  # fmt: skip
+            if first.warmup_s > 0:
+                session.warmup = self._warm_up(first, session.target, first_dir)
             done: list[dict[str, object]] = []
             for position, cell in enumerate(cells):
                 try:

@@ -3,9 +3,11 @@
 The warm-up is scraped every window; it ends once the hit ratio of successive windows agrees
 (within the tolerance, or within the windows' own sampling noise, whichever is wider) twice
 in a row, and once the bound that governs each cache layer has acted: it has evicted (full,
-so it churns at its size) or its TTL has passed (so first fills have expired). Before that a
-cache answers more than it will later (nothing has left it yet), and a ratio that looks flat
-is not the steady state. The warm-up is bounded; when the bound ends it first, the cell is
+so it churns at its size) or TTL_PASSES of its TTL have passed. Before one TTL a cache answers
+more than it will later (nothing has left it yet); just after it, the many entries filled in
+the first seconds expire together and their refills come as a wave of misses, so the ratio
+dips below its steady state until the wave has passed. A ratio that looks flat before both is
+not the steady state. The warm-up is bounded; when the bound ends it first, the cell is
 recorded as not settled.
 """
 
@@ -24,6 +26,8 @@ TOLERANCE_PP = 0.5
 NOISE_Z = 2.0
 #: Agreements in a row that end the warm-up.
 AGREEMENTS_NEEDED = 2
+#: TTLs a TTL-bound layer must have run for: the first expiry, then the wave of refills after it.
+TTL_PASSES = 2.0
 
 Metrics = dict[tuple[str, tuple], float]
 #: The setting that holds each layer's TTL (a user's own backend is given the L1 TTL).
@@ -114,7 +118,9 @@ class SettleWatch:
             return False
         evicting = self.windows[-1].evicting
         ttl_s = self.ttl_s_by_layer or {}
-        return all(layer in evicting or elapsed_s >= layer_ttl_s for layer, layer_ttl_s in ttl_s.items())
+        return all(
+            layer in evicting or elapsed_s >= TTL_PASSES * layer_ttl_s for layer, layer_ttl_s in ttl_s.items()
+        )
 
     def record(self, elapsed_s: float, settled: bool) -> dict[str, object]:
         """What the cell's summary keeps of its warm-up."""
