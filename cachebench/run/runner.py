@@ -26,6 +26,7 @@ from cachebench.run import capacity_run, fault_goals, target_state
 from cachebench.run import summary as cell_summary
 from cachebench.run.benchfile import Cell
 from cachebench.run.faults import FaultInjector, redis_url_for_target
+from cachebench.run.keep_warm import HANDOVER_S, KeepWarm, keeper_for
 from cachebench.run.launcher import TargetProcess
 from cachebench.run.locust_process import (
     LOCUST_GRACE_S,
@@ -71,6 +72,18 @@ class Session:
     warmup: dict[str, object] | None = None
     #: CPU the target and Redis use with no load but the same sampling (``_idle_cpu``).
     idle_cpu: dict[str, float | None] | None = None
+    #: Reads between measured phases (``keep_warm``), for a caching target at a fixed rate.
+    keeper: KeepWarm | None = None
+
+    def keep_warm(self) -> None:
+        if self.keeper is not None:
+            self.keeper.start()
+
+    def hand_over(self) -> None:
+        """Called as the next load generator starts: the keep-warm stops once Locust sends."""
+        if self.keeper is not None:
+            time.sleep(HANDOVER_S)
+            self.keeper.stop()
 
 
 def sessions(cells: list[Cell]) -> Iterator[list[Cell]]:
@@ -124,6 +137,9 @@ class CellRunner:
                 )  # fmt: skip
             if first.warmup_s > 0:
                 session.warmup = self._warm_up(first, session.target, first_dir)
+            session.keeper = keeper_for(first, session.target.url)
+            stack.callback(lambda: session.keeper and session.keeper.stop())
+            session.keep_warm()
             done: list[dict[str, object]] = []
             for position, cell in enumerate(cells):
                 try:
@@ -142,6 +158,7 @@ class CellRunner:
                 if result.get("interrupted"):
                     raise KeyboardInterrupt
                 done.append(result)
+                session.keep_warm()
                 yield cell, result
 
     def _cell_dir(self, cell: Cell) -> Path:
@@ -177,6 +194,7 @@ class CellRunner:
             if result.get("interrupted"):
                 raise KeyboardInterrupt
             target_state.wait_until_drained(session.target.url)
+            session.keep_warm()
             return result
 
         return measure
@@ -184,14 +202,23 @@ class CellRunner:
     def _measure_cell(self, cell: Cell, session: Session, cell_dir: Path) -> dict[str, object]:
         """Metrics before, the measured phase, metrics after: the cell's summary (not yet written)."""
         target = session.target
-        metrics_before = target_state.save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
-        started_at = time.time()
+        before: dict[str, object] = {"metrics": None, "started_at": time.time()}
+
+        def on_launch() -> None:
+            # The keep-warm hands over to Locust; the phase's counters start from here.
+            session.hand_over()
+            before["metrics"] = target_state.save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
+            before["started_at"] = time.time()
+
         returncode, rows, interrupted = None, [], False
         injector = FaultInjector(cell.faults, session.redis_server, session.proxy) if cell.faults else None
         try:
-            returncode = self._measure(cell, target, session.redis_server, cell_dir, rows, injector)
+            returncode = self._measure(
+                cell, target, session.redis_server, cell_dir, rows, injector, on_launch
+            )
         except KeyboardInterrupt:
             interrupted = True
+        metrics_before, started_at = before["metrics"], float(before["started_at"])
         metrics_after = target_state.save_metrics(target.url, cell_dir / results.METRICS_AFTER_FILE)
         if getattr(target, "origin_path", None) is not None:
             # The origin's own record of every write: the ground truth for staleness.
@@ -251,6 +278,7 @@ class CellRunner:
         cell_dir: Path,
         rows: list[dict],
         injector: FaultInjector | None = None,
+        on_launch: Callable[[], None] = lambda: None,
     ) -> int:
         """The measured phase, sampled every second into ``rows`` (and the samples file).
 
@@ -260,6 +288,7 @@ class CellRunner:
         command = locust_command(cell, target.url, cell.duration_s, cell_dir)
         log_path = cell_dir / results.LOCUST_LOG_FILE
         with running_locust(command, self.generator_cpus, log_path) as proc:
+            on_launch()
             sampler = Sampler(
                 target.url, target.processes, tree(proc.pid),
                 redis_url=redis_server.url if redis_server else None,

@@ -22,9 +22,10 @@ class Layer:
         self.breaker = CircuitBreaker(
             settings.redis_failures_before_cooldown, settings.redis_cooldown_s,
             on_change=lambda is_open: gauge.set(1 if is_open else 0),
-            # Another process's missed invalidations reach a layer that answers again within one
-            # retry interval and one call (LayeredCache._repair): its reads wait that long.
-            settle_s=RETRY_UNAPPLIED_S + settings.redis_timeout_s,
+            # Another process's missed invalidations reach a shared layer that answers again within
+            # one retry interval and one call (LayeredCache._repair): its reads wait that long. A
+            # layer in this process holds nothing another process must delete: no wait.
+            settle_s=0.0 if backend.in_process else RETRY_UNAPPLIED_S + settings.redis_timeout_s,
         )  # fmt: skip
         self.hit = f"{self.name}; hit"
         self.miss = f"{self.name}; fwd=miss"

@@ -7,7 +7,6 @@ scenario's source so that Locust is not imported.
 
 from __future__ import annotations
 
-import ast
 import itertools
 import tomllib
 from collections.abc import Iterable
@@ -17,8 +16,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from analysis.constraints import parse_constraints
-from cachebench.load.workload import WorkloadError, WorkloadSpec
-from cachebench.run.benchfile import BENCH_DIR, SCENARIOS_DIR, Matrix, available_scenarios, load_matrix
+from cachebench.load.workload import WorkloadSpec
+from cachebench.run.benchfile import BENCH_DIR, Matrix, available_scenarios, load_matrix
+from cachebench.run.scenario_workload import workload_of_scenario
 from cachebench.serve.settings import Settings, SettingsError, load_settings
 from cachebench.tuning.simulator import ENGINES
 
@@ -220,35 +220,12 @@ def sweep_matrix(spec: SweepSpec, points: list[dict[str, Any]]) -> Matrix:
         raise SweepError(f"live grid: {exc}") from None
 
 
-# -- the scenario's workload, without importing Locust ------------------------------------------
-
-
 def scenario_workload(scenario: str, options: dict[str, Any], seed: int) -> WorkloadSpec:
-    """The WorkloadSpec a scenario's users draw from: its ``add_common_arguments`` defaults (read
-    from the source, so Locust is not imported), then the run's options and seed."""
-    path = SCENARIOS_DIR / f"{scenario}.py"
-    tree = ast.parse(path.read_text())
-    users = [
-        node
-        for node in tree.body
-        if isinstance(node, ast.ClassDef) and any(getattr(b, "id", None) == "ItemUser" for b in node.bases)
-    ]
-    if not users:
-        raise SweepError(
-            f"scenario {scenario!r} is not an item workload (no ItemUser): it cannot be simulated"
-        )
-    defaults: dict[str, Any] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "add_common_arguments":
-            defaults = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
-    fields = set(WorkloadSpec.__dataclass_fields__)
-    values = {k: v for k, v in defaults.items() if k in fields}
-    values.update({k.replace("-", "_"): v for k, v in options.items() if k.replace("-", "_") in fields})
-    values.setdefault("seed", seed)
+    """The WorkloadSpec a scenario's users draw from (``cachebench.run.scenario_workload``)."""
     try:
-        return WorkloadSpec(**values)
-    except (WorkloadError, TypeError) as exc:
-        raise SweepError(f"scenario {scenario!r}: {exc}") from None
+        return workload_of_scenario(scenario, options, seed)
+    except ValueError as exc:
+        raise SweepError(str(exc)) from None
 
 
 def validate_points(spec: SweepSpec, points: list[dict[str, Any]], what: str) -> None:

@@ -1,0 +1,51 @@
+"""The keep-warm load between measured phases: the scenario's reads at its rate, stopped on demand,
+for caching targets on item workloads only, and to this machine only."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import ORIGIN_ITEMS, metric
+
+from cachebench.load.workload import WorkloadSpec
+from cachebench.run.benchfile import expand, load_matrix
+from cachebench.run.keep_warm import KeepWarm, keeper_for
+
+
+def test_it_reads_the_scenarios_keys_at_its_rate_until_stopped(start_target):
+    target = start_target("l1")
+    spec = WorkloadSpec(keys=ORIGIN_ITEMS, write_ratio=0.05)
+    before = metric(target, "cachebench_cache_operations_total", layer="l1")
+    keeper = KeepWarm(target.url, spec, rate_per_s=200).start()
+    time.sleep(1.0)
+    started = time.monotonic()
+    keeper.stop()
+    assert time.monotonic() - started < 1.0  # stops at once, not at the end of its bound
+    sent = keeper.sent
+    # About 95% of 200 slots a second are reads (writes keep their slots but are not sent).
+    assert 120 <= sent <= 215, sent
+    time.sleep(0.2)
+    assert keeper.sent == sent  # nothing after stop
+    lookups = metric(target, "cachebench_cache_operations_total", layer="l1", result="hit") + metric(
+        target, "cachebench_cache_operations_total", layer="l1", result="miss"
+    )
+    assert lookups - before >= sent * 0.99  # each read looked in L1 (before counts every result)
+
+
+def test_only_caching_targets_at_a_fixed_rate_on_item_workloads_get_one():
+    def first_cell(**overrides):
+        modes = [{"kind": "fixed_rate", "rate_per_s": 100}]
+        return expand(load_matrix(None, {"modes": modes, **overrides}))[0]
+
+    url = "http://127.0.0.1:9"
+    assert keeper_for(first_cell(targets=["l1"]), url) is not None
+    assert keeper_for(first_cell(targets=["nocache"]), url) is None
+    assert keeper_for(first_cell(targets=["l1"], scenarios=["per_user"]), url) is None
+    closed = expand(load_matrix(None, {"targets": ["l1"]}))[0]
+    assert keeper_for(closed, url) is None
+
+
+def test_it_refuses_an_address_off_this_machine():
+    with pytest.raises(ValueError, match="this machine only"):
+        KeepWarm("http://10.0.0.1:8000", WorkloadSpec(), 10)
