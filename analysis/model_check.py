@@ -81,7 +81,7 @@ def sentence(check: dict[str, object]) -> str:
     gap_pp = (measured - expected) * 100
     spread = f", {check['n']} repetitions {check['low']:.1%}–{check['high']:.1%}" if check["n"] > 1 else ""
     verdict = (
-        f"within {TOLERANCE:.0%} pt: measured at steady state"
+        f"within {TOLERANCE * 100:g} pp: measured at steady state"
         if abs(gap_pp) <= TOLERANCE * 100
         else f"**{gap_pp:+.1f} pp off**: not the steady state the model describes "
         "(still filling, or its assumptions do not hold)"
