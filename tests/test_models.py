@@ -99,3 +99,17 @@ def test_models_answer_the_edges() -> None:
     assert lru_hit_ratio(popularity, 1) < lru_hit_ratio(popularity, 5) < 1.0
     assert ttl_hit_ratio(popularity, 100.0, 1e-9) == pytest.approx(0.0, abs=1e-6)
     assert ttl_hit_ratio(popularity, 100.0, 1e6) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_reports_model_check_applies_where_the_ttl_model_holds_and_judges_three_ways() -> None:
+    from analysis.model_check import expected_l1_hit_ratio, sentence
+
+    options = {"keys": 2_000, "distribution": "zipf", "zipf_alpha": ALPHA, "write_ratio": 0.05}
+    expected = expected_l1_hit_ratio(options, {"l1_ttl_s": 10, "ttl_jitter": 0.2}, 200.0)
+    assert expected == pytest.approx(ttl_hit_ratio(zipf_popularity(2_000, ALPHA), 190.0, 9.0, 10.0))
+    assert expected_l1_hit_ratio({**options, "distribution": "uniform"}, {}, 200.0) is None
+    assert expected_l1_hit_ratio(options, {"l1_max_entries": 500}, 200.0) is None  # size-bound too
+    check = {"scenario": "read_heavy", "mode": "rate200", "n": 3, "low": 0.5, "high": 0.6, "expected": 0.56}
+    assert "within 1 pp" in sentence({**check, "measured": 0.555, "stderr": 0.001})
+    assert "own noise" in sentence({**check, "measured": 0.545, "stderr": 0.01})
+    assert "pp off" in sentence({**check, "measured": 0.50, "stderr": 0.001})
