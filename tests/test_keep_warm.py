@@ -44,6 +44,7 @@ def test_only_caching_targets_at_a_fixed_rate_on_item_workloads_get_one():
     assert keeper_for(first_cell(targets=["l1"], scenarios=["per_user"]), url) is None
     closed = expand(load_matrix(None, {"targets": ["l1"]}))[0]
     assert keeper_for(closed, url) is None
+    assert keeper_for(first_cell(targets=["l1"], steady_state=False), url) is None
 
 
 def test_it_refuses_an_address_off_this_machine():

@@ -109,7 +109,8 @@ def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path):
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
     manifest = read_manifest(manifest_path.parent)
-    assert manifest.status == "incomplete"
+    output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    assert manifest.status == "incomplete", output[-3000:]
     assert manifest.cells[0].status == "complete"
     assert manifest.cells[1].status == "incomplete"
     second = manifest_path.parent / "cells" / manifest.cells[1].name

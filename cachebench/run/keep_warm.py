@@ -82,9 +82,14 @@ HANDOVER_S = 1.2
 
 
 def keeper_for(cell: Cell, url: str) -> KeepWarm | None:
-    """A keep-warm for a caching target we started, at a fixed rate, on an item workload."""
+    """A keep-warm for a caching target we started, at a fixed rate, on an item workload, warmed
+    to steady state."""
     row = TARGETS.get(cell.target)
     if row is None or not row.caches or cell.rate_per_s <= 0:
+        return None
+    if cell.warmup != "steady_state":
+        # A fixed warm-up promises the phases exactly as configured (a sweep's simulator replays
+        # them so): no load is added between them.
         return None
     try:
         spec = workload_of_scenario(cell.scenario, cell.scenario_options, cell.seed + WARMUP_SEED_OFFSET)
