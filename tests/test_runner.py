@@ -77,6 +77,9 @@ def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     results_root = tmp_path / "results"
     script = (
+        # Ctrl-C as a terminal sends it, whatever the test's own parent did with SIGINT (a shell
+        # running it in the background without job control ignores it, and children inherit that).
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
         "import sys; from pathlib import Path; from cachebench.run.bench import run_bench; "
         "from cachebench.run.benchfile import load_matrix; "
         f"m = load_matrix(Path({str(bench)!r}), {{}}); "
