@@ -11,14 +11,16 @@ PEERS_STAMP := $(VENV)/.peers-installed
 
 # One install per stamp: on a fresh clone `make test` installs the test and peers extras at once, and
 # that covers what $(STAMP) stands for. pip installs only uv, which installs the project: measured on
-# 2 cores, pip alone took ~65 s for these extras and uv ~5 s, a minute of every fresh `make test`.
+# 2 cores, pip alone took ~65 s for these extras and uv ~15 s, most of a minute of every fresh
+# `make test`. uv compiles the bytecode as pip does: where PYTHONDONTWRITEBYTECODE is set, a venv
+# without .pyc files makes every Locust and uvicorn process compile its imports (1.3 s more each).
 EXTRAS = test
 $(PEERS_STAMP): EXTRAS = test,peers
 $(STAMP) $(PEERS_STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python -e '.[$(EXTRAS)]'
+	$(BIN)/python -m uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[$(EXTRAS)]'
 	touch $@ $(STAMP)
 
 # A run that made a results folder (exit 0, 1 or 130) gets its report; 2 means bad input, no folder.
