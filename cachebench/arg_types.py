@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+from urllib.parse import urlsplit
 
 
 def assignment(text: str) -> tuple[str, str]:
@@ -52,3 +54,21 @@ def positive_float(text: str) -> float:
 def names(text: str) -> list[str]:
     """A comma-separated list: ``l1,redis`` -> ``["l1", "redis"]``."""
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def is_loopback_url(url: str | None) -> bool:
+    """Whether ``url`` names this machine: localhost or a loopback address, never a look-alike name.
+
+    Every load loop checks its URL here, so "load stays on this machine" is decided in one place;
+    a prefix test would let ``http://127.example.com`` or ``http://localhost.example.com`` through.
+    """
+    try:
+        name = urlsplit(url or "").hostname or ""
+    except ValueError:  # e.g. an unclosed "[" in the host
+        return False
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

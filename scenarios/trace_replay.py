@@ -18,18 +18,16 @@ log's requests in turn, so give enough users for the log's concurrency (``-u 16`
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import gevent
 from locust import events, task
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
-from cachebench.arg_types import positive_float, positive_int
+from cachebench.arg_types import is_loopback_url, positive_float, positive_int
 from cachebench.load import access_log, measurement
 from cachebench.load.replay import Replay, build_replay
 from cachebench.load.shapes import selected_shape
@@ -68,16 +66,6 @@ def _arguments(parser, **_kwargs):
     )
 
 
-def _loopback(host: str | None) -> bool:
-    name = urlsplit(host or "").hostname or ""
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def replay_for(environment: Any) -> _Progress:
     """This process's share of the log and the cursor its users share (built once)."""
     options = environment.parsed_options
@@ -101,7 +89,7 @@ class ReplayUser(WorkloadUser):
     def setup(self) -> None:
         if not self.environment.parsed_options.trace:
             raise StopUser("trace_replay needs --trace FILE")
-        if not _loopback(self.host):
+        if not is_loopback_url(self.host):
             raise StopUser(f"trace_replay sends load to 127.0.0.1 only, not to {self.host!r}")
         self.progress = replay_for(self.environment)
         self.replay = self.progress.replay

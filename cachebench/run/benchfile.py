@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from cachebench.arg_types import is_loopback_url
 from cachebench.results import PROJECT_ROOT
 from cachebench.run.fault_schedule import Fault, check_schedule
 from cachebench.run.processes import plan_cpus
@@ -221,7 +222,7 @@ def load_matrix(path: Path | None, overrides: dict[str, object], external_url: s
             raise BenchFileError(f"bench file {str(path)!r} is not valid TOML: {exc}") from None
     data.update({k: v for k, v in overrides.items() if v is not None})
     if external_url is not None:
-        if not external_url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        if not is_loopback_url(external_url):
             raise BenchFileError(f"--url {external_url!r}: load is only sent to this machine (127.0.0.1)")
         data["targets"] = [EXTERNAL_TARGET]
     try:

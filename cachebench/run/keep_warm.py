@@ -21,6 +21,7 @@ import time
 
 import httpx
 
+from cachebench.arg_types import is_loopback_url
 from cachebench.load.workload import WARMUP_SEED_OFFSET, WorkloadSpec, operations
 from cachebench.run.benchfile import Cell
 from cachebench.run.scenario_workload import workload_of_scenario
@@ -36,7 +37,7 @@ class KeepWarm:
     """Reads ``spec``'s keys at ``rate_per_s`` on a thread from ``start`` to ``stop``."""
 
     def __init__(self, url: str, spec: WorkloadSpec, rate_per_s: float) -> None:
-        if not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        if not is_loopback_url(url):
             raise ValueError(f"keep-warm load goes to this machine only, not {url!r}")
         self.url = url.rstrip("/")
         self.spec = spec
