@@ -20,7 +20,7 @@ import pytest
 
 from cachebench.metrics_text import metric_changes
 from cachebench.run.sampling import Sampler, tree
-from cachebench.run.summary import BUSY_MACHINE_OTHER_CORES, cpu_per_request, saturation
+from cachebench.run.summary import BUSY_MACHINE_OTHER_CORES, cpu_per_request, saturation, window_rows
 
 BURN_S = 4.0
 # Bounded in time; writes its PID so the test can stop it. ``sh`` exits at once, so the burner is
@@ -135,6 +135,32 @@ def test_cpu_per_request_divides_the_phase_cpu_time_by_its_requests() -> None:
     assert costs["redis_cpu_us_per_request"] == pytest.approx(200.0)
     assert cpu_per_request([], requests=10, duration_s=1.0)["target_cpu_us_per_request"] is None
     assert cpu_per_request(rows, requests=0, duration_s=1.0)["target_cpu_us_per_request"] is None
+
+
+def test_full_rate_rows_are_the_seconds_inside_locusts_window() -> None:
+    # Rows stamped at the end of the second they cover; the window runs from second 101 to 104.
+    rows = [
+        {"unix_s": 100.0 + i, "requests_per_s": rate} for i, rate in enumerate([50, 200, 200, 200, 200, 90])
+    ]
+    window = {"from_unix_s": 101, "to_unix_s": 104}
+    assert [r["unix_s"] for r in window_rows(rows, window)] == [102.0, 103.0, 104.0]
+    assert window_rows(rows, None) == rows
+    assert window_rows(rows, {"from_unix_s": 500, "to_unix_s": 504}) == rows  # nothing inside: all
+
+
+def test_the_cpu_interval_leaves_out_the_seconds_outside_the_window() -> None:
+    steady = [
+        {"unix_s": 101.0 + i, "requests_per_s": 100.0, "target_cpu_percent": 10.0 + i % 2} for i in range(4)
+    ]
+    stop = {"unix_s": 105.0, "requests_per_s": 60.0, "target_cpu_percent": 40.0}  # Locust stopping
+    window = {"from_unix_s": 100, "to_unix_s": 104}
+    with_stop = cpu_per_request([*steady, stop], requests=460, duration_s=5.0, window=window)
+    alone = cpu_per_request(steady, requests=400, duration_s=4.0, window=window)
+    assert with_stop["target_cpu_us_per_request_ci95"] == pytest.approx(
+        alone["target_cpu_us_per_request_ci95"]
+    )
+    unwindowed = cpu_per_request([*steady, stop], requests=460, duration_s=5.0)
+    assert unwindowed["target_cpu_us_per_request_ci95"] > 3 * alone["target_cpu_us_per_request_ci95"]
 
 
 def test_origin_queueing_per_origin_operation_comes_from_the_counters() -> None:

@@ -21,6 +21,7 @@ from cachebench.load.histograms import LATENCY_BUCKET_PREFIX, percentile_from_bu
 from cachebench.results import LATENCY_FILE, SAMPLES_FILE
 from cachebench.run.benchfile import Cell
 from cachebench.run.capacity_search import RateSearch, Step, bound_of, step_record
+from cachebench.run.summary import window_rows
 from cachebench.serve.settings import load_settings
 
 #: Growth per step once the prediction has been tried (doubling overshoots a predicted knee).
@@ -65,8 +66,8 @@ def window_p99_ms(latency: dict) -> float | None:
 
 def step_of(summary: dict, cell: Cell, samples: Path) -> Step:
     """A step's figures, with each resource's use as a share of what it has, over the seconds the
-    full rate ran (``samples``: the step's per-second rows; a short step's ramp-up and stop
-    would otherwise dilute the use at its busiest)."""
+    full rate ran (``summary.window_rows`` of ``samples``, the step's per-second rows; a short
+    step's ramp-up and stop would otherwise dilute the use at its busiest)."""
     headline = summary["headline"]
     latency_path = samples.parent / LATENCY_FILE
     latency = json.loads(latency_path.read_text()) if latency_path.exists() else {}
@@ -76,7 +77,7 @@ def step_of(summary: dict, cell: Cell, samples: Path) -> Step:
     # One Locust process is one thread: it is full at one core, whatever the side has.
     processes = min(generator_cores, max(cell.locust_processes, 1))
     settings = load_settings(**cell.settings)
-    rows = _full_rate_rows(samples, cell.rate_per_s)
+    rows = window_rows(_sample_rows(samples), latency.get("window"))
 
     def share(column: str, capacity: float, busiest: bool = False) -> float | None:
         values = [float(r[column]) for r in rows if r.get(column) not in (None, "")]
@@ -104,15 +105,12 @@ def step_of(summary: dict, cell: Cell, samples: Path) -> Step:
     )
 
 
-def _full_rate_rows(samples: Path, rate_per_s: float) -> list[dict[str, str]]:
-    """The per-second rows in which the target served at least half the offered rate."""
+def _sample_rows(samples: Path) -> list[dict[str, str]]:
     try:
         with open(samples, newline="") as file:
-            rows = list(csv.DictReader(file))
+            return list(csv.DictReader(file))
     except FileNotFoundError:
         return []
-    full = [r for r in rows if r.get("requests_per_s") and float(r["requests_per_s"]) >= rate_per_s / 2]
-    return full or rows
 
 
 def predicted_capacity(step: Step) -> float | None:

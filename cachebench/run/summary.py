@@ -69,11 +69,28 @@ def _metric_deltas(
     return changes
 
 
+def window_rows(rows: list[dict], window: dict | None) -> list[dict]:
+    """The sampler's rows for the seconds Locust counts as full rate: ``window`` of the latency
+    file, from every user running to the stop. The one definition of a cell's full-rate seconds:
+    rates, a search step's p99 and resource shares, and the CPU intervals all use it.
+
+    A row covers the second before its ``unix_s`` and counts when most of that second is inside.
+    With no window (or no row inside it) every row counts.
+    """
+    if not window:
+        return rows
+    begin, end = float(window["from_unix_s"]), float(window["to_unix_s"])
+    timed = [r for r in rows if r.get("unix_s") not in (None, "")]
+    inside = [r for r in timed if begin <= float(r["unix_s"]) - 0.5 <= end]
+    return inside or rows
+
+
 def cpu_per_request(
     rows: list[dict],
     requests: float | None,
     duration_s: float,
     idle_cpu: dict[str, float | None] | None = None,
+    window: dict | None = None,
 ) -> dict[str, float | None]:
     """CPU µs per request of the target (all its processes) and of Redis, over the measured phase.
 
@@ -81,22 +98,23 @@ def cpu_per_request(
     The target's fixed work (the once-a-second /metrics rendering and memory sampling) would
     dominate at low rates — at 200 req/s it is most of nocache's 600 µs — so the CPU the same
     processes use with no load (``idle_cpu``, measured by the runner) is subtracted first. The
-    interval of the per-second costs goes beside each figure (``*_ci95``: half-width, µs).
+    interval of the per-second costs goes beside each figure (``*_ci95``: half-width, µs), over the
+    full-rate seconds (``window``): a second of ramp-up or stop would swamp the spread.
     """
     costs: dict[str, float | None] = {}
+    full_rate = window_rows(rows, window)
     for side in ("target", "redis"):
         column = f"{side}_cpu_percent"
         idle = (idle_cpu or {}).get(column) or 0.0
-        pairs = [(r[column], r.get("requests_per_s")) for r in rows if r.get(column) is not None]
-        shares = [share for share, _ in pairs]
+        shares = [r[column] for r in rows if r.get(column) is not None]
         cpu_s = (mean(shares) - idle) / 100 * duration_s if shares else None
         costs[f"{side}_cpu_us_per_request"] = (
             max(cpu_s, 0.0) / requests * 1e6 if cpu_s is not None and requests else None
         )
-        # Seconds of ramp-up or stop (under half the busiest second's rate) would swamp the spread.
-        busiest = max((rate or 0.0 for _, rate in pairs), default=0.0)
         per_second = [
-            (share - idle) / 100 / rate * 1e6 for share, rate in pairs if rate and rate >= busiest / 2
+            (r[column] - idle) / 100 / r["requests_per_s"] * 1e6
+            for r in full_rate
+            if r.get(column) is not None and r.get("requests_per_s")
         ]
         costs[f"{side}_cpu_us_per_request_ci95"] = (
             1.96 * stdev(per_second) / math.sqrt(len(per_second)) if len(per_second) >= 3 else None
@@ -176,7 +194,9 @@ def summarize(
     headline["offered_rate_per_s"] = latency.get("offered_rate_per_s")
     headline["achieved_rate_per_s"] = latency.get("achieved_rate_per_s")
     headline.update(_metric_deltas(metrics_before, metrics_after, cell.duration_s))
-    headline.update(cpu_per_request(rows, totals.get("requests"), cell.duration_s, idle_cpu))
+    headline.update(
+        cpu_per_request(rows, totals.get("requests"), cell.duration_s, idle_cpu, latency.get("window"))
+    )
     rss = [r["target_rss_bytes"] for r in rows if r.get("target_rss_bytes")]
     headline["target_rss_bytes_max"] = max(rss) if rss else None
     redis_memory = [r["redis_used_memory_bytes"] for r in rows if r.get("redis_used_memory_bytes")]
