@@ -26,7 +26,7 @@ from cachebench.run import capacity_run, fault_goals, target_state
 from cachebench.run import summary as cell_summary
 from cachebench.run.benchfile import Cell
 from cachebench.run.faults import FaultInjector, redis_url_for_target
-from cachebench.run.keep_warm import HANDOVER_S, KeepWarm, keeper_for
+from cachebench.run.keep_warm import KeepWarm, keeper_for
 from cachebench.run.launcher import TargetProcess
 from cachebench.run.locust_process import (
     LOCUST_GRACE_S,
@@ -79,11 +79,12 @@ class Session:
         if self.keeper is not None:
             self.keeper.start()
 
-    def hand_over(self) -> None:
-        """Called as the next load generator starts: the keep-warm stops once Locust sends."""
-        if self.keeper is not None:
-            time.sleep(HANDOVER_S)
-            self.keeper.stop()
+    def hand_over(self) -> float | None:
+        """Called as the next load generator starts: the keep-warm stops once Locust sends; the
+        seconds that took (None without a keep-warm)."""
+        if self.keeper is None:
+            return None
+        return round(self.keeper.stop_once_overtaken(), 3)
 
 
 def sessions(cells: list[Cell]) -> Iterator[list[Cell]]:
@@ -135,10 +136,10 @@ class CellRunner:
                     session.redis_server.url if session.redis_server else None,
                     session.redis_server.pid if session.redis_server else None,
                 )  # fmt: skip
-            if first.warmup_s > 0:
-                session.warmup = self._warm_up(first, session.target, first_dir)
             session.keeper = keeper_for(first, session.target.url)
             stack.callback(lambda: session.keeper and session.keeper.stop())
+            if first.warmup_s > 0:
+                session.warmup = self._warm_up(first, session.target, first_dir, session.keep_warm)
             session.keep_warm()
             done: list[dict[str, object]] = []
             for position, cell in enumerate(cells):
@@ -189,7 +190,7 @@ class CellRunner:
     def _measure_step(self, session: Session) -> Callable[[Cell, Path], dict[str, object]]:
         def measure(step: Cell, step_dir: Path) -> dict[str, object]:
             step_dir.mkdir(parents=True, exist_ok=True)
-            result = self._measure_cell(step, session, step_dir)
+            result = self._measure_cell(step, session, step_dir, resume_keep_warm=False)
             write_json(step_dir / results.SUMMARY_FILE, result)
             if result.get("interrupted"):
                 raise KeyboardInterrupt
@@ -199,14 +200,20 @@ class CellRunner:
 
         return measure
 
-    def _measure_cell(self, cell: Cell, session: Session, cell_dir: Path) -> dict[str, object]:
-        """Metrics before, the measured phase, metrics after: the cell's summary (not yet written)."""
+    def _measure_cell(
+        self, cell: Cell, session: Session, cell_dir: Path, resume_keep_warm: bool = True
+    ) -> dict[str, object]:
+        """Metrics before, the measured phase, metrics after: the cell's summary (not yet written).
+
+        ``resume_keep_warm``: the keep-warm starts again as soon as the phase's counters are read
+        (a search step instead waits for the target to drain first).
+        """
         target = session.target
-        before: dict[str, object] = {"metrics": None, "started_at": time.time()}
+        before: dict[str, object] = {"metrics": None, "started_at": time.time(), "handover_s": None}
 
         def on_launch() -> None:
             # The keep-warm hands over to Locust; the phase's counters start from here.
-            session.hand_over()
+            before["handover_s"] = session.hand_over()
             before["metrics"] = target_state.save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
             before["started_at"] = time.time()
 
@@ -220,6 +227,8 @@ class CellRunner:
             interrupted = True
         metrics_before, started_at = before["metrics"], float(before["started_at"])
         metrics_after = target_state.save_metrics(target.url, cell_dir / results.METRICS_AFTER_FILE)
+        if resume_keep_warm and not interrupted:
+            session.keep_warm()  # now: the summary below takes a while, and entries expire meanwhile
         if getattr(target, "origin_path", None) is not None:
             # The origin's own record of every write: the ground truth for staleness.
             export_write_log(target.origin_path, cell_dir / results.ORIGIN_WRITES_FILE)
@@ -229,13 +238,21 @@ class CellRunner:
             metrics_before=metrics_before, metrics_after=metrics_after, idle_cpu=session.idle_cpu,
         )  # fmt: skip
         result["interrupted"] = interrupted
+        result["keep_warm_handover_s"] = before["handover_s"]
         if injector is not None:
             result["faults"] = _evaluate_faults(cell, cell_dir, injector, rows, metrics_before, metrics_after)
             result["headline"]["fault_goals"] = fault_goals.goal_lines(result["faults"]["goals"])
         return result
 
-    def _warm_up(self, cell: Cell, target: TargetProcess, cell_dir: Path) -> dict[str, object]:
-        """Same load, nothing recorded: until the hit ratio settles (at most warmup_s), or warmup_s."""
+    def _warm_up(
+        self, cell: Cell, target: TargetProcess, cell_dir: Path, before_end: Callable[[], None] = lambda: None
+    ) -> dict[str, object]:
+        """Same load, nothing recorded: until the hit ratio settles (at most warmup_s), or warmup_s.
+
+        ``before_end`` runs while Locust still sends, just before the warm-up ends (the keep-warm
+        starting): Locust takes a second or more to stop, and a cache left without reads in that
+        time starts the first measured phase below its steady state.
+        """
         row = TARGETS.get(cell.target)  # None for a service we did not start
         watch = SettleWatch(
             ttl_s_by_layer=(
@@ -256,6 +273,8 @@ class CellRunner:
                 nonlocal next_scrape_at, settled
                 self.on_tick(cell, None, "warm-up", ends_at)
                 now = time.monotonic()
+                if now >= ends_at:
+                    before_end()  # Locust ends by itself within its start-up time from here
                 if cell.warmup != "steady_state" or now < next_scrape_at:
                     return
                 next_scrape_at = now + WINDOW_S
@@ -263,6 +282,7 @@ class CellRunner:
                     watch.observe(parse_metrics(client.get(f"{target.url}/metrics").text))
                 if watch.settled(now - started):
                     settled = True
+                    before_end()
                     terminate(proc)  # ends the warm-up here; Locust stops its users on SIGTERM
 
             returncode = wait(proc, cell.warmup_s + LOCUST_GRACE_S, on_tick)
