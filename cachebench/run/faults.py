@@ -9,14 +9,22 @@ so the baseline's phases line up with the others'.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+from cachebench import results
+from cachebench.results import write_json
+from cachebench.run import fault_goals
+from cachebench.run.benchfile import Cell
 from cachebench.run.fault_schedule import Fault, Step, steps
 from cachebench.run.redis_server import RedisServer
 from cachebench.run.tcp_delay import DelayProxy
+from cachebench.serve.settings import load_settings
+from targets import TARGETS
 
 
 def needs_proxy(faults: list[dict]) -> bool:
@@ -121,3 +129,24 @@ class FaultInjector:
         except (RuntimeError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}"
         return True
+
+
+def evaluate_faults(
+    cell: Cell,
+    cell_dir: Path,
+    injector: FaultInjector,
+    rows: list[dict],
+    metrics_before: str | None,
+    metrics_after: str | None,
+) -> dict[str, object]:
+    """The fault phases and goals, written to ``faults.json``; returns them."""
+    latency_path = cell_dir / results.LATENCY_FILE
+    row = TARGETS.get(cell.target)
+    evaluated = fault_goals.evaluate(
+        cell.faults, injector.events, injector.started_unix_s or time.time(), injector.stopped_unix_s,
+        cell_dir, json.loads(latency_path.read_text()) if latency_path.exists() else {}, rows,
+        metrics_before, metrics_after, row.layers if row else (),
+        load_settings(**cell.settings).redis_cooldown_s,
+    )  # fmt: skip
+    write_json(cell_dir / results.FAULTS_FILE, evaluated)
+    return evaluated

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from cachebench.results import Manifest, write_json
 from cachebench.run import capacity_run, fault_goals, target_state
 from cachebench.run import summary as cell_summary
 from cachebench.run.benchfile import Cell
-from cachebench.run.faults import FaultInjector, redis_url_for_target
+from cachebench.run.faults import FaultInjector, evaluate_faults, redis_url_for_target
 from cachebench.run.keep_warm import KeepWarm, keeper_for
 from cachebench.run.launcher import TargetProcess
 from cachebench.run.locust_process import (
@@ -240,7 +239,7 @@ class CellRunner:
         result["interrupted"] = interrupted
         result["keep_warm_handover_s"] = before["handover_s"]
         if injector is not None:
-            result["faults"] = _evaluate_faults(cell, cell_dir, injector, rows, metrics_before, metrics_after)
+            result["faults"] = evaluate_faults(cell, cell_dir, injector, rows, metrics_before, metrics_after)
             result["headline"]["fault_goals"] = fault_goals.goal_lines(result["faults"]["goals"])
         return result
 
@@ -332,27 +331,6 @@ class CellRunner:
                 cell_summary.write_samples(cell_dir / results.SAMPLES_FILE, rows)
         check_exit(returncode, log_path)
         return returncode
-
-
-def _evaluate_faults(
-    cell: Cell,
-    cell_dir: Path,
-    injector: FaultInjector,
-    rows: list[dict],
-    metrics_before: str | None,
-    metrics_after: str | None,
-) -> dict[str, object]:
-    """The fault phases and goals, written to ``faults.json``; returns them."""
-    latency_path = cell_dir / results.LATENCY_FILE
-    row = TARGETS.get(cell.target)
-    evaluated = fault_goals.evaluate(
-        cell.faults, injector.events, injector.started_unix_s or time.time(), injector.stopped_unix_s,
-        cell_dir, json.loads(latency_path.read_text()) if latency_path.exists() else {}, rows,
-        metrics_before, metrics_after, row.layers if row else (),
-        load_settings(**cell.settings).redis_cooldown_s,
-    )  # fmt: skip
-    write_json(cell_dir / results.FAULTS_FILE, evaluated)
-    return evaluated
 
 
 def run_cells(
