@@ -183,7 +183,7 @@ def test_simulated_l1_hit_ratio_is_within_two_points_of_live_runs(tmp_path):
         users=16,
         rate_per_s=300,
         warmup_s=1,
-        duration_s=6,
+        duration_s=4,
         settings={"origin_latency_ms": 5, "origin_jitter_ms": 1},
         grid={"l1_ttl_s": [0.5, 30], "l1_max_entries": [50, 2000]},
         steady_state_requests=5_000,
