@@ -70,3 +70,22 @@ def test_zero_generator_processes_means_one_per_generator_cpu():
 def test_bad_search_and_scenario_targets_are_named(overrides, message):
     with pytest.raises(BenchFileError, match=message):
         load_matrix(None, overrides)
+
+
+def test_command_line_targets_and_scenarios_narrow_the_files_per_scenario_targets(tmp_path):
+    bench = tmp_path / "bench.toml"
+    bench.write_text(
+        'targets = ["nocache", "l1", "redis", "client-headers"]\n'
+        'scenarios = ["read_heavy", "browser_clients"]\n'
+        "[scenario_targets]\n"
+        'read_heavy = ["nocache", "l1", "redis"]\n'
+        'browser_clients = ["nocache", "client-headers"]\n'
+    )
+    only_redis = load_matrix(bench, {"targets": ["redis"]})
+    # The strategy asked for runs where the file had it, and where the file had none of those asked.
+    assert only_redis.targets_for("read_heavy") == ["redis"]
+    assert only_redis.targets_for("browser_clients") == ["redis"]
+    one_scenario = load_matrix(bench, {"scenarios": ["read_heavy"]})
+    assert [c.target for c in expand(one_scenario)] == ["nocache", "l1", "redis"]
+    both = load_matrix(bench, {"targets": ["l1", "client-headers"], "scenarios": ["browser_clients"]})
+    assert both.targets_for("browser_clients") == ["client-headers"]

@@ -220,7 +220,14 @@ def load_matrix(path: Path | None, overrides: dict[str, object], external_url: s
             raise BenchFileError(f"bench file {str(path)!r} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise BenchFileError(f"bench file {str(path)!r} is not valid TOML: {exc}") from None
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    data.update(given)
+    if (
+        data.get("scenario_targets")
+        and "scenario_targets" not in given
+        and ("targets" in given or "scenarios" in given)
+    ):
+        data["scenario_targets"] = _narrowed(data)
     if external_url is not None:
         if not is_loopback_url(external_url):
             raise BenchFileError(f"--url {external_url!r}: load is only sent to this machine (127.0.0.1)")
@@ -234,6 +241,19 @@ def load_matrix(path: Path | None, overrides: dict[str, object], external_url: s
             message = error["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {message}" if where else message)
         raise BenchFileError("; ".join(problems)) from None
+
+
+def _narrowed(data: dict) -> dict[str, list[str]]:
+    """A bench file's per-scenario targets within the targets and scenarios the command line
+    chose: ``--targets redis`` on the default bench runs redis on read_heavy, not nothing, and
+    ``--scenario read_heavy`` drops browser_clients' list rather than failing on it."""
+    targets = data.get("targets") or default_targets()
+    scenarios = data.get("scenarios") or Matrix.model_fields["scenarios"].default_factory()
+    return {
+        scenario: [t for t in chosen if t in targets] or list(targets)
+        for scenario, chosen in data["scenario_targets"].items()
+        if scenario in scenarios
+    }
 
 
 def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
@@ -259,6 +279,7 @@ def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
                 matrix.modes,
                 matrix.targets,
             )
+            if target in matrix.targets_for(scenario)
         ]
     processes = matrix.locust_processes or generator_cpu_count()
     cells = []
