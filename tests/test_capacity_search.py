@@ -96,3 +96,45 @@ def test_the_prediction_is_where_the_busiest_resource_runs_out() -> None:
     assert predicted_capacity(_step(200.0, origin_pool=0.4, target_cpu=0.1)) == pytest.approx(500.0)
     assert predicted_capacity(_step(200.0, target_cpu=0.05, generator_cpu=0.04)) == pytest.approx(4_000.0)
     assert predicted_capacity(_step(200.0)) is None
+
+
+# -- the search's own decisions, over step figures given as a runner would write them ---------
+
+
+def _slo_cell():
+    from cachebench.run.benchfile import expand, load_matrix
+
+    matrix = load_matrix(
+        None,
+        {"targets": ["l1"], "modes": [{"kind": "slo", "rate_per_s": 100, "step_s": 2, "max_steps": 4}]},
+    )
+    return expand(matrix)[0]
+
+
+def _summary(rate: float, p99_ms: float, busy: bool = False) -> dict:
+    headline = {"achieved_rate_per_s": rate, "offered_rate_per_s": rate, "p99_ms": p99_ms,
+                "requests": rate * 2, "failures": 0, "machine_busy": busy}  # fmt: skip
+    return {"complete": True, "cell": {"rate_per_s": rate, "name": "earlier"}, "headline": headline}
+
+
+def test_a_busy_machines_step_is_not_reused_and_a_busy_failure_is_measured_again(tmp_path):
+    from cachebench.run.capacity_run import search
+
+    measured: list[tuple[float, str]] = []
+    busy_once = {150.0}
+
+    def measure_step(step, step_dir):
+        rate = step.rate_per_s
+        measured.append((rate, step_dir.name))
+        if rate in busy_once:  # other work took the CPUs: slow, once
+            busy_once.discard(rate)
+            return _summary(rate, 400.0, busy=True)
+        return _summary(rate, 20.0 if rate <= 200 else 400.0)
+
+    cell = _slo_cell()
+    result = search(cell, tmp_path / cell.name, measure_step, earlier=_summary(100.0, 400.0, busy=True))
+    # The busy fixed-rate cell did not stand for step one: it was measured afresh, and passed.
+    assert measured[0] == (100.0, "01-rate100")
+    # 150/s failed while the machine was busy, was measured again, and that answer stood.
+    assert (150.0, "02-rate150-again") in measured
+    assert result["headline"]["capacity_at_slo_per_s"] >= 150.0

@@ -161,8 +161,14 @@ def _run_steps(
         step_cell = dataclasses.replace(
             cell, rate_per_s=rate, duration_s=duration_s, mode=f"step{rate:g}", search=None
         )
-        if earlier is not None and not steps and rate == earlier["cell"]["rate_per_s"]:
-            # The session's fixed-rate cell at the start rate is this step, measured already.
+        if (
+            earlier is not None
+            and not steps
+            and rate == earlier["cell"]["rate_per_s"]
+            and not earlier["headline"].get("machine_busy")
+        ):
+            # The session's fixed-rate cell at the start rate is this step, measured already
+            # (unless other work shared the machine then: the step is measured afresh).
             summary, where = earlier, str(earlier["cell"]["name"])
             samples = cell_dir.parent / where / SAMPLES_FILE
         else:
@@ -171,9 +177,11 @@ def _run_steps(
             samples = step_dir / SAMPLES_FILE
         step = step_of(summary, step_cell, samples)
         passed = not step.failures(slo_p99_ms)
-        if not passed and bound_of(step)["bound"] == "latency" and len(retried) < MAX_RETRIES:
-            # A failure with no resource near full rests on a few slow requests of a short step:
-            # measured once more, and the second answer stands.
+        busy = bool(summary["headline"].get("machine_busy"))
+        if not passed and (bound_of(step)["bound"] == "latency" or busy) and len(retried) < MAX_RETRIES:
+            # A failure with no resource near full rests on a few slow requests of a short step,
+            # and one measured while other work took the machine's CPUs says little about the
+            # target: measured once more, and the second answer stands.
             retried.append(rate)
             step_dir = cell_dir / STEPS_DIR / f"{len(steps) + 1:02d}-rate{rate:g}-again"
             summary, where = measure_step(step_cell, step_dir), step_dir.name
