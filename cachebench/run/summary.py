@@ -13,6 +13,7 @@ from cachebench import staleness
 from cachebench.metrics_text import metric_changes, parse_metrics
 from cachebench.results import LATENCY_FILE, rows_csv, write_atomic
 from cachebench.run.benchfile import Cell
+from cachebench.run.sampling import SAMPLE_INTERVAL_S
 
 #: A process that used this share of its CPUs was the bottleneck (Locust warns only at 90% of
 #: one core, and too late to mark the numbers).
@@ -74,14 +75,14 @@ def window_rows(rows: list[dict], window: dict | None) -> list[dict]:
     file, from every user running to the stop. The one definition of a cell's full-rate seconds:
     rates, a search step's p99 and resource shares, and the CPU intervals all use it.
 
-    A row covers the second before its ``unix_s`` and counts when most of that second is inside.
+    A row covers the sampling interval before its ``unix_s`` and counts when most of it is inside.
     With no window (or no row inside it) every row counts.
     """
     if not window:
         return rows
     begin, end = float(window["from_unix_s"]), float(window["to_unix_s"])
     timed = [r for r in rows if r.get("unix_s") not in (None, "")]
-    inside = [r for r in timed if begin <= float(r["unix_s"]) - 0.5 <= end]
+    inside = [r for r in timed if begin <= float(r["unix_s"]) - SAMPLE_INTERVAL_S / 2 <= end]
     return inside or rows
 
 
