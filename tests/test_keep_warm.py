@@ -24,11 +24,11 @@ def test_it_reads_the_scenarios_keys_at_its_rate_until_stopped(start_target):
     started = time.monotonic()
     keeper.stop()
     assert time.monotonic() - started < 1.0  # stops at once, not at the end of its bound
-    sent = keeper.sent
+    sent = keeper.answered
     # About 95% of 200 slots a second are reads (writes keep their slots but are not sent).
     assert 120 <= sent <= 215, sent
     time.sleep(0.2)
-    assert keeper.sent == sent  # nothing after stop
+    assert keeper.answered == sent  # nothing after stop
     lookups = metric(target, "cachebench_cache_operations_total", layer="l1", result="hit") + metric(
         target, "cachebench_cache_operations_total", layer="l1", result="miss"
     )
@@ -41,7 +41,7 @@ def test_it_keeps_its_rate_when_every_read_waits_for_a_slow_origin(start_target)
     keeper = KeepWarm(target.url, WorkloadSpec(keys=ORIGIN_ITEMS), rate_per_s=100).start()
     time.sleep(1.5)
     keeper.stop()
-    assert keeper.sent >= 100, keeper.sent  # ~95% of 150 slots are reads; sequential would be ~30
+    assert keeper.answered >= 100, keeper.answered  # ~95% of 150 slots are reads; sequential would be ~30
 
 
 def test_it_hands_over_when_another_client_reads_and_waits_no_longer_than_its_bound(start_target):
@@ -50,7 +50,7 @@ def test_it_hands_over_when_another_client_reads_and_waits_no_longer_than_its_bo
     spec = WorkloadSpec(keys=ORIGIN_ITEMS)
     keeper = KeepWarm(target.url, spec, rate_per_s=150).start()
     assert 1.0 <= keeper.stop_once_overtaken(max_wait_s=1.0) < 2.0  # nobody else came: its bound
-    assert keeper.sent > 0
+    assert keeper.answered > 0
 
     keeper = KeepWarm(target.url, spec, rate_per_s=100).start()
     other = threading.Thread(target=_read_after, args=(target.url, 0.5), daemon=True)
@@ -58,9 +58,9 @@ def test_it_hands_over_when_another_client_reads_and_waits_no_longer_than_its_bo
     waited = keeper.stop_once_overtaken(max_wait_s=5.0)
     other.join()
     assert 0.5 <= waited < 2.0, waited  # the other client's reads ended it, not the bound
-    sent = keeper.sent
+    sent = keeper.answered
     time.sleep(0.1)
-    assert keeper.sent == sent  # stopped
+    assert keeper.answered == sent  # stopped
 
 
 def _read_after(url: str, delay_s: float) -> None:

@@ -59,9 +59,9 @@ class KeepWarm:
         self.url = url.rstrip("/")
         self.spec = spec
         self.rate_per_s = rate_per_s
+        #: Reads sent, and of those the ones answered so far.
         self.issued = 0
-        #: Reads answered (``issued`` counts those sent, answered or not).
-        self.sent = 0
+        self.answered = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -95,7 +95,7 @@ class KeepWarm:
             while time.monotonic() - started < max_wait_s and self._thread is not None:
                 # Our reads in flight are served but not yet answered: counting the answered ones
                 # before a scrape and the issued ones after it bounds the others from both sides.
-                answered = self.sent
+                answered = self.answered
                 served = self._items_served(client)
                 if served is not None:
                     if others_before is None:
@@ -147,7 +147,7 @@ class KeepWarm:
         self.issued += 1
         try:
             await client.get(f"/items/{item_id}")
-            self.sent += 1
+            self.answered += 1
         except httpx.HTTPError:
             pass
         finally:
