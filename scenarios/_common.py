@@ -7,7 +7,8 @@ scenario registers them with its own defaults through ``add_common_arguments``):
 ``--keys``, ``--distribution`` (uniform|zipf|hotspot), ``--zipf-alpha``, ``--hot-keys-fraction``,
 ``--hot-traffic-fraction``, ``--hotspot-shift-s`` (0 = the hot set stays put), ``--write-ratio``,
 ``--seed``, ``--rate`` (total requests/s over all users and processes; 0 = closed loop),
-``--results-dir``, ``--user-token-seed``, ``--users-count``.
+``--results-dir``, ``--lead-in-s`` (seconds at the full rate before anything is recorded),
+``--user-token-seed``, ``--users-count``.
 
 Pacing: with ``--rate`` > 0 every user sends one request per ``total users / rate`` seconds at
 fixed intended times (a random phase apart, so users do not fire together). A user that falls
@@ -45,6 +46,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "seed": 42,
     "rate": 0.0,
     "results_dir": "",
+    "lead_in_s": 0.0,
     "user_token_seed": 42,
     "users_count": 1000,
 }
@@ -114,6 +116,12 @@ def add_common_arguments(parser: Any, **defaults: Any) -> None:
         "--results-dir",
         default=d["results_dir"],
         help="Where latency.json and read/write logs go (empty = nowhere)",
+    )
+    parser.add_argument(
+        "--lead-in-s",
+        type=non_negative_float,
+        default=d["lead_in_s"],
+        help="Seconds the load runs before anything is recorded (start-up, caches adapting to the rate)",
     )
     parser.add_argument(
         "--user-token-seed", type=int, default=d["user_token_seed"], help="Seed of the user tokens"

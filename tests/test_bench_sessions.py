@@ -35,7 +35,13 @@ def test_shared_processes_run_each_targets_repetitions_together_and_search_once_
     ]  # fmt: skip
     assert all(g == [("rate100", 1), ("rate100", 2), ("rate100", 3), ("slo", 1)] for g in groups)
     search = [c.search for c in cells if c.mode == "slo"]
-    assert search[0] == {"slo_p99_ms": 40.0, "max_rate_per_s": 20_000.0, "step_s": 2.0, "max_steps": 10}
+    assert search[0] == {
+        "slo_p99_ms": 40.0,
+        "max_rate_per_s": 20_000.0,
+        "step_s": 2.0,
+        "lead_in_s": 2.0,
+        "max_steps": 10,
+    }
     assert len({c.name for c in cells}) == len(cells) == 20
 
 

@@ -33,7 +33,7 @@ def test_nocache_capacity_is_origin_bound_near_pool_over_latency(tmp_path):
             },  # fmt: skip
             "modes": [
                 {"kind": "fixed_rate", "rate_per_s": 160},
-                {"kind": "slo", "rate_per_s": 160, "step_s": 2, "max_steps": 5},
+                {"kind": "slo", "rate_per_s": 160, "step_s": 2, "lead_in_s": 1, "max_steps": 5},
             ],
         },
     )
@@ -56,6 +56,13 @@ def test_nocache_capacity_is_origin_bound_near_pool_over_latency(tmp_path):
     assert steps[0]["dir"] == fixed.name  # the fixed-rate cell at the start rate was step one
     assert any(not step["passed"] for step in steps) and any(step["passed"] for step in steps)
     assert all((run_dir / "cells" / searched.name / "steps" / s["dir"]).is_dir() for s in steps[1:])
+    # Each step recorded only what it sent after its lead-in.
+    for step in steps[1:]:
+        step_latency = json.loads(
+            (run_dir / "cells" / searched.name / "steps" / step["dir"] / "latency.json").read_text()
+        )
+        assert step_latency["options"]["lead_in_s"] == 1
+        assert step_latency["window"]["from_unix_s"] >= int(step_latency["measured_from_unix_s"])
     # The fixed-rate cell ran on the same warmed processes and measured its CPU cost net of idle.
     fixed_summary = json.loads((run_dir / "cells" / fixed.name / "summary.json").read_text())
     assert fixed_summary["idle_cpu"]["target_cpu_percent"] is not None

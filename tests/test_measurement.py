@@ -200,3 +200,26 @@ def test_fixed_rate_latency_shows_a_stall_that_service_time_hides(tmp_path):
     assert latency["achieved_rate_per_s"] > 0
     outcomes = Counter(row[3] for row in run.rows("reads"))
     assert outcomes == {"miss": latency["counts"][f"{GET}|all"]}
+
+
+def test_a_lead_in_is_run_but_not_recorded(tmp_path):
+    users, rate, lead_in_s = 10, 100, 3.0
+    # The same stall, ~1.5 s in: inside the lead-in, so no recorded request waited for it.
+    with fake_server(stall_after=150, stall_s=1.0) as url:
+        run = run_locust(
+            "read_heavy", url, tmp_path, "--rate", str(rate), "--lead-in-s", str(lead_in_s),
+            users=users, run_time="6s",
+        )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    latency = run.latency
+    measured_from = latency["measured_from_unix_s"]
+    assert latency["options"]["lead_in_s"] == lead_in_s
+    assert latency["window"]["from_unix_s"] >= int(measured_from)  # the second it ends in, or later
+    assert latency["timeline"]["t0_unix_s"] >= int(measured_from)
+    corrected = run.histogram(f"{GET}|all|corrected")
+    assert corrected.get_max_value() < 500_000
+    # About the three seconds after the lead-in were recorded, not the six Locust ran.
+    assert 150 <= corrected.get_total_count() <= 3.6 * rate
+    assert all(float(row[0]) >= measured_from for row in run.rows("reads"))
+    # Writes are logged throughout: a later read is judged stale against them.
+    assert len(run.rows("writes")) > latency["counts"].get("PUT /items/[id]|all", 0)

@@ -23,6 +23,11 @@ Per request (``events.request``):
   later analysis can tell which reads were stale: a read sent after a write of a newer version
   was acknowledged returned stale data.
 
+With ``--lead-in-s L`` nothing sent (intended) in the run's first L seconds is recorded, and
+the rates' window starts after them: a capacity step's first seconds carry Locust's start and a
+cache still adapting to the new rate, not the rate's steady state. Writes are logged throughout,
+since a read after the lead-in is stale against a write acknowledged within it.
+
 Across processes (``--processes N``, ``--master``/``--worker``): each worker sends the
 histograms recorded since its last report (encoded HDR, i.e. deltas) with Locust's own stats
 report (``events.report_to_master``), and the master adds them up (``events.worker_report``);
@@ -108,6 +113,12 @@ def run_start_unix_s(environment: Any) -> float:
     return float(start) if start else (STATE.start_s or time.time())
 
 
+def measured_from_unix_s(environment: Any) -> float | None:
+    """When recording starts: the run's start plus ``--lead-in-s`` (None: from the start)."""
+    lead_in_s = float(getattr(environment.parsed_options, "lead_in_s", 0) or 0)
+    return run_start_unix_s(environment) + lead_in_s if lead_in_s > 0 else None
+
+
 def target_rate_per_s(environment: Any) -> float:
     return float(getattr(environment.parsed_options, "rate", 0) or 0)
 
@@ -126,6 +137,9 @@ class _State:
         self.start_s: float | None = None
         self.full_load_s: float | None = None
         self.stop_s: float | None = None
+        #: ``measured_from_unix_s``, read at the first request (a worker learns the master's
+        #: start time only with its spawn message); False until then.
+        self.measured_from_s: float | None | bool = False
 
     @property
     def is_worker(self) -> bool:
@@ -148,6 +162,7 @@ class _State:
         self.start_s = time.time()
         self.full_load_s = None
         self.stop_s = None
+        self.measured_from_s = False
         directory = self.results_dir()
         if directory is not None and self.reads is None and not self.is_master:
             self.reads = RowLog(directory, READS_PREFIX, READS_HEADER)
@@ -161,17 +176,19 @@ class _State:
             self.aggregate.merge({**self.recorder.drain(), "final": True})
         options = self.environment.parsed_options
         rate = target_rate_per_s(self.environment)
+        measured_from_s = measured_from_unix_s(self.environment)
         report = self.aggregate.report(
             mode="fixed_rate" if rate > 0 else "capacity",
             target_rate_per_s=rate or None,
             start_s=self.start_s,
-            full_load_s=self.full_load_s,
+            full_load_s=max(filter(None, (self.full_load_s, measured_from_s)), default=None),
             stop_s=self.stop_s,
             expect_final_reports=self.is_master,
             extra={
                 "locustfile": getattr(options, "locustfile", None),
                 "host": self.environment.host,
                 "options": _workload_options(options),
+                "measured_from_unix_s": measured_from_s,
             },
         )
         if final and report["incomplete_workers"]:
@@ -203,6 +220,7 @@ _COMMON_OPTION_NAMES = (
     "num_users",
     "spawn_rate",
     "run_time",
+    "lead_in_s",
     "stop_timeout",
     "processes",
 )
@@ -214,10 +232,18 @@ def _workload_options(options: Any) -> dict[str, Any]:
     return {name: getattr(options, name) for name in _COMMON_OPTION_NAMES if hasattr(options, name)}
 
 
+def in_lead_in(intended_s: float) -> bool:
+    """Whether a request meant to go at ``intended_s`` falls in the lead-in, and is not recorded."""
+    if STATE.measured_from_s is False:
+        STATE.measured_from_s = measured_from_unix_s(STATE.environment)
+    return bool(STATE.measured_from_s) and intended_s < STATE.measured_from_s
+
+
 def record_browser(counter: str, amount: int = 1) -> None:
     """Browser-cache counters (``client_local``, ``not_modified``, ``network``, ``bytes_saved``,
     ``bytes_received``), summed across processes into ``latency.json["browser"]``."""
-    STATE.recorder.browser[counter] += amount
+    if not in_lead_in(time.time()):
+        STATE.recorder.browser[counter] += amount
 
 
 @events.init.add_listener
@@ -283,12 +309,16 @@ def on_request(
             collapsed = outcome == MISS and cache_status is not None and "collapsed" in cache_status
     service_us = response_time * 1000.0
     lateness_s = context.get("lateness_s")
+    sent_s = start_time or time.time()
+    if in_lead_in(sent_s - (lateness_s or 0.0)):
+        if request_type == "PUT":
+            _log_row(request_type, outcome, response, context, sent_s, response_time)
+        return
     recorder = STATE.recorder
     if lateness_s is None:
         recorder.record(name, outcome, service_us)
     else:
         recorder.record(name, outcome, service_us, service_us + lateness_s * 1e6)
-    sent_s = start_time or time.time()
     done_second = int(sent_s + response_time / 1000.0)
     timeline = recorder.timeline
     timeline[(done_second, "completed")] += 1
@@ -299,6 +329,13 @@ def on_request(
         timeline[(done_second, "collapsed")] += 1
     if lateness_s is not None:
         timeline[(int(sent_s - lateness_s), "intended")] += 1
+    _log_row(request_type, outcome, response, context, sent_s, response_time)
+
+
+def _log_row(
+    request_type: str, outcome: str, response: Any, context: dict, sent_s: float, response_time: float
+) -> None:
+    """The request's row in the read or write log."""
     item_id = context.get("item_id")
     if item_id is None or outcome == ERROR or STATE.reads is None:
         return

@@ -68,7 +68,8 @@ def _expected_s(cell: Cell, cells: list[Cell]) -> float:
     """A rough time a cell takes: a search as if it took half its steps; a warm-up only where a
     session starts (its later cells reuse the warmed processes)."""
     if cell.search:
-        return cell.search["max_steps"] / 2 * (cell.search["step_s"] + CELL_OVERHEAD_S / 2)
+        step_s = cell.search["step_s"] + cell.search.get("lead_in_s", 0.0)
+        return cell.search["max_steps"] / 2 * (step_s + CELL_OVERHEAD_S / 2)
     starts = cell.session is None or cell.index == 1 or cells[cell.index - 2].session != cell.session
     return (cell.warmup_s + CELL_OVERHEAD_S if starts else CELL_OVERHEAD_S / 2) + cell.duration_s
 

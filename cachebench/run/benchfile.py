@@ -60,8 +60,12 @@ class LoadMode(BaseModel):
     users: int = Field(32, ge=1, le=5000)
     rate_per_s: float = Field(0.0, ge=0, le=100_000)
     max_rate_per_s: float = Field(20_000.0, gt=0, le=100_000)
-    #: Seconds each step of a capacity search offers its rate.
+    #: Seconds each step of a capacity search offers its rate, measured ...
     step_s: float = Field(3.0, ge=1, le=60)
+    #: ... after this many seconds at that rate unrecorded: Locust's start (every user opening
+    #: its connection at once) and the caches adapting to the new rate (entries absent at the
+    #: old rate all miss in the first seconds) are not the rate's steady state.
+    lead_in_s: float = Field(2.0, ge=0, le=60)
     max_steps: int = Field(10, ge=1, le=30)
 
     @property
@@ -196,8 +200,11 @@ class Cell:
     faults: list[dict[str, object]] = field(default_factory=list)
     #: Cells with the same session key run on one set of processes (``reuse_processes``).
     session: str | None = None
-    #: A capacity search's parameters (``slo`` mode): slo_p99_ms, max_rate_per_s, step_s, max_steps.
+    #: A capacity search's parameters (``slo`` mode): slo_p99_ms, max_rate_per_s, step_s,
+    #: lead_in_s, max_steps.
     search: dict[str, float] | None = None
+    #: Seconds the measured phase's load runs before it is recorded (a search step's lead-in).
+    lead_in_s: float = 0.0
 
     @property
     def name(self) -> str:
@@ -317,6 +324,7 @@ def _search(matrix: Matrix, mode: LoadMode) -> dict[str, float] | None:
         "slo_p99_ms": matrix.slo_p99_ms,
         "max_rate_per_s": mode.max_rate_per_s,
         "step_s": mode.step_s,
+        "lead_in_s": mode.lead_in_s,
         "max_steps": mode.max_steps,
     }
 

@@ -29,10 +29,12 @@ class CellFailed(Exception):
 
 def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None) -> list[str]:
     seed = cell.seed if out_dir is not None else cell.seed + WARMUP_SEED_OFFSET
+    # A measured phase's lead-in runs first, unrecorded (a warm-up records nothing anyway).
+    lead_in_s = cell.lead_in_s if out_dir is not None else 0.0
     command = [
         sys.executable, "-m", "locust", "-f", str(SCENARIOS_DIR / f"{cell.scenario}.py"),
         "--headless", "--host", url, "--users", str(cell.users), "--spawn-rate", str(cell.users),
-        "--run-time", f"{max(1, round(duration_s))}s",
+        "--run-time", f"{max(1, round(duration_s + lead_in_s))}s",
         "--loglevel", "WARNING", "--only-summary",
         "--seed", str(seed), "--rate", f"{cell.rate_per_s:g}",
     ]  # fmt: skip
@@ -50,6 +52,8 @@ def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None
     if out_dir is not None:
         command += ["--csv", str(out_dir / results.LOCUST_CSV_PREFIX), "--csv-full-history"]
         command += ["--results-dir", str(out_dir)]
+        if lead_in_s > 0:
+            command += ["--lead-in-s", f"{lead_in_s:g}"]
         # Locust's CSVs are rewritten each second and not at the end; its JSON is final.
         command += ["--json-file", str(out_dir / results.LOCUST_FINAL_PREFIX)]
     for option, value in cell.scenario_options.items():

@@ -211,8 +211,11 @@ class CellRunner:
         before: dict[str, object] = {"metrics": None, "started_at": time.time(), "handover_s": None}
 
         def on_launch() -> None:
-            # The keep-warm hands over to Locust; the phase's counters start from here.
+            # The keep-warm hands over to Locust; the phase's counters start from here, or after
+            # the lead-in Locust does not record either.
             before["handover_s"] = session.hand_over()
+            if cell.lead_in_s > 0:
+                self._lead_in(cell, target.url, waited_for_load=before["handover_s"] is not None)
             before["metrics"] = target_state.save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
             before["started_at"] = time.time()
 
@@ -242,6 +245,15 @@ class CellRunner:
             result["faults"] = evaluate_faults(cell, cell_dir, injector, rows, metrics_before, metrics_after)
             result["headline"]["fault_goals"] = fault_goals.goal_lines(result["faults"]["goals"])
         return result
+
+    def _lead_in(self, cell: Cell, url: str, waited_for_load: bool) -> None:
+        """The phase's first ``cell.lead_in_s`` seconds of load, which Locust does not record."""
+        if not waited_for_load:
+            target_state.wait_until_loaded(url)
+        ends_at = time.monotonic() + cell.lead_in_s
+        while (left_s := ends_at - time.monotonic()) > 0:
+            self.on_tick(cell, None, "lead-in", ends_at)
+            time.sleep(min(0.25, left_s))
 
     def _warm_up(
         self, cell: Cell, target: TargetProcess, cell_dir: Path, before_end: Callable[[], None] = lambda: None

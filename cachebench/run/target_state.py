@@ -49,21 +49,43 @@ def idle_cpu(
     }
 
 
+def _served(client: httpx.Client, url: str) -> float | None:
+    """Requests the target has served, its own /metrics and /healthz aside (None: no answer)."""
+    try:
+        metrics = parse_metrics(client.get(f"{url}/metrics").text)
+    except httpx.HTTPError:
+        return None
+    return sum(
+        value
+        for (name, labels), value in metrics.items()
+        if name == "cachebench_http_requests_total"
+        and dict(labels).get("route") not in ("/metrics", "/healthz")
+    )
+
+
 def wait_until_drained(url: str, timeout_s: float = 30.0) -> None:
     """Until the target has finished what an overloaded step left queued: requests it serves
     after the load stopped would otherwise slow the next step down."""
     previous, deadline = None, time.monotonic() + timeout_s
     with httpx.Client(timeout=5) as client:
         while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                metrics = parse_metrics(client.get(f"{url}/metrics").text)
-                served = sum(
-                    value
-                    for (name, labels), value in metrics.items()
-                    if name == "cachebench_http_requests_total"
-                    and dict(labels).get("route") not in ("/metrics", "/healthz")
-                )
-                if served == previous:
-                    return
-                previous = served
+            served = _served(client, url)
+            if served is not None and served == previous:
+                return
+            previous = served
             time.sleep(0.3)
+
+
+def wait_until_loaded(url: str, timeout_s: float = 8.0, requests: int = 3) -> float:
+    """Until the target serves a new load generator's first ``requests`` (Locust takes 1-3 s to
+    import and spawn), at most ``timeout_s``; the seconds waited."""
+    started = time.monotonic()
+    with httpx.Client(timeout=2) as client:
+        before = _served(client, url)
+        while before is not None and time.monotonic() - started < timeout_s:
+            # (A service without our request counter cannot say: the wait is skipped.)
+            served = _served(client, url)
+            if served is not None and served - before >= requests:
+                break
+            time.sleep(0.05)
+    return time.monotonic() - started
