@@ -138,3 +138,28 @@ def test_a_busy_machines_step_is_not_reused_and_a_busy_failure_is_measured_again
     # 150/s failed while the machine was busy, was measured again, and that answer stood.
     assert (150.0, "02-rate150-again") in measured
     assert result["headline"]["capacity_at_slo_per_s"] >= 150.0
+
+
+def test_the_p99_at_capacity_is_the_one_the_slo_judged(tmp_path):
+    """Over the step's full seconds, not its whole phase, whose last second has Locust stopping."""
+    import json
+
+    from cachebench.load.histograms import latency_bucket
+    from cachebench.run.capacity_run import search
+
+    def measure_step(step, step_dir):
+        rate = step.rate_per_s
+        fast, slow = latency_bucket(20_000), latency_bucket(400_000)
+        # Two full seconds at 20 ms (400 ms above 200/s: those rates fail), then the stop at 400 ms.
+        per_s = {fast: [0, 200, 200, 0], slow: [0, 0, 0, 50]} if rate <= 200 else {slow: [0, 200, 200, 50]}
+        step_dir.mkdir(parents=True, exist_ok=True)
+        latency = {"window": {"from_unix_s": 1001, "to_unix_s": 1003, "seconds": 2},
+                   "timeline": {"t0_unix_s": 1000, "per_s": per_s}}  # fmt: skip
+        (step_dir / "latency.json").write_text(json.dumps(latency))
+        return _summary(rate, 400.0)  # the phase's p99, stop second included
+
+    cell = _slo_cell()
+    result = search(cell, tmp_path / cell.name, measure_step)
+    headline = result["headline"]
+    assert headline["capacity_at_slo_per_s"] is not None
+    assert headline["p99_ms_at_capacity"] <= 22.0  # the 20 ms bucket's upper edge, not 400

@@ -212,7 +212,11 @@ def _summary(
         bound = {"bound": "not reached (max rate or steps)", "lower_bound": True, "utilisation": None}
     else:
         bound = bound_of(first_fail[0])
-    at_capacity = next((r["headline"] for s, r in steps if s.offered_rate_per_s == capacity), {})
+    # At capacity, the p99 the SLO judged (the step's full seconds), not its phase's, whose last
+    # second has Locust stopping.
+    at_capacity = next(
+        ({**r["headline"], "p99_ms": s.p99_ms} for s, r in steps if s.offered_rate_per_s == capacity), {}
+    )
     headline: dict[str, object] = {
         "capacity_at_slo_per_s": capacity,
         "slo_p99_ms": slo_p99_ms,
