@@ -68,6 +68,7 @@ def rows(run: load.Run) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "flag": cell.flag,
                 "reason": cell.reason,
                 "step_s": (summary.get("cell") or {}).get("search", {}).get("step_s"),
+                "lead_in_s": (summary.get("cell") or {}).get("search", {}).get("lead_in_s"),
                 "origin_capacity_per_s": settings.origin_concurrency
                 * int(cell.workers)
                 / (settings.origin_latency_ms / 1000)
@@ -121,18 +122,24 @@ def answer(table: pd.DataFrame, scenario: str, slo_p99_ms: float) -> str:
         parts.append(text)
     if not parts:
         return f"{where}: no search produced a figure."
-    step_s = table["step_s"].dropna().iloc[0] if "step_s" in table and table["step_s"].notna().any() else None
+    step_s, lead_in_s = (_first(table, column) for column in ("step_s", "lead_in_s"))
     caching = [t for t in table["target"] if t in TARGETS and TARGETS[t].caches]
     note = ""
     if caching and step_s:
         # The steps follow each other on the cache as the previous ones left it: at a higher rate a
-        # TTL cache comes to hold more, but not within a few seconds.
+        # TTL cache comes to hold more, but only over a TTL, longer than a step.
+        run_for = f"{lead_in_s:g} s unrecorded, then {step_s:g} s" if lead_in_s else f"{step_s:g} s"
         note = (
-            f" Each step offers its rate for {step_s:g} s to the cache as the steps before left it, so "
+            f" Each step offers its rate for {run_for}, to the cache as the steps before left it, so "
             f"{', '.join(caching)} are measured as the load rises: a cache that has settled at that rate "
             "answers more, and takes at least this much."
         )
     return f"{where}: " + "; ".join(parts) + "." + note
+
+
+def _first(table: pd.DataFrame, column: str) -> float | None:
+    values = table[column].dropna() if column in table else pd.Series(dtype=float)
+    return float(values.iloc[0]) if not values.empty else None
 
 
 def figure(steps: pd.DataFrame, scenario: str, slo_p99_ms: float) -> Figure:

@@ -161,7 +161,7 @@ def render_html(section: Section) -> list[str]:
     out = [
         '<h2 id="faults">Faults</h2>',
         "<p>Each strategy under the same fault schedule (shaded: from the fault's start to Redis answering "
-        "again). Phases: before, during and after each fault; p99 from per-second latency buckets (≤ 9% "
+        "again). Phases: before, during and after each fault; p99 from per-second latency buckets (≤ 2.2% "
         "wide); staleness from the read and write records.</p>",
     ]
     for fault_cell in section.cells:

@@ -223,3 +223,13 @@ def test_a_lead_in_is_run_but_not_recorded(tmp_path):
     assert all(float(row[0]) >= measured_from for row in run.rows("reads"))
     # Writes are logged throughout: a later read is judged stale against them.
     assert len(run.rows("writes")) > latency["counts"].get("PUT /items/[id]|all", 0)
+
+
+def test_latency_buckets_say_their_resolution_and_older_files_still_read():
+    from cachebench.load.histograms import latency_bucket, percentile_from_buckets
+
+    # 100 requests at 47 ms and one at 60 ms: the p99 is within one 2.2% bucket of 47 ms.
+    counts = {latency_bucket(47_000): 100, latency_bucket(60_000): 1}
+    assert 47_000 <= percentile_from_buckets(counts, 99) <= 47_000 * 2 ** (1 / 32)
+    # A timeline written at 8 buckets per doubling ("lat_<index>") reads as it was written.
+    assert percentile_from_buckets({"lat_124": 5}, 99) == 2 ** (125 / 8)

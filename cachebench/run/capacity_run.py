@@ -49,7 +49,7 @@ AT_CAPACITY = (
 
 def window_p99_ms(latency: dict) -> float | None:
     """The p99 (corrected) of the requests completed in the full seconds every user ran, from
-    the per-second latency buckets (≤ 9% wide; the bucket's upper edge, so never optimistic).
+    the per-second latency buckets (≤ 2.2% wide; the bucket's upper edge, so never optimistic).
 
     A short step's first second (users spawning, connections opening) and its last (Locust
     stopping while replies are still read) would otherwise weigh on the p99 as much as the
