@@ -39,7 +39,7 @@ def test_shared_processes_run_each_targets_repetitions_together_and_search_once_
         "slo_p99_ms": 40.0,
         "max_rate_per_s": 20_000.0,
         "step_s": 2.0,
-        "lead_in_s": 2.0,
+        "lead_in_s": 3.0,
         "max_steps": 10,
     }
     assert len({c.name for c in cells}) == len(cells) == 20

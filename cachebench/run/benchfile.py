@@ -65,7 +65,7 @@ class LoadMode(BaseModel):
     #: ... after this many seconds at that rate unrecorded: Locust's start (every user opening
     #: its connection at once) and the caches adapting to the new rate (entries absent at the
     #: old rate all miss in the first seconds) are not the rate's steady state.
-    lead_in_s: float = Field(2.0, ge=0, le=60)
+    lead_in_s: float = Field(3.0, ge=0, le=60)
     max_steps: int = Field(10, ge=1, le=30)
 
     @property
