@@ -134,6 +134,14 @@ def answer(table: pd.DataFrame, scenario: str, slo_p99_ms: float) -> str:
             f"{', '.join(caching)} are measured as the load rises: a cache that has settled at that rate "
             "answers more, and takes at least this much."
         )
+    precision = _first(table, "search_precision")
+    if len(parts) > 1 and precision:
+        # Measured: two default runs on 2 cores gave l1 1,192 and 1,030 req/s, redis 1,029 and
+        # 1,174 (README, `slo` mode).
+        note += (
+            f" One search stops within {precision:.0%} of the knee, and two runs of the same search "
+            "differed by up to 15%: capacities closer than that do not rank the strategies."
+        )
     return f"{where}: " + "; ".join(parts) + "." + note
 
 

@@ -321,3 +321,24 @@ def test_a_cell_measured_on_a_busy_machine_is_flagged_and_left_out(run_copy: Pat
         (table["target"] == "l1") & (table["mode"] == "capacity") & (table["metric"] == "throughput_per_s")
     ]
     assert l1["n_usable"].iloc[0] == l1["n_cells"].iloc[0] - 1
+
+
+def test_capacities_within_a_searchs_repeatability_are_not_ranked():
+    import pandas as pd
+
+    from analysis.capacity import answer
+
+    row = {"scenario": "read_heavy", "bound": "origin", "bound_utilisation": 0.95, "lower_bound": False,
+           "step_s": 3.0, "lead_in_s": 3.0, "search_precision": 0.1,
+           "origin_capacity_per_s": 500.0}  # fmt: skip
+    table = pd.DataFrame(
+        [
+            {**row, "target": "nocache", "capacity_at_slo_per_s": 430.0},
+            {**row, "target": "l1", "capacity_at_slo_per_s": 1_030.0},
+            {**row, "target": "redis", "capacity_at_slo_per_s": 1_174.0},
+        ]  # fmt: skip
+    )
+    text = answer(table, "read_heavy", 50)
+    assert "**l1** 1,030 req/s" in text and "2.4× nocache" in text
+    assert "3 s unrecorded, then 3 s" in text
+    assert "within 10% of the knee" in text and "do not rank the strategies" in text

@@ -33,7 +33,7 @@ def test_nocache_capacity_is_origin_bound_near_pool_over_latency(tmp_path):
             },  # fmt: skip
             "modes": [
                 {"kind": "fixed_rate", "rate_per_s": 160},
-                {"kind": "slo", "rate_per_s": 160, "step_s": 2, "lead_in_s": 1, "max_steps": 5},
+                {"kind": "slo", "rate_per_s": 160, "step_s": 2, "lead_in_s": 1, "max_steps": 4},
             ],
         },
     )
