@@ -85,6 +85,10 @@ def _rate(value: float | None) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:,.0f}"
 
 
+def _rate_or_dash(value: object) -> str:
+    return f"{_rate(value)} req/s" if isinstance(value, (int, float)) and np.isfinite(value) else "–"
+
+
 def capacity_text(row: pd.Series) -> str:
     """``470 req/s`` or ``≥ 4,650 req/s`` (a lower bound), or why there is none."""
     capacity = row.get("capacity_at_slo_per_s")
@@ -134,13 +138,13 @@ def answer(table: pd.DataFrame, scenario: str, slo_p99_ms: float) -> str:
             f"{', '.join(caching)} are measured as the load rises: a cache that has settled at that rate "
             "answers more, and takes at least this much."
         )
-    precision = _first(table, "search_precision")
-    if len(parts) > 1 and precision:
+    if len(parts) > 1 and "search_precision" in table:
         # Measured: two default runs on 2 cores gave l1 1,192 and 1,030 req/s, redis 1,029 and
         # 1,174 (README, `slo` mode).
         note += (
-            f" One search stops within {precision:.0%} of the knee, and two runs of the same search "
-            "differed by up to 15%: capacities closer than that do not rank the strategies."
+            " Each knee lies between the capacity and the rate its search failed next (table), and two "
+            "runs of the same search differed by up to 15%: capacities closer than that do not rank "
+            "the strategies."
         )
     return f"{where}: " + "; ".join(parts) + "." + note
 
@@ -202,6 +206,7 @@ COLUMNS = (
     ("origin reads/s at capacity", lambda r: _number(r.get("origin_reads_per_s_at_capacity"), 0)),
     ("L1 hit", lambda r: _share(r.get("l1_hit_ratio"))),
     ("Redis hit", lambda r: _share(r.get("redis_hit_ratio"))),
+    ("next step failed at", lambda r: _rate_or_dash(r.get("failed_at_per_s"))),
     ("steps", lambda r: _number(r.get("search_steps"), 0)),
 )
 
