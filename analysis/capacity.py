@@ -29,7 +29,7 @@ BOUND_TEXT = {
     "target CPU": "bound by the target's CPU",
     "Redis": "bound by Redis's CPU",
     "load generator": "a lower bound: the load generator ran out of CPU",
-    "latency": "bound by latency, with no resource full (the SLO sits near the latency itself)",
+    "latency": "p99 past the SLO with no resource 70% busy (an SLO near the latency itself, or stalls)",
 }
 
 
@@ -139,12 +139,12 @@ def answer(table: pd.DataFrame, scenario: str, slo_p99_ms: float) -> str:
             "answers more, and takes at least this much."
         )
     if len(parts) > 1 and "search_precision" in table:
-        # Measured: two default runs on 2 cores gave l1 1,192 and 1,030 req/s, redis 1,029 and
-        # 1,174 (README, `slo` mode).
+        # Measured: four default runs on 2 cores gave redis 712 to 1,174 req/s, nocache 422 to 485
+        # (README, `slo` mode).
         note += (
-            " Each knee lies between the capacity and the rate its search failed next (table), and two "
-            "runs of the same search differed by up to 15%: capacities closer than that do not rank "
-            "the strategies."
+            " Each knee lies between the capacity and the rate its search failed next (table), and the "
+            "same search varies from run to run (over Redis by up to 1.6× in four runs on 2 cores): "
+            "capacities closer than that do not rank the strategies."
         )
     return f"{where}: " + "; ".join(parts) + "." + note
 
