@@ -138,7 +138,7 @@ def answer(table: pd.DataFrame, scenario: str, slo_p99_ms: float) -> str:
             f"{', '.join(caching)} are measured as the load rises: a cache that has settled at that rate "
             "answers more, and takes at least this much."
         )
-    if len(parts) > 1 and "search_precision" in table:
+    if len(parts) > 1:
         # Measured: four default runs on 2 cores gave redis 712 to 1,174 req/s, nocache 422 to 485
         # (README, `slo` mode).
         note += (

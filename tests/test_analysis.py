@@ -329,8 +329,7 @@ def test_capacities_within_a_searchs_repeatability_are_not_ranked():
     from analysis.capacity import answer
 
     row = {"scenario": "read_heavy", "bound": "origin", "bound_utilisation": 0.95, "lower_bound": False,
-           "step_s": 3.0, "lead_in_s": 3.0, "search_precision": 0.1,
-           "origin_capacity_per_s": 500.0}  # fmt: skip
+           "step_s": 3.0, "lead_in_s": 3.0, "origin_capacity_per_s": 500.0}  # fmt: skip
     table = pd.DataFrame(
         [
             {**row, "target": "nocache", "capacity_at_slo_per_s": 430.0},

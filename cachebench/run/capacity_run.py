@@ -227,7 +227,6 @@ def _summary(
         **{key: bound.get(key) for key in ("bound", "lower_bound", "generator_processes_needed")},
         "bound_utilisation": bound.get("utilisation"),
         "search_steps": len(steps),
-        "search_precision": rates.precision,
         "machine_busy": any(r["headline"].get("machine_busy") for _, r in steps),
         **{f"{key}_at_capacity": at_capacity.get(key) for key in AT_CAPACITY},
         **{k: v for k, v in at_capacity.items() if k.endswith("_hit_ratio")},
