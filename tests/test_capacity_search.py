@@ -164,3 +164,52 @@ def test_the_p99_at_capacity_is_the_one_the_slo_judged(tmp_path):
     headline = result["headline"]
     assert headline["capacity_at_slo_per_s"] is not None
     assert headline["p99_ms_at_capacity"] <= 22.0  # the 20 ms bucket's upper edge, not 400
+
+
+def test_every_step_measured_draws_streams_no_other_step_or_repetition_drew(tmp_path):
+    """A step replaying the stream the step before it had just cached would hit far above the
+    cache's steady state; so would one replaying the fixed-rate cells' streams."""
+    from cachebench.run.capacity_run import search
+
+    seeds: list[int] = []
+    slow_once = {125.0}  # fails with no resource busy, so it is measured again
+
+    def measure_step(step, step_dir):
+        seeds.append(step.seed)
+        rate = step.rate_per_s
+        if rate in slow_once:
+            slow_once.discard(rate)
+            return _summary(rate, 400.0)
+        return _summary(rate, 20.0 if rate <= 200 else 400.0)
+
+    cell = _slo_cell()
+    search(cell, tmp_path / cell.name, measure_step)
+    assert len(seeds) == cell.search["max_steps"] + 1  # one step measured twice
+    assert len(set(seeds)) == len(seeds)
+    repetition_seeds = range(cell.seed - 100, cell.seed + 100)
+    assert not set(seeds) & set(repetition_seeds)
+
+
+def test_the_targets_cores_are_as_busy_as_the_target_and_the_redis_pinned_beside_it(tmp_path):
+    import csv
+
+    from cachebench.run.capacity_run import step_of
+
+    cell = _slo_cell()
+    samples = tmp_path / "samples.csv"
+    columns = ["unix_s", "target_cpu_percent", "redis_cpu_percent", "generator_cpu_percent"]
+    with open(samples, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(columns)
+        writer.writerows([[101.0, 66.0, 6.0, 40.0], [102.0, 68.0, 8.0, 40.0]])
+    summary = {**_summary(800.0, 60.0), "cpus": {"target": [0], "generator": [1]}}
+
+    step = step_of(summary, cell, samples)
+    assert step.target_cpu == pytest.approx(0.74)  # (67 + 7) % of the one core they share
+    assert step.redis_cpu == pytest.approx(0.07)
+    assert bound_of(step)["bound"] == "target CPU"  # neither alone is 70% busy
+
+    without_redis = tmp_path / "no-redis" / "samples.csv"
+    without_redis.parent.mkdir()
+    without_redis.write_text("unix_s,target_cpu_percent,redis_cpu_percent\n101.0,66.0,\n102.0,68.0,\n")
+    assert step_of(summary, cell, without_redis).target_cpu == pytest.approx(0.67)

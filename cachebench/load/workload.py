@@ -200,6 +200,9 @@ class Workload:
 #: The warm-up draws its own stream (same distribution, other seed), so the measured phase does
 #: not open by replaying exactly the requests the warm-up just cached.
 WARMUP_SEED_OFFSET = 100_000
+#: Each capacity-search step draws its own streams for the same reason: step n adds n times this
+#: (below WARMUP_SEED_OFFSET, above any repetition count: a cell's seed is base + repetition).
+STEP_SEED_OFFSET = 1_000
 
 
 def stream_rng(seed: int, stream_id: object = 0) -> random.Random:
@@ -237,6 +240,7 @@ def expected_hot_set(workload: Workload, elapsed_s: float = 0.0) -> set[int]:
 
 __all__ = [
     "DISTRIBUTIONS",
+    "STEP_SEED_OFFSET",
     "WARMUP_SEED_OFFSET",
     "READ",
     "WRITE",
