@@ -26,7 +26,7 @@ from targets import TARGETS
 #: What a bound means, in the words the answer uses.
 BOUND_TEXT = {
     "origin": "origin-bound (its connection pool was busy)",
-    "target CPU": "bound by the target's CPU",
+    "target CPU": "bound by the target's cores (its CPU, and Redis's where Redis shares them)",
     "Redis": "bound by Redis's CPU",
     "load generator": "a lower bound: the load generator ran out of CPU",
     "latency": "p99 past the SLO with no resource 70% busy (an SLO near the latency itself, or stalls)",

@@ -37,8 +37,8 @@ class Step:
     p99_ms: float | None
     errors: float
     requests: float
-    #: Shares of what each resource has (1.0 = full): generator and target of their CPUs,
-    #: Redis of one core, the origin of its connection pools.
+    #: Shares of what each resource has (1.0 = full): generator of its CPUs, target of its cores
+    #: (with the Redis that shares them), Redis of one core, the origin of its connection pools.
     generator_cpu: float | None = None
     target_cpu: float | None = None
     redis_cpu: float | None = None
