@@ -23,7 +23,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from cachebench.serve import metrics
-from cachebench.serve.backends.redis_backend import unavailable
+from cachebench.serve.backends.redis_backend import DRIVER_INFO, unavailable
 from cachebench.serve.settings import Settings
 
 HEARTBEAT_INTERVAL_S = 0.25
@@ -51,6 +51,7 @@ class InvalidationBus:
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
             retry=Retry(NoBackoff(), 0),
+            driver_info=DRIVER_INFO,
         )
         self._listener: asyncio.Task | None = None
         self._published = metrics.INVALIDATION_MESSAGES.labels("published")
