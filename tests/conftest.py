@@ -50,9 +50,9 @@ HTTP_TIMEOUT_S = 10.0
 CHANNEL_READY_TIMEOUT_S = 10.0
 
 #: Modules whose tests judge time, rates or CPU shares: ``make test`` runs them on their own after
-#: the others have run two at a time (pytest-xdist), so another test's load cannot skew them.
+#: the others have run three at a time (pytest-xdist), so another test's load cannot skew them.
 SERIAL_MODULES = {
-    "test_steady_state", "test_capacity_live", "test_perf_smoke", "test_fault_run",
+    "test_steady_state", "test_capacity_live", "test_fault_run",
     "test_breaker_recovery", "test_faults", "test_simulator", "test_staleness", "test_sampling",
     "test_measurement", "test_trace_replay", "test_invalidation_gaps",
 }  # fmt: skip

@@ -1,7 +1,8 @@
 """bench/perf.py end to end in its smallest mode: it runs, checks its hits, and prints its figures.
 
 No thresholds: whether the ratios meet the requirements depends on the machine and its load
-(``make perf`` is the measurement); this only proves the benchmark itself works.
+(``make perf`` is the measurement); this only proves the benchmark itself works, so it runs
+beside other tests, not in ``make test``'s serial pass.
 """
 
 from __future__ import annotations
