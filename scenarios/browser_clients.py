@@ -15,6 +15,9 @@ The cache policy is hishel's (RFC 9111) sans-I/O state machine — freshness fro
 Date, conditional requests from ETag, 304 handling, invalidation on a successful PUT (§4.4) —
 driven here over Locust's FastHttpUser client: only the I/O (sending through Locust, an
 in-memory LRU storage per user) is ours. ``--client-cache-entries`` bounds each user's cache.
+With ``--client-cache-dir`` (the runner sets it per session) each browser keeps its cache from
+one Locust process to the next, as real clients keep theirs while a service runs
+(``cachebench.load.browser_state``).
 
     locust -f scenarios/browser_clients.py --host http://127.0.0.1:8000
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,9 +49,12 @@ from hishel import (
 )
 from locust import events
 
-from cachebench.load import measurement
+from cachebench.load import browser_state, measurement
 from cachebench.load.shapes import selected_shape
 from scenarios._common import ITEM_GET, ITEM_PUT, ItemUser, add_common_arguments
+
+#: The runner warms a target up until these caches have settled too (two max-ages).
+CLIENTS_KEEP_CACHES = True
 
 
 @events.init_command_line_parser.add_listener
@@ -55,6 +62,12 @@ def _arguments(parser, **_kwargs):
     add_common_arguments(parser, distribution="zipf", zipf_alpha=0.99, write_ratio=0.05)
     parser.add_argument(
         "--client-cache-entries", type=int, default=256, help="Responses each simulated browser keeps (LRU)"
+    )
+    parser.add_argument(
+        "--client-cache-dir",
+        default="",
+        env_var=browser_state.CLIENT_CACHE_DIR_ENV,
+        help="Folder where each browser keeps its cache between Locust processes (none: start empty)",
     )
 
 
@@ -110,6 +123,33 @@ class MemoryStorage(BaseStorage):
             self._entries.move_to_end(entry_id)
             found.append(self._entry(entry_id, self._entries[entry_id]))
         return found
+
+    def to_rows(self) -> list[dict[str, object]]:
+        """The entries as JSON-able rows, least recently used first (``from_rows`` takes them back)."""
+        return [
+            {
+                "key": stored.key,
+                "method": stored.request.method,
+                "url": stored.request.url,
+                "request_headers": _header_lists(stored.request.headers),
+                "status": stored.status_code,
+                "headers": _header_lists(stored.headers),
+                "body": stored.body.decode("latin-1"),  # any bytes, one character each
+            }
+            for stored in self._entries.values()
+        ]
+
+    def from_rows(self, rows: list[dict[str, object]]) -> None:
+        for row in rows[-self.max_entries :]:
+            try:
+                request = Request(str(row["method"]), str(row["url"]), Headers(row["request_headers"]))
+                stored = _Stored(str(row["key"]), request, int(row["status"]), Headers(row["headers"]),
+                                 str(row["body"]).encode("latin-1"))  # fmt: skip
+            except (KeyError, TypeError, ValueError):
+                continue  # a row this version cannot read: that entry starts cold
+            entry_id = uuid.uuid4()
+            self._entries[entry_id] = stored
+            self._ids_by_key.setdefault(stored.key, []).append(entry_id)
 
     def update_headers(self, id: uuid.UUID, headers: Headers) -> None:  # noqa: A002 - hishel's name
         stored = self._entries.get(id)
@@ -173,6 +213,10 @@ class PrivateHttpCache:
                 raise TypeError(f"unexpected hishel state {state!r}")
 
 
+def _header_lists(headers: Headers) -> dict[str, list[str]]:
+    return {name: headers.get_list(name) or [] for name in headers}
+
+
 def _hishel_headers(headers) -> Headers:
     grouped: dict[str, list[str]] = {}
     for name, value in headers.items() if headers is not None else ():
@@ -184,8 +228,14 @@ class BrowserUser(ItemUser):
     """Reads and writes items through its own private HTTP cache."""
 
     def setup(self) -> None:
-        entries = getattr(self.environment.parsed_options, "client_cache_entries", 256)
-        self.cache = PrivateHttpCache(MemoryStorage(entries))
+        options = self.environment.parsed_options
+        self.storage = MemoryStorage(getattr(options, "client_cache_entries", 256))
+        self.cache = PrivateHttpCache(self.storage)
+        folder = getattr(options, "client_cache_dir", "")
+        self.saved_at = browser_state.cache_file(folder, self.stream_id) if folder else None
+        if self.saved_at is not None:
+            self.storage.from_rows(browser_state.load(self.saved_at))
+            _browsers.add(self)
 
     def _sender(self, name: str, item_id: int, body: str | None = None) -> Callable[[Request], Response]:
         def send(request: Request) -> Response:
@@ -242,6 +292,16 @@ class BrowserUser(ItemUser):
         body = f'{{"name":"w-{self.stream_id}-{self.writes}"}}'
         request = Request("PUT", f"{self.host}/items/{item_id}", Headers({}))
         self.cache.handle(request, self._sender(ITEM_PUT, item_id, body))
+
+
+#: Browsers whose caches are saved when the test stops (those with a folder to keep them in).
+_browsers: weakref.WeakSet[BrowserUser] = weakref.WeakSet()
+
+
+@events.test_stop.add_listener
+def _save_browser_caches(**_kwargs) -> None:
+    for browser in list(_browsers):
+        browser_state.save(browser.saved_at, browser.storage.to_rows())
 
 
 Shape = selected_shape()

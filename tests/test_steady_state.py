@@ -8,6 +8,7 @@ import json
 import pytest
 
 from analysis.models import lru_hit_ratio, ttl_hit_ratio, zipf_popularity
+from cachebench.run.benchfile import clients_keep_caches
 from cachebench.run.steady_state import TTL_PASSES, SettleWatch, Window, agree, ttl_by_layer, window_between
 from cachebench.serve.settings import load_settings
 
@@ -76,6 +77,14 @@ def test_a_target_without_cache_is_settled_after_one_window_and_ttls_come_from_s
     assert ttl_by_layer((), settings) == {}
     assert ttl_by_layer(("cashews",), settings) == {"cashews": 5}
     assert ttl_by_layer(("cashews-redis",), settings, library_redis=True) == {"cashews-redis": 40}
+
+
+def test_browsers_that_keep_caches_are_given_two_max_ages_and_only_where_they_cache():
+    watch = SettleWatch(caches=False, client_ttl_s=10.0)
+    assert not watch.settled(19.0) and watch.settled(20.0)
+    assert watch.record(20.0, True)["client_ttl_s"] == 10.0
+    assert clients_keep_caches("browser_clients")
+    assert not clients_keep_caches("read_heavy") and not clients_keep_caches("no_such_scenario")
 
 
 # -- live: a fixed-rate cell measured at steady state agrees with the analytic models -----------

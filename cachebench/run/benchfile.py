@@ -341,16 +341,26 @@ def _warmup_kind(matrix: Matrix, scenario: str) -> str:
     return "steady_state" if matrix.steady_state else "fixed"
 
 
-@functools.cache
 def scenario_is_transient(scenario: str) -> bool:
-    """Whether the scenario says ``MEASURED_AS_TRANSIENT = True``: read from its source, since
-    importing a locustfile here would load Locust (and gevent's patching) into the runner."""
+    """Whether the scenario says ``MEASURED_AS_TRANSIENT = True``."""
+    return _scenario_flag(scenario, "MEASURED_AS_TRANSIENT")
+
+
+def clients_keep_caches(scenario: str) -> bool:
+    """Whether the scenario's users keep HTTP caches (``CLIENTS_KEEP_CACHES = True``): then the
+    browsers' max-age is a cache layer that must settle too."""
+    return _scenario_flag(scenario, "CLIENTS_KEEP_CACHES")
+
+
+@functools.cache
+def _scenario_flag(scenario: str, name: str) -> bool:
+    """A module-level flag of the scenario, read from its source: importing a locustfile here
+    would load Locust (and gevent's patching) into the runner."""
     path = SCENARIOS_DIR / f"{scenario}.py"
     if not path.is_file():
         return False
     for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "MEASURED_AS_TRANSIENT" for t in node.targets
-        ):
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
             return bool(ast.literal_eval(node.value))
     return False

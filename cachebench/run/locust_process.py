@@ -68,10 +68,12 @@ def pin(cpus: list[int] | None) -> Callable[[], None] | None:
 
 
 @contextlib.contextmanager
-def running_locust(command: list[str], cpus: list[int] | None, log_path: Path) -> Iterator[subprocess.Popen]:
+def running_locust(
+    command: list[str], cpus: list[int] | None, log_path: Path, env_extra: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
     # Locust must monkey-patch with gevent; a caller that imported locust without it (tests) must
     # not pass that choice on.
-    env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
+    env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"} | (env_extra or {})
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             command,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,11 +20,12 @@ import httpx
 import psutil
 
 from cachebench import results
+from cachebench.load.browser_state import CLIENT_CACHE_DIR_ENV
 from cachebench.metrics_text import parse_metrics
 from cachebench.results import Manifest, write_json
 from cachebench.run import capacity_run, fault_goals, target_state
 from cachebench.run import summary as cell_summary
-from cachebench.run.benchfile import Cell
+from cachebench.run.benchfile import Cell, clients_keep_caches
 from cachebench.run.faults import FaultInjector, evaluate_faults, redis_url_for_target
 from cachebench.run.keep_warm import KeepWarm, keeper_for
 from cachebench.run.launcher import TargetProcess
@@ -102,6 +104,8 @@ class CellRunner:
         self.on_tick = on_tick
         self.external_url = external_url
         self.target_cpus, self.generator_cpus = plan_cpus() if external_url is None else (None, None)
+        #: What every Locust process of the current session gets in its environment.
+        self._locust_env: dict[str, str] = {}
 
     def run(self, cell: Cell) -> dict[str, object]:
         """One cell on processes of its own."""
@@ -120,6 +124,10 @@ class CellRunner:
         first = cells[0]
         first_dir = self._cell_dir(first)
         with contextlib.ExitStack() as stack:
+            # Simulated browsers keep their HTTP caches from one Locust process to the next, for
+            # as long as the session's target runs (browser_state).
+            browsers = stack.enter_context(tempfile.TemporaryDirectory(prefix="cachebench-browsers-"))
+            self._locust_env = {CLIENT_CACHE_DIR_ENV: browsers}
             session = self._start(first, first_dir, stack)
             checks = _verify(session.target.url, first, external=self.external_url is not None)
             for cell in cells:
@@ -265,18 +273,20 @@ class CellRunner:
         time starts the first measured phase below its steady state.
         """
         row = TARGETS.get(cell.target)  # None for a service we did not start
+        settings = load_settings(**cell.settings)
+        browsers_cache = clients_keep_caches(cell.scenario) and row is not None
+        browsers_cache = browsers_cache and (row.client_headers or settings.client_headers)
         watch = SettleWatch(
-            ttl_s_by_layer=(
-                ttl_by_layer(row.layers, load_settings(**cell.settings), row.library_redis) if row else None
-            ),
+            ttl_s_by_layer=ttl_by_layer(row.layers, settings, row.library_redis) if row else None,
             caches=row.caches if row else True,
+            client_ttl_s=float(settings.max_age_s) if browsers_cache else None,
         )
         log_path = cell_dir / results.LOCUST_WARMUP_LOG_FILE
         command = locust_command(cell, target.url, cell.warmup_s, None)
         started = time.monotonic()
         ends_at, next_scrape_at, settled = started + cell.warmup_s, started, False
         with (
-            running_locust(command, self.generator_cpus, log_path) as proc,
+            running_locust(command, self.generator_cpus, log_path, self._locust_env) as proc,
             httpx.Client(timeout=5) as client,
         ):
 
@@ -318,7 +328,7 @@ class CellRunner:
         """
         command = locust_command(cell, target.url, cell.duration_s, cell_dir)
         log_path = cell_dir / results.LOCUST_LOG_FILE
-        with running_locust(command, self.generator_cpus, log_path) as proc:
+        with running_locust(command, self.generator_cpus, log_path, self._locust_env) as proc:
             on_launch()
             sampler = Sampler(
                 target.url, target.processes, tree(proc.pid),

@@ -97,6 +97,9 @@ class SettleWatch:
     #: its hit ratio alone).
     ttl_s_by_layer: dict[str, float] | None = None
     caches: bool = True
+    #: The browsers' max-age, where the users keep HTTP caches that the target's headers fill:
+    #: they are seen only as reads that never arrive, so they are given their TTLs, no more.
+    client_ttl_s: float | None = None
     windows: list[Window] = field(default_factory=list)
     agreements: int = 0
     _last: Metrics | None = None
@@ -112,6 +115,8 @@ class SettleWatch:
         self._last = metrics
 
     def settled(self, elapsed_s: float) -> bool:
+        if self.client_ttl_s and elapsed_s < TTL_PASSES * self.client_ttl_s:
+            return False
         if not self.caches:
             return elapsed_s >= WINDOW_S  # nothing fills: one window warms connections and code
         if self.agreements < AGREEMENTS_NEEDED:
@@ -128,6 +133,7 @@ class SettleWatch:
             "seconds": round(elapsed_s, 3),
             "settled": settled,
             "ttl_s_by_layer": self.ttl_s_by_layer,
+            "client_ttl_s": self.client_ttl_s,
             "evicting": sorted(self.windows[-1].evicting) if self.windows else [],
             "window_s": WINDOW_S,
             "hit_ratio_by_window": [
