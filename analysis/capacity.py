@@ -134,7 +134,8 @@ def answer(table: pd.DataFrame, scenario: str, slo_p99_ms: float) -> str:
         # TTL cache comes to hold more, but only over a TTL, longer than a step.
         run_for = f"{lead_in_s:g} s unrecorded, then {step_s:g} s" if lead_in_s else f"{step_s:g} s"
         note = (
-            f" Each step offers its rate for {run_for}, to the cache as the steps before left it, so "
+            f" Each step offers its rate for {run_for}, with requests of its own, to the cache as the "
+            "steps before left it, so "
             f"{', '.join(caching)} are measured as the load rises: a cache that has settled at that rate "
             "answers more, and takes at least this much."
         )

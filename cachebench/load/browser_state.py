@@ -39,6 +39,16 @@ def save(path: Path, entries: list[dict[str, object]]) -> None:
     os.replace(partial, path)
 
 
+def load_all(folder: str | os.PathLike[str]) -> dict[str, list[dict[str, object]]]:
+    """Every browser's saved entries in ``folder``, by identity."""
+    saved = {}
+    for path in Path(folder).glob("browser-*.json"):
+        identity = path.stem.removeprefix("browser-")
+        if _IDENTITY.match(identity):
+            saved[identity] = load(path)
+    return saved
+
+
 def load(path: Path) -> list[dict[str, object]]:
     """The saved entries, oldest first; none for a browser seen for the first time or a file that
     cannot be read (the browser then starts empty, as a new one would)."""
