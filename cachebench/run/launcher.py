@@ -21,6 +21,15 @@ from targets import find_target
 
 READY_TIMEOUT_S = 30.0
 LOG_TAIL_CHARS = 3000
+#: What uvicorn logs once it listens, and when the port was taken first.
+LISTENING = "Uvicorn running on"
+BIND_FAILED = "error while attempting to bind"
+#: Ports tried when each one chosen free was taken before uvicorn could bind it.
+PORT_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """The target exited because another process took its port first."""
 
 
 def settings_env(settings: dict[str, object]) -> dict[str, str]:
@@ -68,11 +77,22 @@ class TargetProcess:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> TargetProcess:
+        """Start and wait until it serves; a free port another process takes first (between
+        ``free_port`` and uvicorn's bind, over a second of imports) is replaced, twice at most."""
+        chosen = self.port
+        for attempt in range(PORT_ATTEMPTS):
+            self.port = chosen if chosen is not None else free_port()
+            try:
+                return self._start()
+            except PortTaken:
+                if chosen is not None or attempt == PORT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self) -> TargetProcess:
         self._private_dir = Path(tempfile.mkdtemp(prefix=f"cachebench-{self.strategy}-"))
         prometheus_dir = self._private_dir / "prometheus"
         prometheus_dir.mkdir()
-        if self.port is None:
-            self.port = free_port()
         settings = dict(self.settings)
         # A private origin file: writes made while measuring this target stay with it.
         settings.setdefault("origin_path", self._private_dir / "origin.sqlite3")
@@ -105,9 +125,9 @@ class TargetProcess:
         with httpx.Client(timeout=1.0) as client:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(
-                        f"target {self.strategy} exited with {self.proc.returncode}:\n{self.log_tail()}"
-                    )
+                    log = self.log_tail()
+                    failure = PortTaken if BIND_FAILED in log else RuntimeError
+                    raise failure(f"target {self.strategy} exited with {self.proc.returncode}:\n{log}")
                 try:
                     if client.get(f"{self.url}/healthz").status_code == 200 and self._all_workers_up():
                         return
@@ -117,12 +137,11 @@ class TargetProcess:
         raise RuntimeError(f"target {self.strategy} did not answer in {READY_TIMEOUT_S}s:\n{self.log_tail()}")
 
     def _all_workers_up(self) -> bool:
-        # With several workers, /healthz answers as soon as the first is up; the others must
-        # have finished starting too before anything is measured.
-        if self.workers == 1:
-            return True
+        # Our own log must say it listens: another process on the port (one that took it before
+        # our bind) answers /healthz too. With several workers /healthz answers as soon as the
+        # first is up; the others must have finished starting too before anything is measured.
         log = self._log_path.read_text(errors="replace")
-        return log.count("Application startup complete") >= self.workers
+        return LISTENING in log and log.count("Application startup complete") >= self.workers
 
     def processes(self) -> list[psutil.Process]:
         """The supervisor (when several workers) and every worker, for CPU and memory sampling."""

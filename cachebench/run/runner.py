@@ -25,7 +25,7 @@ from cachebench.metrics_text import parse_metrics
 from cachebench.results import Manifest, write_json
 from cachebench.run import capacity_run, fault_goals, target_state
 from cachebench.run import summary as cell_summary
-from cachebench.run.benchfile import Cell, clients_keep_caches
+from cachebench.run.benchfile import Cell
 from cachebench.run.faults import FaultInjector, evaluate_faults, redis_url_for_target
 from cachebench.run.keep_warm import KeepWarm, keeper_for
 from cachebench.run.launcher import TargetProcess
@@ -40,10 +40,9 @@ from cachebench.run.locust_process import (
 from cachebench.run.processes import plan_cpus, terminate
 from cachebench.run.redis_server import RedisServer
 from cachebench.run.sampling import Sampler, tree
-from cachebench.run.steady_state import WINDOW_S, SettleWatch, ttl_by_layer
+from cachebench.run.steady_state import WINDOW_S, settle_watch
 from cachebench.run.verify import verify
 from cachebench.serve.origin import export_write_log
-from cachebench.serve.settings import load_settings
 from targets import TARGETS
 
 
@@ -272,15 +271,7 @@ class CellRunner:
         starting): Locust takes a second or more to stop, and a cache left without reads in that
         time starts the first measured phase below its steady state.
         """
-        row = TARGETS.get(cell.target)  # None for a service we did not start
-        settings = load_settings(**cell.settings)
-        browsers_cache = clients_keep_caches(cell.scenario) and row is not None
-        browsers_cache = browsers_cache and (row.client_headers or settings.client_headers)
-        watch = SettleWatch(
-            ttl_s_by_layer=ttl_by_layer(row.layers, settings, row.library_redis) if row else None,
-            caches=row.caches if row else True,
-            client_ttl_s=float(settings.max_age_s) if browsers_cache else None,
-        )
+        watch = settle_watch(cell)
         log_path = cell_dir / results.LOCUST_WARMUP_LOG_FILE
         command = locust_command(cell, target.url, cell.warmup_s, None)
         started = time.monotonic()

@@ -17,6 +17,9 @@ import math
 from dataclasses import dataclass, field
 
 from cachebench.metrics_text import metric_sum
+from cachebench.run.benchfile import Cell, clients_keep_caches
+from cachebench.serve.settings import load_settings
+from targets import TARGETS
 
 #: Seconds between two scrapes of /metrics while warming up.
 WINDOW_S = 2.0
@@ -140,3 +143,18 @@ class SettleWatch:
                 None if w.hit_ratio is None else round(w.hit_ratio, 5) for w in self.windows
             ],
         }
+
+
+def settle_watch(cell: Cell) -> SettleWatch:
+    """The watch for ``cell``'s warm-up: its target's layers and TTLs, and the browsers' max-age
+    where the scenario's users keep HTTP caches that the target's headers fill."""
+    row = TARGETS.get(cell.target)  # None for a service we did not start
+    if row is None:
+        return SettleWatch()
+    settings = load_settings(**cell.settings)
+    browsers_cache = clients_keep_caches(cell.scenario) and (row.client_headers or settings.client_headers)
+    return SettleWatch(
+        ttl_s_by_layer=ttl_by_layer(row.layers, settings, row.library_redis),
+        caches=row.caches,
+        client_ttl_s=float(settings.max_age_s) if browsers_cache else None,
+    )
