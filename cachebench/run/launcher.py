@@ -171,3 +171,13 @@ class TargetProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class ExternalTarget:
+    """A service the user runs: measured over HTTP, with no process of ours to sample."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def processes(self) -> list[psutil.Process]:
+        return []

@@ -27,6 +27,16 @@ class CellFailed(Exception):
     """The cell could not be measured; the reason goes into the manifest."""
 
 
+def run_time_s(duration_s: float, lead_in_s: float = 0.0) -> int:
+    """Locust's ``--run-time``: whole seconds, lead-in included."""
+    return max(1, round(duration_s + lead_in_s))
+
+
+def recorded_s(cell: Cell) -> float:
+    """How long Locust's users run after the lead-in: the cell's duration, to whole seconds."""
+    return run_time_s(cell.duration_s, cell.lead_in_s) - cell.lead_in_s
+
+
 def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None) -> list[str]:
     seed = cell.seed if out_dir is not None else cell.seed + WARMUP_SEED_OFFSET
     # A measured phase's lead-in runs first, unrecorded (a warm-up records nothing anyway).
@@ -34,7 +44,7 @@ def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None
     command = [
         sys.executable, "-m", "locust", "-f", str(SCENARIOS_DIR / f"{cell.scenario}.py"),
         "--headless", "--host", url, "--users", str(cell.users), "--spawn-rate", str(cell.users),
-        "--run-time", f"{max(1, round(duration_s + lead_in_s))}s",
+        "--run-time", f"{run_time_s(duration_s, lead_in_s)}s",
         "--loglevel", "WARNING", "--only-summary",
         "--seed", str(seed), "--rate", f"{cell.rate_per_s:g}",
     ]  # fmt: skip

@@ -17,23 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 
 from cachebench import results
 from cachebench.load.browser_state import CLIENT_CACHE_DIR_ENV
 from cachebench.metrics_text import parse_metrics
-from cachebench.results import Manifest, write_json
+from cachebench.results import METRICS_AFTER_FILE, Manifest, write_json
 from cachebench.run import capacity_run, fault_goals, target_state
 from cachebench.run import summary as cell_summary
 from cachebench.run.benchfile import Cell
 from cachebench.run.faults import FaultInjector, evaluate_faults, redis_url_for_target
 from cachebench.run.keep_warm import KeepWarm, keeper_for
-from cachebench.run.launcher import TargetProcess
+from cachebench.run.launcher import ExternalTarget, TargetProcess
 from cachebench.run.locust_process import (
     LOCUST_GRACE_S,
     CellFailed,
     check_exit,
     locust_command,
+    recorded_s,
     running_locust,
     wait,
 )
@@ -52,14 +52,8 @@ def _verify(url: str, cell: Cell, external: bool) -> list[dict[str, str]]:
     return [{"name": c.name, "status": c.status, "reason": c.reason} for c in checks]
 
 
-class ExternalTarget:
-    """A service the user runs: measured over HTTP, with no process of ours to sample."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-
-    def processes(self) -> list[psutil.Process]:
-        return []
+#: After Locust's run time, its users have stopped and their last requests are answered.
+END_MARGIN_S = 0.05
 
 
 @dataclass
@@ -123,8 +117,7 @@ class CellRunner:
         first = cells[0]
         first_dir = self._cell_dir(first)
         with contextlib.ExitStack() as stack:
-            # Simulated browsers keep their HTTP caches from one Locust process to the next, for
-            # as long as the session's target runs (browser_state).
+            # Browsers keep their HTTP caches across the session's Locust processes (browser_state).
             browsers = stack.enter_context(tempfile.TemporaryDirectory(prefix="cachebench-browsers-"))
             self._locust_env = {CLIENT_CACHE_DIR_ENV: browsers}
             session = self._start(first, first_dir, stack)
@@ -226,18 +219,25 @@ class CellRunner:
             before["metrics"] = target_state.save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
             before["started_at"] = time.time()
 
+        def at_end() -> None:
+            # Reads again once Locust's users stop, not when its process exits a second or more
+            # later: entries expiring meanwhile would not be refilled (simulated, l1 at 200 req/s,
+            # 10 s TTL: a 1.2 s gap after each cell left the next 1.2-1.7 points below steady state).
+            before["metrics_after"] = target_state.save_metrics(target.url, cell_dir / METRICS_AFTER_FILE)
+            session.keep_warm()
+
         returncode, rows, interrupted = None, [], False
         injector = FaultInjector(cell.faults, session.redis_server, session.proxy) if cell.faults else None
+        early = at_end if resume_keep_warm and session.keeper and injector is None else None
         try:
-            returncode = self._measure(
-                cell, target, session.redis_server, cell_dir, rows, injector, on_launch
-            )
+            returncode = self._measure(cell, session, cell_dir, rows, injector, on_launch, early)
         except KeyboardInterrupt:
             interrupted = True
         metrics_before, started_at = before["metrics"], float(before["started_at"])
-        metrics_after = target_state.save_metrics(target.url, cell_dir / results.METRICS_AFTER_FILE)
+        after = before.get("metrics_after")
+        metrics_after = after or target_state.save_metrics(target.url, cell_dir / METRICS_AFTER_FILE)
         if resume_keep_warm and not interrupted:
-            session.keep_warm()  # now: the summary below takes a while, and entries expire meanwhile
+            session.keep_warm()  # now at the latest: the summary below takes a while
         if getattr(target, "origin_path", None) is not None:
             # The origin's own record of every write: the ground truth for staleness.
             export_write_log(target.origin_path, cell_dir / results.ORIGIN_WRITES_FILE)
@@ -305,18 +305,19 @@ class CellRunner:
     def _measure(
         self,
         cell: Cell,
-        target: TargetProcess,
-        redis_server: RedisServer | None,
+        session: Session,
         cell_dir: Path,
         rows: list[dict],
         injector: FaultInjector | None = None,
         on_launch: Callable[[], None] = lambda: None,
+        at_end: Callable[[], None] | None = None,
     ) -> int:
         """The measured phase, sampled every second into ``rows`` (and the samples file).
 
-        The rows go into the caller's list rather than the return value, so a phase that fails
-        or is interrupted midway still hands its samples to the summary.
-        """
+        The rows go into the caller's list rather than the return value, so a phase that fails or
+        is interrupted midway still hands its samples to the summary. ``at_end`` runs once, just
+        after Locust's users stop, if its process is still there."""
+        target, redis_server = session.target, session.redis_server
         command = locust_command(cell, target.url, cell.duration_s, cell_dir)
         log_path = cell_dir / results.LOCUST_LOG_FILE
         with running_locust(command, self.generator_cpus, log_path, self._locust_env) as proc:
@@ -331,12 +332,16 @@ class CellRunner:
             if injector is not None:
                 injector.start()  # fault times count from here: the measured phase's start
             try:
-                ends_at = time.monotonic() + cell.duration_s
-                returncode = wait(
-                    proc,
-                    cell.duration_s + LOCUST_GRACE_S,
-                    lambda: self.on_tick(cell, sampler, "measure", ends_at),
-                )
+                ends_at, stops_at = time.monotonic() + cell.duration_s, time.monotonic() + recorded_s(cell)
+
+                def on_tick() -> None:
+                    nonlocal at_end
+                    self.on_tick(cell, sampler, "measure", ends_at)
+                    if at_end is not None and time.monotonic() >= stops_at + END_MARGIN_S:
+                        at_end, run_now = None, at_end
+                        run_now()
+
+                returncode = wait(proc, cell.duration_s + LOCUST_GRACE_S, on_tick)
             finally:
                 if injector is not None:
                     injector.stop()
