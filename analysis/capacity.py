@@ -140,11 +140,11 @@ def answer(table: pd.DataFrame, scenario: str, slo_p99_ms: float) -> str:
             "answers more, and takes at least this much."
         )
     if len(parts) > 1:
-        # Measured: four default runs on 2 cores gave nocache 433 to 470 req/s, redis 766 to 924,
-        # hierarchical 698 to 932, and under browser_clients nocache 335 to 472 (README, `slo` mode).
+        # Measured: seven default runs on 2 cores gave nocache 433 to 470 req/s, redis 758 to 926,
+        # hierarchical 698 to 1,030, and under browser_clients nocache 335 to 472 (README, `slo` mode).
         note += (
             " Each knee lies between the capacity and the rate its search failed next (table), and the "
-            "same search varies from run to run (by up to 1.4× in four runs on 2 cores, most where p99 "
+            "same search varies from run to run (by up to 1.5× in seven runs on 2 cores, most where p99 "
             "nears the SLO slowly as the rate rises): capacities closer than that do not rank the strategies."
         )
     return f"{where}: " + "; ".join(parts) + "." + note
