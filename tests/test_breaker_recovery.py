@@ -4,6 +4,11 @@ A single client recovered within a second, but several concurrent ones could kee
 Redis bypassed for many cool-downs: the one call the open breaker lets through after a cool-down
 was often a cache write (the store after an origin read), and a write's success was not reported
 to the breaker, so it stayed open for another cool-down. Both tests fail without that report.
+
+A probe may still fail after the resume, as the breaker allows: on a loaded machine a call can
+outlast the 0.1 s timeout. Each failed probe costs one more cool-down (CI once saw no hit 2 s
+after the resume), so the live test's deadline grows by a cool-down per Redis error counted
+after the resume. The bug made no errors: the probe succeeded, unreported.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import httpx
 import pytest
 from conftest import FakeClock, TargetStarter, http_client, metric, poll_until, unique_namespace
 
+from cachebench.run.launcher import TargetProcess
 from cachebench.run.redis_server import RedisServer
 from cachebench.serve import codec
 from cachebench.serve.backends.redis_backend import RedisBackend, connect
@@ -83,9 +89,21 @@ class Load:
                 status = response.headers.get("cache-status", "")
                 self.responses.append((time.monotonic(), response.status_code, status))
 
+    def statuses_after(self, since: float) -> str:
+        """Each (HTTP status, Cache-Status) seen after ``since``: how often, first and last second."""
+        seen: dict[tuple[int, str], list[float]] = {}
+        for at, code, status in list(self.responses):
+            if at >= since:
+                seen.setdefault((code, status), []).append(at - since)
+        return "; ".join(f"{c} [{s}] x{len(t)} {t[0]:.2f}-{t[-1]:.2f} s" for (c, s), t in seen.items())
+
     def first_redis_hit_after(self, since: float) -> float | None:
         hits = (at for at, _, status in list(self.responses) if at >= since and REDIS_HIT in status)
         return next(hits, None)
+
+
+def redis_errors(target: TargetProcess) -> float:
+    return metric(target, "cachebench_cache_operations_total", layer="redis", result="error")
 
 
 @pytest.mark.parametrize("strategy", ["redis", "hierarchical"])
@@ -95,22 +113,28 @@ def test_redis_hits_resume_one_cooldown_after_a_pause_under_load(
     target = start_target(strategy, redis_url=private_redis.url, l1_max_entries=L1_MAX_ENTRIES, **SETTINGS)
     with Load(target.url) as load:
         poll_until(lambda: load.first_redis_hit_after(0.0), WARM_UP_S, what="Redis hits before the pause")
-        errors_before = metric(target, "cachebench_cache_operations_total", layer="redis", result="error")
+        errors_before = redis_errors(target)
         private_redis.pause()
         try:
             time.sleep(PAUSE_S)
         finally:
             private_redis.resume()
         resumed = time.monotonic()
-        errors = metric(target, "cachebench_cache_operations_total", layer="redis", result="error")
-        deadline = resumed + RECOVERY_S
-        while load.first_redis_hit_after(resumed) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        errors = redis_errors(target)
+        failed_probes = 0
         hit = load.first_redis_hit_after(resumed)
+        while hit is None and time.monotonic() < resumed + RECOVERY_S + failed_probes * COOLDOWN_S:
+            time.sleep(0.05)
+            failed_probes = int(redis_errors(target) - errors)
+            hit = load.first_redis_hit_after(resumed)
         with http_client(target) as client:
             health = client.get("/healthz").json()["redis"]
+    allowed_s = RECOVERY_S + failed_probes * COOLDOWN_S
     recovery = "none" if hit is None else f"{hit - resumed:.2f} s"
-    assert hit is not None and hit - resumed <= RECOVERY_S, f"first Redis hit after the pause: {recovery}"
+    assert hit is not None and hit - resumed <= allowed_s, (
+        f"first Redis hit after the pause: {recovery}, allowed {allowed_s:.1f} s "
+        f"({failed_probes} failed probes); replies after the resume: {load.statuses_after(resumed)}"
+    )
     assert health["circuit_open"] is False
     # The breaker's promise: a dead layer costs one timeout per cool-down. Before it opens, each
     # request in flight may pay two (its get and its store).
