@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cachebench.run.benchfile import BenchFileError, expand, load_matrix
-from cachebench.run.runner import sessions
+from cachebench.run.session import sessions
 
 SLO_MODES = [
     {"kind": "slo", "rate_per_s": 100, "step_s": 2},

@@ -67,6 +67,9 @@ def test_nocache_capacity_is_origin_bound_near_pool_over_latency(tmp_path):
     fixed_summary = json.loads((run_dir / "cells" / fixed.name / "summary.json").read_text())
     assert fixed_summary["idle_cpu"]["target_cpu_percent"] is not None
     assert fixed_summary["headline"]["target_cpu_us_per_request"] > 0
+    # No keep-warm for a target without a cache; Locust's process ended after its recorded phase.
+    assert fixed_summary["after_recorded_s"]["keep_warm_resumed_s"] is None
+    assert fixed_summary["after_recorded_s"]["generator_exited_s"] > 0
 
     built = report.build(run_dir, with_figures=False)
     assert built.answers[0].startswith("For read_heavy, capacity at p99 ≤ 60 ms")

@@ -8,12 +8,10 @@ is not measured), an unrecorded warm-up, the measured Locust phase with a per-se
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -26,7 +24,7 @@ from cachebench.run import capacity_run, fault_goals, target_state
 from cachebench.run import summary as cell_summary
 from cachebench.run.benchfile import Cell
 from cachebench.run.faults import FaultInjector, evaluate_faults, redis_url_for_target
-from cachebench.run.keep_warm import KeepWarm, keeper_for
+from cachebench.run.keep_warm import keeper_for
 from cachebench.run.launcher import ExternalTarget, TargetProcess
 from cachebench.run.locust_process import (
     LOCUST_GRACE_S,
@@ -40,6 +38,7 @@ from cachebench.run.locust_process import (
 from cachebench.run.processes import plan_cpus, terminate
 from cachebench.run.redis_server import RedisServer
 from cachebench.run.sampling import Sampler, tree
+from cachebench.run.session import Session, sessions
 from cachebench.run.steady_state import WINDOW_S, settle_watch
 from cachebench.run.verify import verify
 from cachebench.serve.origin import export_write_log
@@ -54,37 +53,6 @@ def _verify(url: str, cell: Cell, external: bool) -> list[dict[str, str]]:
 
 #: After Locust's run time, its users have stopped and their last requests are answered.
 END_MARGIN_S = 0.05
-
-
-@dataclass
-class Session:
-    """The processes a session's cells share: Redis (when the target needs it) and the target."""
-
-    target: TargetProcess | ExternalTarget
-    redis_server: RedisServer | None = None
-    proxy: object = None
-    warmup: dict[str, object] | None = None
-    #: CPU the target and Redis use with no load but the same sampling (``_idle_cpu``).
-    idle_cpu: dict[str, float | None] | None = None
-    #: Reads between measured phases (``keep_warm``), for a caching target at a fixed rate.
-    keeper: KeepWarm | None = None
-
-    def keep_warm(self) -> None:
-        if self.keeper is not None:
-            self.keeper.start()
-
-    def hand_over(self) -> float | None:
-        """Called as the next load generator starts: the keep-warm stops once Locust sends; the
-        seconds that took (None without a keep-warm)."""
-        if self.keeper is None:
-            return None
-        return round(self.keeper.stop_once_overtaken(), 3)
-
-
-def sessions(cells: list[Cell]) -> Iterator[list[Cell]]:
-    """Consecutive cells with one session key share processes; a cell without one runs alone."""
-    for _, group in itertools.groupby(cells, key=lambda c: c.session or f"cell-{c.index}"):
-        yield list(group)
 
 
 class CellRunner:
@@ -225,12 +193,13 @@ class CellRunner:
             # 10 s TTL: a 1.2 s gap after each cell left the next 1.2-1.7 points below steady state).
             before["metrics_after"] = target_state.save_metrics(target.url, cell_dir / METRICS_AFTER_FILE)
             session.keep_warm()
+            marks.setdefault("keep_warm_resumed", time.monotonic())
 
-        returncode, rows, interrupted = None, [], False
+        returncode, rows, interrupted, marks = None, [], False, {}
         injector = FaultInjector(cell.faults, session.redis_server, session.proxy) if cell.faults else None
         early = at_end if resume_keep_warm and session.keeper and injector is None else None
         try:
-            returncode = self._measure(cell, session, cell_dir, rows, injector, on_launch, early)
+            returncode = self._measure(cell, session, cell_dir, rows, marks, injector, on_launch, early)
         except KeyboardInterrupt:
             interrupted = True
         metrics_before, started_at = before["metrics"], float(before["started_at"])
@@ -238,6 +207,7 @@ class CellRunner:
         metrics_after = after or target_state.save_metrics(target.url, cell_dir / METRICS_AFTER_FILE)
         if resume_keep_warm and not interrupted:
             session.keep_warm()  # now at the latest: the summary below takes a while
+            marks.setdefault("keep_warm_resumed", time.monotonic())
         if getattr(target, "origin_path", None) is not None:
             # The origin's own record of every write: the ground truth for staleness.
             export_write_log(target.origin_path, cell_dir / results.ORIGIN_WRITES_FILE)
@@ -248,6 +218,7 @@ class CellRunner:
         )  # fmt: skip
         result["interrupted"] = interrupted
         result["keep_warm_handover_s"] = before["handover_s"]
+        result["after_recorded_s"] = _after_recorded(marks, session.keeper is not None)
         if injector is not None:
             result["faults"] = evaluate_faults(cell, cell_dir, injector, rows, metrics_before, metrics_after)
             result["headline"]["fault_goals"] = fault_goals.goal_lines(result["faults"]["goals"])
@@ -308,6 +279,7 @@ class CellRunner:
         session: Session,
         cell_dir: Path,
         rows: list[dict],
+        marks: dict[str, float],
         injector: FaultInjector | None = None,
         on_launch: Callable[[], None] = lambda: None,
         at_end: Callable[[], None] | None = None,
@@ -316,7 +288,8 @@ class CellRunner:
 
         The rows go into the caller's list rather than the return value, so a phase that fails or
         is interrupted midway still hands its samples to the summary. ``at_end`` runs once, just
-        after Locust's users stop, if its process is still there."""
+        after Locust's users stop, or as its process exits if that comes first. ``marks`` gets the
+        monotonic times the recorded phase ended and Locust's process exited."""
         target, redis_server = session.target, session.redis_server
         command = locust_command(cell, target.url, cell.duration_s, cell_dir)
         log_path = cell_dir / results.LOCUST_LOG_FILE
@@ -333,6 +306,7 @@ class CellRunner:
                 injector.start()  # fault times count from here: the measured phase's start
             try:
                 ends_at, stops_at = time.monotonic() + cell.duration_s, time.monotonic() + recorded_s(cell)
+                marks["recorded_until"] = stops_at
 
                 def on_tick() -> None:
                     nonlocal at_end
@@ -342,6 +316,9 @@ class CellRunner:
                         run_now()
 
                 returncode = wait(proc, cell.duration_s + LOCUST_GRACE_S, on_tick)
+                marks["generator_exited"] = time.monotonic()
+                if at_end is not None:  # Locust exited within the margin: now, before the sampler stops
+                    at_end()
             finally:
                 if injector is not None:
                     injector.stop()
@@ -349,6 +326,21 @@ class CellRunner:
                 cell_summary.write_samples(cell_dir / results.SAMPLES_FILE, rows)
         check_exit(returncode, log_path)
         return returncode
+
+
+def _after_recorded(marks: dict[str, float], keeps_warm: bool) -> dict[str, float | None] | None:
+    """Seconds after the recorded phase's end at which Locust's process exited and the keep-warm
+    read again: the reads a cache had in between. Locust exits a second or more after its users
+    stop; a keep-warm that waited for that left the cache without reads as long."""
+    end = marks.get("recorded_until")
+    if end is None:
+        return None
+
+    def since(mark: str) -> float | None:
+        return round(marks[mark] - end, 3) if mark in marks else None
+
+    resumed = since("keep_warm_resumed") if keeps_warm else None
+    return {"generator_exited_s": since("generator_exited"), "keep_warm_resumed_s": resumed}
 
 
 def run_cells(
