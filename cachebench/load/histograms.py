@@ -24,6 +24,8 @@ HIGHEST_US = 60_000_000
 SIGNIFICANT_DIGITS = 3
 SERVICE = "service"
 CORRECTED = "corrected"
+#: Timeline series ``after_stop|<name>``: answers left out because Locust was stopping.
+AFTER_STOP = "after_stop"
 #: Latency per second rides in the timeline as counts per log bucket: a p99 for any span of
 #: seconds (a step's full seconds, a fault's phases) without a histogram per second. A series is
 #: named ``lat<per doubling>_<index>``, so a file says its own resolution; files written before it
@@ -196,8 +198,17 @@ class Aggregate:
             "per_worker_counts": dict(self.per_process),
             "incomplete_workers": incomplete,
             "browser": dict(self.browser),
+            "after_stop": self._after_stop(),
             **extra,
         }
+
+    def _after_stop(self) -> dict[str, int]:
+        """Answers per request name that came once Locust began to stop, left out (measurement)."""
+        counts: Counter[str] = Counter()
+        for (_, series), n in self.timeline.items():
+            if series.startswith(f"{AFTER_STOP}|"):
+                counts[series.partition("|")[2]] += n
+        return dict(counts)
 
     def _rates(
         self, start_s: float | None, full_load_s: float | None, stop_s: float | None
