@@ -19,9 +19,11 @@ def _loads(matrix: dict) -> list[str]:
         if mode["kind"] == "slo":
             loads.append(f"**how much load does each strategy take at p99 ≤ {slo:g} ms** (open loop)")
         elif mode["kind"] == "fixed_rate":
-            loads.append(
-                f"latency, hit ratio, origin load and CPU at **{mode['rate_per_s']:g} req/s** (open loop)"
+            lead_in = (
+                f", recorded after {mode['lead_in_s']:g} s at that rate" if mode.get("lead_in_s") else ""
             )
+            rate = f"**{mode['rate_per_s']:g} req/s**"
+            loads.append(f"latency, hit ratio, origin load and CPU at {rate} (open loop{lead_in})")
         else:
             loads.append(
                 f"throughput of a closed loop of {mode['users']} users (Little's law: it rises with the "

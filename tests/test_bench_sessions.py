@@ -95,3 +95,14 @@ def test_command_line_targets_and_scenarios_narrow_the_files_per_scenario_target
     assert [c.target for c in expand(one_scenario)] == ["nocache", "l1", "redis"]
     both = load_matrix(bench, {"targets": ["l1", "client-headers"], "scenarios": ["browser_clients"]})
     assert both.targets_for("browser_clients") == ["client-headers"]
+
+
+def test_a_fixed_rate_lead_in_goes_to_its_cells_and_a_search_keeps_its_own():
+    modes = [
+        {"kind": "fixed_rate", "rate_per_s": 100, "lead_in_s": 0.5},
+        {"kind": "fixed_rate", "rate_per_s": 150},
+        {"kind": "slo", "rate_per_s": 100},
+    ]
+    cells = expand(load_matrix(None, {"targets": ["nocache"], "modes": modes}))
+    assert [(c.mode, c.lead_in_s) for c in cells] == [("rate100", 0.5), ("rate150", 0.0), ("slo", 0.0)]
+    assert cells[2].search["lead_in_s"] == 3.0  # a search step's lead-in, unless the mode sets one

@@ -45,6 +45,10 @@ def available_scenarios() -> list[str]:
     return sorted(p.stem for p in SCENARIOS_DIR.glob("*.py") if not p.stem.startswith("_"))
 
 
+#: A capacity search step's unrecorded seconds at its rate, unless the mode says otherwise.
+SEARCH_LEAD_IN_S = 3.0
+
+
 class LoadMode(BaseModel):
     """How a cell loads its target.
 
@@ -64,8 +68,9 @@ class LoadMode(BaseModel):
     step_s: float = Field(3.0, ge=1, le=60)
     #: ... after this many seconds at that rate unrecorded: Locust's start (every user opening
     #: its connection at once) and the caches adapting to the new rate (entries absent at the
-    #: old rate all miss in the first seconds) are not the rate's steady state.
-    lead_in_s: float = Field(3.0, ge=0, le=60)
+    #: old rate all miss in the first seconds) are not the rate's steady state. Unset: 3 s for a
+    #: search's steps, none for a fixed rate, where ``duration_s`` is then recorded after it.
+    lead_in_s: float | None = Field(None, ge=0, le=60)
     max_steps: int = Field(10, ge=1, le=30)
 
     @property
@@ -203,7 +208,8 @@ class Cell:
     #: A capacity search's parameters (``slo`` mode): slo_p99_ms, max_rate_per_s, step_s,
     #: lead_in_s, max_steps.
     search: dict[str, float] | None = None
-    #: Seconds the measured phase's load runs before it is recorded (a search step's lead-in).
+    #: Seconds the measured phase's load runs before it is recorded (a search step's or a fixed
+    #: rate's lead-in).
     lead_in_s: float = 0.0
 
     @property
@@ -312,6 +318,7 @@ def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
                 faults=[fault.model_dump(exclude_none=True) for fault in matrix.faults],
                 session=f"{scenario}-{variant}-{target}" if matrix.reuse_processes else None,
                 search=_search(matrix, mode),
+                lead_in_s=(mode.lead_in_s or 0.0) if mode.kind == "fixed_rate" else 0.0,
             )
         )
     return cells
@@ -324,7 +331,7 @@ def _search(matrix: Matrix, mode: LoadMode) -> dict[str, float] | None:
         "slo_p99_ms": matrix.slo_p99_ms,
         "max_rate_per_s": mode.max_rate_per_s,
         "step_s": mode.step_s,
-        "lead_in_s": mode.lead_in_s,
+        "lead_in_s": SEARCH_LEAD_IN_S if mode.lead_in_s is None else mode.lead_in_s,
         "max_steps": mode.max_steps,
     }
 
