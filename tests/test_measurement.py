@@ -102,6 +102,16 @@ def test_merged_histograms_equal_the_sum_of_their_parts():
     assert decoded.get_value_at_percentile(99) == reference.get_value_at_percentile(99)
 
 
+def test_the_mean_is_hdrhs_own_from_a_loop_over_the_counts():
+    rng = random.Random(7)
+    for n in (1, 10, 1000):
+        histogram = histograms.new_histogram()
+        for _ in range(n):
+            histogram.record_value(int(rng.lognormvariate(9, 1.5)))
+        summary = histograms.summarize(histogram)
+        assert summary["mean_us"] == pytest.approx(histogram.get_mean_value(), rel=1e-4, abs=0.1)
+
+
 def test_values_beyond_the_range_are_clamped_not_dropped():
     recorder = Recorder()
     recorder.record(GET, "miss", 90_000_000.0)

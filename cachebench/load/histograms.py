@@ -244,10 +244,27 @@ def summarize(histogram: HdrHistogram) -> dict[str, float]:
     return {
         "count": histogram.get_total_count(),
         "min_us": histogram.get_min_value(),
-        "mean_us": round(histogram.get_mean_value(), 1),
+        "mean_us": round(_mean_us(histogram), 1),
         "p50_us": histogram.get_value_at_percentile(50),
         "p90_us": histogram.get_value_at_percentile(90),
         "p99_us": histogram.get_value_at_percentile(99),
         "p999_us": histogram.get_value_at_percentile(99.9),
         "max_us": histogram.get_max_value(),
     }
+
+
+def _mean_us(histogram: HdrHistogram) -> float:
+    """The mean, each count at its bucket's middle (as hdrh's ``get_mean_value``).
+
+    Written here because hdrh's walks its Python iterator: ~60 ms per histogram, 0.4 s per
+    ``latency.json`` written twice as every Locust process stops, on the path of every cell. A
+    plain loop over the counts takes ~2 ms.
+    """
+    counts, total, weighted = histogram.counts, 0, 0.0
+    for index in range(histogram.counts_len):
+        count = counts[index]
+        if count:
+            value = histogram.get_value_from_index(index)
+            weighted += count * (value + histogram.get_highest_equivalent_value(value) + 1) / 2
+            total += count
+    return weighted / total if total else 0.0
