@@ -20,6 +20,9 @@ import redis
 from cachebench.metrics_text import metric_changes, metric_sum, parse_metrics
 
 SAMPLE_INTERVAL_S = 1.0
+#: When stopped, the seconds since the last row get a row of their own if at least this long:
+#: Locust exits 0.1 s after its users stop, so a 3 s phase had only two whole seconds sampled.
+LAST_ROW_MIN_S = 0.5
 
 
 def scrape_metrics(client: httpx.Client, url: str) -> dict[tuple[str, tuple], float]:
@@ -174,9 +177,12 @@ class Sampler:
             self._redis_cpu.sample()
         self._machine_cpu_s(0.0)
         previous_at = time.monotonic()
-        while not self._stop.wait(SAMPLE_INTERVAL_S - ((time.monotonic() - started) % SAMPLE_INTERVAL_S)):
+        while True:
+            stopped = self._stop.wait(SAMPLE_INTERVAL_S - ((time.monotonic() - started) % SAMPLE_INTERVAL_S))
             now = time.monotonic()
             elapsed_s = now - previous_at
+            if stopped and elapsed_s < LAST_ROW_MIN_S:
+                return
             metrics_now = self._scrape()
             row: dict[str, float | int | None] = {"t_s": round(now - started, 3), "unix_s": time.time()}
             row.update(self._rates(previous_metrics, metrics_now, elapsed_s))
@@ -190,6 +196,8 @@ class Sampler:
             row["idle_cpu_percent"] = None if idle_s is None else 100 * idle_s / elapsed_s
             self.rows.append(row)
             previous_metrics, previous_at = metrics_now or previous_metrics, now
+            if stopped:
+                return
 
     def _machine_cpu_s(self, elapsed_s: float) -> tuple[float | None, float | None]:
         """CPU seconds other processes used, and that nobody used, since the last call."""
