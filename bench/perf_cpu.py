@@ -73,10 +73,10 @@ def agreement_line(wrk_us: float, runner: dict[str, float]) -> tuple[str, bool]:
     ok = abs(ratio - 1) <= AGREEMENT
     busy = ", busy machine" if runner["busy"] else ""
     # The summary gives no interval under three full-rate seconds: say so, not "± nan".
-    spread = "no interval" if math.isnan(runner["ci95_us"]) else f"± {runner['ci95_us']:.0f}"
+    spread = " µs (no interval)" if math.isnan(runner["ci95_us"]) else f" ± {runner['ci95_us']:.0f} µs"
     text = (
         f"CPU per l1 hit: wrk at saturation {wrk_us:.0f} µs; runner at {RATE_PER_S:g} req/s, idle "
-        f"subtracted, {runner['cpu_us']:.0f} µs {spread} "
+        f"subtracted, {runner['cpu_us']:.0f}{spread} "
         f"(hit ratio {runner['hit_ratio']:.3f}{busy}); runner ÷ wrk {ratio:.2f} "
         f"(goal within ±{AGREEMENT:.0%})"
     )

@@ -122,7 +122,8 @@ def test_a_ttl_bound_l1_settles_after_its_ttl_and_matches_the_renewal_formula(tm
     assert TTL_PASSES * ttl_s <= warmup["seconds"] < 40
     expected = ttl_hit_ratio(zipf_popularity(KEYS, ALPHA), headline["achieved_rate_per_s"], ttl_s)
     assert headline["l1_hit_ratio"] == pytest.approx(expected, abs=TOLERANCE)
-    # The keep-warm read again after the recorded phase, and the summary says when.
+    # The keep-warm read again only once Locust stopped its users (the loads never overlap), and
+    # the summary says when, from Locust's own stop time.
     after = summary["after_recorded_s"]
     assert after["keep_warm_resumed_s"] > 0 and after["generator_exited_s"] > 0, after
 

@@ -46,8 +46,9 @@ Files, in ``--results-dir`` (nothing is written when it is empty), written atomi
   mean_us, p50_us, p90_us, p99_us, p999_us, max_us), ``counts`` {"<name>|<outcome>": n},
   ``requests``, ``errors``, ``target_rate_per_s``, ``offered_rate_per_s``,
   ``achieved_rate_per_s``, ``window`` (the full seconds the rates cover), ``timeline``,
-  ``per_worker_counts``, ``incomplete_workers``, ``browser``, ``after_stop``, ``options``, ``locustfile``,
-  ``host``. ``offered_rate_per_s`` (fixed rate only) counts intended sends, ``achieved`` completions.
+  ``per_worker_counts``, ``incomplete_workers``, ``browser``, ``after_stop``, ``stopping_unix_s``,
+  ``options``, ``locustfile``, ``host``. ``offered_rate_per_s`` (fixed rate only) counts
+  intended sends, ``achieved`` completions.
 - ``reads-<hostname>-<pid>.csv.gz`` and ``writes-<hostname>-<pid>.csv.gz`` from every process
   that ran users (workers included), renamed into place when the process quits.
 
@@ -142,7 +143,8 @@ class _State:
         self.start_s: float | None = None
         self.full_load_s: float | None = None
         self.stop_s: float | None = None
-        self.stopping = False
+        #: When Locust began to stop (``test_stopping``): answers after it are left out.
+        self.stopping_s: float | None = None
         #: ``measured_from_unix_s``, read at the first request (a worker learns the master's
         #: start time only with its spawn message); False until then.
         self.measured_from_s: float | None | bool = False
@@ -168,7 +170,7 @@ class _State:
         self.start_s = time.time()
         self.full_load_s = None
         self.stop_s = None
-        self.stopping = False
+        self.stopping_s = None
         self.measured_from_s = False
         directory = self.results_dir()
         if directory is not None and self.reads is None and not self.is_master:
@@ -196,6 +198,7 @@ class _State:
                 "host": self.environment.host,
                 "options": _workload_options(options),
                 "measured_from_unix_s": measured_from_s,
+                "stopping_unix_s": self.stopping_s,
             },
         )
         if final and report["incomplete_workers"]:
@@ -235,7 +238,7 @@ def in_lead_in(intended_s: float) -> bool:
 def record_browser(counter: str, amount: int = 1) -> None:
     """Browser-cache counters (``client_local``, ``not_modified``, ``network``, ``bytes_saved``,
     ``bytes_received``), summed across processes into ``latency.json["browser"]``."""
-    if not STATE.stopping and not in_lead_in(time.time()):  # as the requests they go with
+    if STATE.stopping_s is None and not in_lead_in(time.time()):  # as the requests they go with
         STATE.recorder.browser[counter] += amount
 
 
@@ -308,7 +311,7 @@ def on_request(
             _log_row(request_type, outcome, response, context, sent_s, response_time)
         return
     recorder = STATE.recorder
-    if STATE.stopping:  # answered while Locust stops: the wait is partly its own (module docstring)
+    if STATE.stopping_s is not None:  # answered while Locust stops: partly its own wait (docstring)
         recorder.timeline[(int(time.time()), f"{AFTER_STOP}|{name}")] += 1
         return
     if lateness_s is None:
@@ -367,7 +370,7 @@ def on_worker_report(client_id: str, data: dict, **_kwargs: Any) -> None:
 
 @events.test_stopping.add_listener
 def on_test_stopping(environment: Any, **_kwargs: Any) -> None:
-    STATE.stopping = True  # before Locust stops any user (module docstring)
+    STATE.stopping_s = time.time()  # before Locust stops any user (module docstring)
 
 
 @events.test_stop.add_listener

@@ -8,6 +8,7 @@ is not measured), an unrecorded warm-up, the measured Locust phase with a per-se
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import time
@@ -188,12 +189,13 @@ class CellRunner:
             before["started_at"] = time.time()
 
         def at_end() -> None:
-            # Reads again once Locust's users stop, not when its process exits a second or more
-            # later: entries expiring meanwhile would not be refilled (simulated, l1 at 200 req/s,
-            # 10 s TTL: a 1.2 s gap after each cell left the next 1.2-1.7 points below steady state).
+            # Reads again once Locust's users stop, not when its process exits (1.0-1.5 s later,
+            # before its latency file was written faster): entries expiring meanwhile are not refilled
+            # (simulated, l1 at 200 req/s, 10 s TTL: a 1.2 s gap after each cell left the next
+            # 1.2-1.7 points below steady state).
             before["metrics_after"] = target_state.save_metrics(target.url, cell_dir / METRICS_AFTER_FILE)
             session.keep_warm()
-            marks.setdefault("keep_warm_resumed", time.monotonic())
+            marks.setdefault("keep_warm_resumed", time.time())
 
         returncode, rows, interrupted, marks = None, [], False, {}
         injector = FaultInjector(cell.faults, session.redis_server, session.proxy) if cell.faults else None
@@ -207,7 +209,7 @@ class CellRunner:
         metrics_after = after or target_state.save_metrics(target.url, cell_dir / METRICS_AFTER_FILE)
         if resume_keep_warm and not interrupted:
             session.keep_warm()  # now at the latest: the summary below takes a while
-            marks.setdefault("keep_warm_resumed", time.monotonic())
+            marks.setdefault("keep_warm_resumed", time.time())
         if getattr(target, "origin_path", None) is not None:
             # The origin's own record of every write: the ground truth for staleness.
             export_write_log(target.origin_path, cell_dir / results.ORIGIN_WRITES_FILE)
@@ -218,7 +220,7 @@ class CellRunner:
         )  # fmt: skip
         result["interrupted"] = interrupted
         result["keep_warm_handover_s"] = before["handover_s"]
-        result["after_recorded_s"] = _after_recorded(marks, session.keeper is not None)
+        result["after_recorded_s"] = _after_recorded(marks, cell_dir, session.keeper is not None)
         if injector is not None:
             result["faults"] = evaluate_faults(cell, cell_dir, injector, rows, metrics_before, metrics_after)
             result["headline"]["fault_goals"] = fault_goals.goal_lines(result["faults"]["goals"])
@@ -289,7 +291,7 @@ class CellRunner:
         The rows go into the caller's list rather than the return value, so a phase that fails or
         is interrupted midway still hands its samples to the summary. ``at_end`` runs once, just
         after Locust's users stop, or as its process exits if that comes first. ``marks`` gets the
-        monotonic times the recorded phase ended and Locust's process exited."""
+        time Locust's process exited."""
         target, redis_server = session.target, session.redis_server
         command = locust_command(cell, target.url, cell.duration_s, cell_dir)
         log_path = cell_dir / results.LOCUST_LOG_FILE
@@ -306,7 +308,6 @@ class CellRunner:
                 injector.start()  # fault times count from here: the measured phase's start
             try:
                 ends_at, stops_at = time.monotonic() + cell.duration_s, time.monotonic() + recorded_s(cell)
-                marks["recorded_until"] = stops_at
 
                 def on_tick() -> None:
                     nonlocal at_end
@@ -316,7 +317,7 @@ class CellRunner:
                         run_now()
 
                 returncode = wait(proc, cell.duration_s + LOCUST_GRACE_S, on_tick)
-                marks["generator_exited"] = time.monotonic()
+                marks["generator_exited"] = time.time()
                 if at_end is not None:  # Locust exited within the margin: now, before the sampler stops
                     at_end()
             finally:
@@ -328,19 +329,22 @@ class CellRunner:
         return returncode
 
 
-def _after_recorded(marks: dict[str, float], keeps_warm: bool) -> dict[str, float | None] | None:
-    """Seconds after the recorded phase's end at which Locust's process exited and the keep-warm
-    read again: the reads a cache had in between. Locust exits a second or more after its users
-    stop; a keep-warm that waited for that left the cache without reads as long."""
-    end = marks.get("recorded_until")
-    if end is None:
-        return None
+def _after_recorded(
+    marks: dict[str, float], cell_dir: Path, keeps_warm: bool
+) -> dict[str, float | None] | None:
+    """Seconds after Locust began to stop its users at which its process exited and the keep-warm
+    read again (negative: the two loads overlapped). A cache gets no reads in between."""
+    latency_path = cell_dir / results.LATENCY_FILE
+    with contextlib.suppress(OSError, ValueError):
+        stopped = json.loads(latency_path.read_text()).get("stopping_unix_s")
+        if stopped:
 
-    def since(mark: str) -> float | None:
-        return round(marks[mark] - end, 3) if mark in marks else None
+            def since(mark: str) -> float | None:
+                return round(marks[mark] - stopped, 3) if mark in marks else None
 
-    resumed = since("keep_warm_resumed") if keeps_warm else None
-    return {"generator_exited_s": since("generator_exited"), "keep_warm_resumed_s": resumed}
+            resumed = since("keep_warm_resumed") if keeps_warm else None
+            return {"generator_exited_s": since("generator_exited"), "keep_warm_resumed_s": resumed}
+    return None
 
 
 def run_cells(
