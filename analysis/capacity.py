@@ -140,11 +140,12 @@ def answer(table: pd.DataFrame, scenario: str, slo_p99_ms: float) -> str:
             "answers more, and takes at least this much."
         )
     if len(parts) > 1:
-        # Measured: seven default runs on 2 cores gave nocache 433 to 470 req/s, redis 758 to 926,
-        # hierarchical 698 to 1,030, and under browser_clients nocache 335 to 472 (README, `slo` mode).
+        # Measured: twelve default runs on 2 cores gave nocache 403 to 480 req/s, redis 583 to 926
+        # (1,104 in a search flagged busy machine), hierarchical 698 to 1,030 (555 busy), and under
+        # browser_clients nocache 335 to 472 (README, `slo` mode).
         note += (
             " Each knee lies between the capacity and the rate its search failed next (table), and the "
-            "same search varies from run to run (by up to 1.5× in seven runs on 2 cores, most where p99 "
+            "same search varies from run to run (by up to 1.6× in twelve runs on 2 cores, most where p99 "
             "nears the SLO slowly as the rate rises): capacities closer than that do not rank the strategies."
         )
     return f"{where}: " + "; ".join(parts) + "." + note
