@@ -22,8 +22,8 @@ from cachebench.metrics_text import metric_changes, metric_sum, parse_metrics
 SAMPLE_INTERVAL_S = 1.0
 #: When stopped, the seconds since the last row get a row of their own if at least this long.
 #: Locust exits 0.1 s after its users stop, and the sampler starts once the runner has seen the
-#: lead-in pass, up to ~0.6 s after Locust's: a 3 s step had two whole seconds sampled, and at
-#: 0.5 s here one in 24 cells still had (b5).
+#: lead-in pass, up to ~0.6 s after Locust's: a 3 s step had two whole seconds sampled, and with
+#: 0.5 s here one step of a default run still had two rows (marked incomplete).
 LAST_ROW_MIN_S = 0.2
 
 
