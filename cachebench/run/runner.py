@@ -8,7 +8,6 @@ is not measured), an unrecorded warm-up, the measured Locust phase with a per-se
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 import time
@@ -188,14 +187,16 @@ class CellRunner:
             before["metrics"] = target_state.save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
             before["started_at"] = time.time()
 
-        def at_end() -> None:
-            # Reads again once Locust's users stop, not when its process exits (1.0-1.5 s later,
-            # before its latency file was written faster): entries expiring meanwhile are not refilled
-            # (simulated, l1 at 200 req/s, 10 s TTL: a 1.2 s gap after each cell left the next
-            # 1.2-1.7 points below steady state).
-            before["metrics_after"] = target_state.save_metrics(target.url, cell_dir / METRICS_AFTER_FILE)
+        def resume_keep_warm() -> None:
             session.keep_warm()
             marks.setdefault("keep_warm_resumed", time.time())
+
+        def at_end() -> None:
+            # Reads again once Locust's users stop, not after its process exits: entries expiring
+            # in a gap are not refilled (simulated, l1 at 200 req/s, 10 s TTL: a 1.2 s gap after
+            # each cell left the next 1.2-1.7 points below steady state).
+            before["metrics_after"] = target_state.save_metrics(target.url, cell_dir / METRICS_AFTER_FILE)
+            resume_keep_warm()
 
         returncode, rows, interrupted, marks = None, [], False, {}
         injector = FaultInjector(cell.faults, session.redis_server, session.proxy) if cell.faults else None
@@ -208,8 +209,7 @@ class CellRunner:
         after = before.get("metrics_after")
         metrics_after = after or target_state.save_metrics(target.url, cell_dir / METRICS_AFTER_FILE)
         if resume_keep_warm and not interrupted:
-            session.keep_warm()  # now at the latest: the summary below takes a while
-            marks.setdefault("keep_warm_resumed", time.time())
+            resume_keep_warm()  # now at the latest: the summary below takes a while
         if getattr(target, "origin_path", None) is not None:
             # The origin's own record of every write: the ground truth for staleness.
             export_write_log(target.origin_path, cell_dir / results.ORIGIN_WRITES_FILE)
@@ -220,7 +220,7 @@ class CellRunner:
         )  # fmt: skip
         result["interrupted"] = interrupted
         result["keep_warm_handover_s"] = before["handover_s"]
-        result["after_recorded_s"] = _after_recorded(marks, cell_dir, session.keeper is not None)
+        result["after_recorded_s"] = _after_recorded(marks, result["locust_stopping_unix_s"], session.keeper)
         if injector is not None:
             result["faults"] = evaluate_faults(cell, cell_dir, injector, rows, metrics_before, metrics_after)
             result["headline"]["fault_goals"] = fault_goals.goal_lines(result["faults"]["goals"])
@@ -330,21 +330,18 @@ class CellRunner:
 
 
 def _after_recorded(
-    marks: dict[str, float], cell_dir: Path, keeps_warm: bool
+    marks: dict[str, float], stopped: float | None, keeper: object
 ) -> dict[str, float | None] | None:
-    """Seconds after Locust began to stop its users at which its process exited and the keep-warm
-    read again (negative: the two loads overlapped). A cache gets no reads in between."""
-    latency_path = cell_dir / results.LATENCY_FILE
-    with contextlib.suppress(OSError, ValueError):
-        stopped = json.loads(latency_path.read_text()).get("stopping_unix_s")
-        if stopped:
+    """Seconds after Locust began to stop its users (``stopped``) at which its process exited and
+    the keep-warm read again (negative: the two loads overlapped). A cache gets no reads between."""
+    if not stopped:
+        return None
 
-            def since(mark: str) -> float | None:
-                return round(marks[mark] - stopped, 3) if mark in marks else None
+    def since(mark: str) -> float | None:
+        return round(marks[mark] - stopped, 3) if mark in marks else None
 
-            resumed = since("keep_warm_resumed") if keeps_warm else None
-            return {"generator_exited_s": since("generator_exited"), "keep_warm_resumed_s": resumed}
-    return None
+    resumed = since("keep_warm_resumed") if keeper is not None else None
+    return {"generator_exited_s": since("generator_exited"), "keep_warm_resumed_s": resumed}
 
 
 def run_cells(

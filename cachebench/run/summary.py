@@ -220,6 +220,7 @@ def summarize(
         "started_unix_s": started_unix_s,
         "finished_unix_s": finished_unix_s,
         "locust_exit_code": returncode,
+        "locust_stopping_unix_s": latency.get("stopping_unix_s"),
         "cpus": cpus,
         "saturation": verdict,
         "staleness": stale,
