@@ -187,7 +187,7 @@ class CellRunner:
             before["metrics"] = target_state.save_metrics(target.url, cell_dir / results.METRICS_BEFORE_FILE)
             before["started_at"] = time.time()
 
-        def resume_keep_warm() -> None:
+        def keep_warm_again() -> None:  # (not named like the flag above, which it would hide)
             session.keep_warm()
             marks.setdefault("keep_warm_resumed", time.time())
 
@@ -196,7 +196,7 @@ class CellRunner:
             # in a gap are not refilled (simulated, l1 at 200 req/s, 10 s TTL: a 1.2 s gap after
             # each cell left the next 1.2-1.7 points below steady state).
             before["metrics_after"] = target_state.save_metrics(target.url, cell_dir / METRICS_AFTER_FILE)
-            resume_keep_warm()
+            keep_warm_again()
 
         returncode, rows, interrupted, marks = None, [], False, {}
         injector = FaultInjector(cell.faults, session.redis_server, session.proxy) if cell.faults else None
@@ -209,7 +209,7 @@ class CellRunner:
         after = before.get("metrics_after")
         metrics_after = after or target_state.save_metrics(target.url, cell_dir / METRICS_AFTER_FILE)
         if resume_keep_warm and not interrupted:
-            resume_keep_warm()  # now at the latest: the summary below takes a while
+            keep_warm_again()  # now at the latest: the summary below takes a while
         if getattr(target, "origin_path", None) is not None:
             # The origin's own record of every write: the ground truth for staleness.
             export_write_log(target.origin_path, cell_dir / results.ORIGIN_WRITES_FILE)
