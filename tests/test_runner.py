@@ -68,7 +68,8 @@ def test_a_cell_that_fails_does_not_end_the_run(tmp_path):
     assert all("target" in (c.reason or "") or "exited" in (c.reason or "") for c in manifest.cells)
 
 
-def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path, signum):
     bench = tmp_path / "two.toml"
     bench.write_text(
         'label = "interrupt"\ntargets = ["nocache", "l1"]\nduration_s = 5\nwarmup_s = 0\n'
@@ -80,6 +81,8 @@ def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path):
         # Ctrl-C as a terminal sends it, whatever the test's own parent did with SIGINT (a shell
         # running it in the background without job control ignores it, and children inherit that).
         "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        # SIGTERM as the command line takes it (cachebench.cli.main.main).
+        "from cachebench.cli.main import raise_stopped; signal.signal(signal.SIGTERM, raise_stopped); "
         "import sys; from pathlib import Path; from cachebench.run.bench import run_bench; "
         "from cachebench.run.benchfile import load_matrix; "
         f"m = load_matrix(Path({str(bench)!r}), {{}}); "
@@ -104,7 +107,7 @@ def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path):
             pytest.fail("the second cell's measured phase never started")
         time.sleep(1.5)
         children = psutil.Process(proc.pid).children(recursive=True)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
@@ -115,7 +118,7 @@ def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path):
     output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
     assert manifest.status == "incomplete", output[-3000:]
     assert manifest.cells[0].status == "complete"
-    assert manifest.cells[1].status == "incomplete"
+    assert manifest.cells[1].status == "incomplete", output[-3000:]
     second = manifest_path.parent / "cells" / manifest.cells[1].name
     assert json.loads((second / "summary.json").read_text())["complete"] is False
 

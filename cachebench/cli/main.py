@@ -44,12 +44,14 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-class _Stop(Exception):
-    """SIGTERM: stop what we started, as Ctrl-C does."""
+class Stopped(KeyboardInterrupt):
+    """SIGTERM: stop what we started, as Ctrl-C does. A KeyboardInterrupt, so that every handler
+    of Ctrl-C handles it too: as a plain Exception, the runner took it for a session that failed
+    to start, marked that session's cells failed and went on to the next one."""
 
 
-def _raise_stop(signum: int, frame: object) -> None:
-    raise _Stop
+def raise_stopped(signum: int, frame: object) -> None:
+    raise Stopped
 
 
 # -- argument helpers ------------------------------------------------------------------------
@@ -121,7 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             try:
                 while target.proc is not None and target.proc.poll() is None:
                     time.sleep(SERVE_POLL_S)
-            except (KeyboardInterrupt, _Stop):
+            except KeyboardInterrupt:
                 print("cachebench: stopping", flush=True)
                 return 0
             raise RuntimeError(f"target {args.strategy} exited on its own:\n{target.log_tail()}")
@@ -331,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    previous = signal.signal(signal.SIGTERM, raise_stopped)
     # Also when started with SIGINT ignored (``cmd &`` in a script): Ctrl-C / kill -INT must stop us.
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -343,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" ({exc.request.url})" if _has_request(exc) else ""
         print(f"error: {type(exc).__name__}{where}: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except (KeyboardInterrupt, _Stop):
+    except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
