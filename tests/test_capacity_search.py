@@ -213,3 +213,18 @@ def test_the_targets_cores_are_as_busy_as_the_target_and_the_redis_pinned_beside
     without_redis.parent.mkdir()
     without_redis.write_text("unix_s,target_cpu_percent,redis_cpu_percent\n101.0,66.0,\n102.0,68.0,\n")
     assert step_of(summary, cell, without_redis).target_cpu == pytest.approx(0.67)
+
+
+def test_a_step_the_target_was_still_serving_after_makes_the_search_incomplete(tmp_path):
+    """The next step would start behind its queue: its p99 would not be its own."""
+    from cachebench.run.capacity_run import search
+
+    def measure_step(step, step_dir):
+        rate = step.rate_per_s
+        drained = None if rate == 125.0 else 0.6  # 125/s: still serving at the wait's bound
+        return {**_summary(rate, 20.0 if rate <= 200 else 400.0), "drained_after_s": drained}
+
+    cell = _slo_cell()
+    result = search(cell, tmp_path / cell.name, measure_step)
+    assert result["complete"] is False
+    assert result["incomplete_reason"] == "step at 125/s: the target was still serving when the next step began"

@@ -135,7 +135,9 @@ def test_a_ttl_bound_l1_settles_after_its_ttl_and_matches_the_renewal_formula(tm
     step_dirs = sorted(tmp_path.glob("*/cells/*/steps/*/summary.json"))
     assert step_dirs, searched["steps"]
     for step in step_dirs:
-        assert json.loads(step.read_text())["after_recorded_s"]["keep_warm_resumed_s"] is None, step
+        step_summary = json.loads(step.read_text())
+        assert step_summary["after_recorded_s"]["keep_warm_resumed_s"] is None, step
+        assert step_summary["drained_after_s"] is not None, step  # quiet within the wait's bound
 
 
 def test_a_size_bound_l1_settles_once_it_evicts_and_matches_ches_approximation(tmp_path):

@@ -211,6 +211,8 @@ def _run_steps(
         rates.record(rate, passed)
         if not summary.get("complete"):
             problems.append(f"step at {rate:g}/s: {summary.get('incomplete_reason')}")
+        if "drained_after_s" in summary and summary["drained_after_s"] is None:
+            problems.append(f"step at {rate:g}/s: the target was still serving when the next step began")
         if not steps and passed and (predicted := predicted_capacity(step)):
             rates.jump_to(PREDICTION_MARGIN * predicted)
         record = {**step_record(step, slo_p99_ms), "dir": where, "headline": summary["headline"]}

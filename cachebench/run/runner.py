@@ -158,10 +158,12 @@ class CellRunner:
         def measure(step: Cell, step_dir: Path) -> dict[str, object]:
             step_dir.mkdir(parents=True, exist_ok=True)
             result = self._measure_cell(step, session, step_dir, resume_keep_warm=False)
+            if not result.get("interrupted"):
+                # None: still serving at the bound, and the next step starts behind a queue.
+                result["drained_after_s"] = target_state.wait_until_drained(session.target.url)
             write_json(step_dir / results.SUMMARY_FILE, result)
             if result.get("interrupted"):
                 raise KeyboardInterrupt
-            target_state.wait_until_drained(session.target.url)
             session.keep_warm()
             return result
 

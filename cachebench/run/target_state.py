@@ -63,17 +63,19 @@ def _served(client: httpx.Client, url: str) -> float | None:
     )
 
 
-def wait_until_drained(url: str, timeout_s: float = 30.0) -> None:
+def wait_until_drained(url: str, timeout_s: float = 30.0) -> float | None:
     """Until the target has finished what an overloaded step left queued: requests it serves
-    after the load stopped would otherwise slow the next step down."""
-    previous, deadline = None, time.monotonic() + timeout_s
+    after the load stopped would otherwise slow the next step down. The seconds it took; None
+    when the target was still serving after ``timeout_s``."""
+    previous, started = None, time.monotonic()
     with httpx.Client(timeout=5) as client:
-        while time.monotonic() < deadline:
+        while time.monotonic() - started < timeout_s:
             served = _served(client, url)
             if served is not None and served == previous:
-                return
+                return round(time.monotonic() - started, 3)
             previous = served
             time.sleep(0.3)
+    return None
 
 
 def wait_until_loaded(url: str, timeout_s: float = 8.0, requests: int = 3) -> float:
