@@ -54,7 +54,7 @@ CHANNEL_READY_TIMEOUT_S = 10.0
 SERIAL_MODULES = {
     "test_steady_state", "test_capacity_live", "test_fault_run",
     "test_breaker_recovery", "test_faults", "test_simulator", "test_staleness", "test_sampling",
-    "test_measurement", "test_trace_replay", "test_invalidation_gaps",
+    "test_measurement", "test_trace_replay", "test_invalidation_gaps", "test_keep_warm",
 }  # fmt: skip
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -90,9 +90,10 @@ def unique_namespace() -> str:
 
 
 def fresh_item_id() -> int:
-    """An item id no other test in this session has touched (writes bump versions)."""
+    """An item id no other test in this session has touched (writes bump versions), from the
+    lower half: ``verify`` reads its fresh items from the upper half (``Checks.fresh_id``)."""
     ident = next(_item_ids)
-    assert ident <= ORIGIN_ITEMS, "tests used up the seeded items; raise ORIGIN_ITEMS"
+    assert ident <= ORIGIN_ITEMS // 2, "tests used up the seeded items; raise ORIGIN_ITEMS"
     return ident
 
 
