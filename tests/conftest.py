@@ -54,7 +54,7 @@ CHANNEL_READY_TIMEOUT_S = 10.0
 SERIAL_MODULES = {
     "test_steady_state", "test_capacity_live", "test_fault_run",
     "test_breaker_recovery", "test_faults", "test_simulator", "test_staleness", "test_sampling",
-    "test_measurement", "test_trace_replay", "test_invalidation_gaps", "test_keep_warm",
+    "test_measurement", "test_trace_replay", "test_invalidation_gaps",
 }  # fmt: skip
 
 if os.environ.get("PYTEST_XDIST_WORKER"):

@@ -228,3 +228,35 @@ def test_a_step_the_target_was_still_serving_after_makes_the_search_incomplete(t
     result = search(cell, tmp_path / cell.name, measure_step)
     assert result["complete"] is False
     assert result["incomplete_reason"] == "step at 125/s: the target was still serving when the next step began"
+
+
+def test_a_live_step_leaves_the_keep_warm_off_until_the_target_drains(tmp_path):
+    """Over a cache, a keep-warm runs between cells; a search step's must wait for the drain: read
+    at once, it kept the target busy, and the wait for quiet ran to its 30 s bound every step."""
+    import json
+
+    from cachebench.run.bench import run_bench
+    from cachebench.run.benchfile import load_matrix
+
+    matrix = load_matrix(
+        None,
+        {
+            # A steady-state warm-up (short TTL: settled in a few seconds) is what brings a keep-warm.
+            "label": "step", "targets": ["l1"], "scenarios": ["read_only"], "duration_s": 2,
+            "warmup_s": 8, "reuse_processes": True,
+            "settings": {"fast": {"origin_latency_ms": 2, "l1_ttl_s": 1}},
+            "modes": [
+                {"kind": "fixed_rate", "users": 8, "rate_per_s": 100},
+                {"kind": "slo", "users": 8, "rate_per_s": 100, "step_s": 2, "lead_in_s": 1, "max_steps": 2},
+            ],
+        },
+    )  # fmt: skip
+    run_dir = run_bench(matrix, results_root=tmp_path)
+    steps = sorted(run_dir.glob("cells/*/steps/*/summary.json"))
+    assert steps, [path.name for path in run_dir.glob("cells/*")]
+    fixed = json.loads(next(run_dir.glob("cells/*rate100*/summary.json")).read_text())
+    assert fixed["after_recorded_s"]["keep_warm_resumed_s"] is not None  # a keep-warm ran
+    for step in steps:
+        summary = json.loads(step.read_text())
+        assert summary["after_recorded_s"]["keep_warm_resumed_s"] is None, step
+        assert summary["drained_after_s"] is not None, step  # quiet well within the wait's bound

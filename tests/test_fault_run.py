@@ -24,7 +24,7 @@ def test_a_paused_redis_cell_writes_its_fault_timeline_and_meets_its_goals(tmp_p
         {
             "label": "fault-test",
             "targets": ["redis"],
-            "duration_s": 10,
+            "duration_s": 8,  # 2 s before the pause, 3 s of it, 3 s after (recovery: ≤ 2 s)
             "warmup_s": 2,
             "steady_state": False,
             "settings": {
@@ -37,7 +37,7 @@ def test_a_paused_redis_cell_writes_its_fault_timeline_and_meets_its_goals(tmp_p
             },
             "modes": [{"kind": "fixed_rate", "users": 8, "rate_per_s": 60}],
             "scenario_options": {"keys": 200},
-            "faults": [{"kind": "pause", "at_s": 3, "duration_s": 3}],
+            "faults": [{"kind": "pause", "at_s": 2, "duration_s": 3}],
         },
     )
     run_dir = run_bench(matrix, results_root=tmp_path)

@@ -15,6 +15,7 @@ from cachebench.run.benchfile import expand, load_matrix
 from cachebench.run.keep_warm import KeepWarm, keeper_for
 
 
+@pytest.mark.serial  # judges a rate (it read 105 and 119 of at least 120 beside other tests)
 def test_it_reads_the_scenarios_keys_at_its_rate_until_stopped(start_target):
     target = start_target("l1")
     spec = WorkloadSpec(keys=ORIGIN_ITEMS, write_ratio=0.05)
@@ -35,6 +36,7 @@ def test_it_reads_the_scenarios_keys_at_its_rate_until_stopped(start_target):
     assert lookups - before >= sent * 0.99  # each read looked in L1 (before counts every result)
 
 
+@pytest.mark.serial  # judges a rate
 def test_it_keeps_its_rate_when_every_read_waits_for_a_slow_origin(start_target):
     # Each read waits 50 ms for the origin: a client waiting for each answer would read 20 a second.
     target = start_target("nocache", origin_latency_ms=50, origin_jitter_ms=0)

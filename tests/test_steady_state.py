@@ -95,8 +95,7 @@ RATE_PER_S = 1200.0
 TOLERANCE = 0.01
 
 
-def _steady_cell(tmp_path, settings: dict[str, object], *then: dict[str, object]) -> list[dict]:
-    """The fixed-rate cell's summary, then those of the cells in ``then`` (modes) after it."""
+def _steady_cell(tmp_path, settings: dict[str, object]) -> dict:
     from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest
     from cachebench.run.bench import run_bench
     from cachebench.run.benchfile import load_matrix
@@ -106,21 +105,18 @@ def _steady_cell(tmp_path, settings: dict[str, object], *then: dict[str, object]
         {
             "label": "steady", "targets": ["l1"], "scenarios": ["read_only"], "duration_s": 10,
             "warmup_s": 40, "settings": {"model": {"origin_latency_ms": 2, **settings}},
-            "modes": [{"kind": "fixed_rate", "users": 24, "rate_per_s": RATE_PER_S}, *then],
-            "reuse_processes": True,
+            "modes": [{"kind": "fixed_rate", "users": 24, "rate_per_s": RATE_PER_S}],
         },
     )  # fmt: skip
     run_dir = run_bench(matrix, results_root=tmp_path)
-    cells = read_manifest(run_dir).cells
-    assert [cell.status for cell in cells] == ["complete"] * len(cells), [cell.reason for cell in cells]
-    return [json.loads((cell_dir(run_dir, cell.name) / SUMMARY_FILE).read_text()) for cell in cells]
+    cell = read_manifest(run_dir).cells[0]
+    assert cell.status == "complete", cell.reason
+    return json.loads((cell_dir(run_dir, cell.name) / SUMMARY_FILE).read_text())
 
 
 def test_a_ttl_bound_l1_settles_after_its_ttl_and_matches_the_renewal_formula(tmp_path):
     ttl_s = 4.0
-    # Then one capacity step on the same processes (the search's first step is the cell above).
-    search = {"kind": "slo", "users": 24, "rate_per_s": RATE_PER_S, "step_s": 2, "lead_in_s": 1, "max_steps": 2}
-    summary, searched = _steady_cell(tmp_path, {"l1_ttl_s": ttl_s}, search)
+    summary = _steady_cell(tmp_path, {"l1_ttl_s": ttl_s})
     warmup, headline = summary["warmup"], summary["headline"]
     assert warmup["kind"] == "steady_state" and warmup["settled"], warmup
     assert TTL_PASSES * ttl_s <= warmup["seconds"] < 40
@@ -130,19 +126,11 @@ def test_a_ttl_bound_l1_settles_after_its_ttl_and_matches_the_renewal_formula(tm
     # the summary says when, from Locust's own stop time.
     after = summary["after_recorded_s"]
     assert after["keep_warm_resumed_s"] > 0 and after["generator_exited_s"] > 0, after
-    # A search step leaves the keep-warm off until the target has served what the step left
-    # queued: read at once, it kept the target busy and the wait for quiet lasted its 30 s bound.
-    step_dirs = sorted(tmp_path.glob("*/cells/*/steps/*/summary.json"))
-    assert step_dirs, searched["steps"]
-    for step in step_dirs:
-        step_summary = json.loads(step.read_text())
-        assert step_summary["after_recorded_s"]["keep_warm_resumed_s"] is None, step
-        assert step_summary["drained_after_s"] is not None, step  # quiet within the wait's bound
 
 
 def test_a_size_bound_l1_settles_once_it_evicts_and_matches_ches_approximation(tmp_path):
     capacity = 500
-    (summary,) = _steady_cell(tmp_path, {"l1_ttl_s": 3600, "l1_max_entries": capacity})
+    summary = _steady_cell(tmp_path, {"l1_ttl_s": 3600, "l1_max_entries": capacity})
     warmup, headline = summary["warmup"], summary["headline"]
     assert warmup["settled"] and warmup["evicting"] == ["l1"], warmup
     expected = lru_hit_ratio(zipf_popularity(KEYS, ALPHA), capacity)
