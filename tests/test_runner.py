@@ -73,8 +73,8 @@ def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path, s
     bench = tmp_path / "two.toml"
     bench.write_text(
         'label = "interrupt"\ntargets = ["nocache", "l1"]\nduration_s = 5\nwarmup_s = 0\n'
-        '[settings.fast]\norigin_latency_ms = 1\n[[modes]]\nkind = "capacity"\nusers = 4\n'
-    )
+        '[settings.fast]\norigin_latency_ms = 1\n[[modes]]\nkind = "fixed_rate"\nusers = 4\nrate_per_s = 50\n'
+    )  # a light fixed rate: a closed loop would take both cores from the tests beside this one
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     results_root = tmp_path / "results"
     script = (
