@@ -236,7 +236,7 @@ def test_read_only_reads_and_logs_every_read(l1_target, tmp_path):
 
 
 def test_write_heavy_writes_half_the_time_and_logs_new_versions(l1_target, tmp_path):
-    run = run_locust("write_heavy", l1_target, tmp_path, run_time="2s")
+    run = run_locust("write_heavy", l1_target, tmp_path, "--rate", "300", run_time="2s")  # light
     assert run.returncode == 0, run.output[-3000:]
     assert_counts_match_locust(run)
     counts = run.latency["counts"]
@@ -288,7 +288,7 @@ def test_stampede_shows_expiries_and_coalesced_misses(tmp_path):
 
 
 def test_per_user_reads_only_its_own_profile(l1_target, tmp_path):
-    run = run_locust("per_user", l1_target, tmp_path, run_time="2s")
+    run = run_locust("per_user", l1_target, tmp_path, "--rate", "300", run_time="2s")  # light
     assert run.returncode == 0, run.output[-3000:]
     assert_counts_match_locust(run)
     stats = run.locust_stats()
