@@ -76,8 +76,6 @@ def test_an_added_target_runs_and_is_reported(extra_target, tmp_path, capsys):
         {
             "targets": ["nocache", extra_target.name], "duration_s": 2, "warmup_s": 0.5, "label": "extra",
             "settings": {"fast": {"origin_latency_ms": 2}},
-            # A light fixed rate: the default closed loop would take both cores from other tests.
-            "modes": [{"kind": "fixed_rate", "users": 4, "rate_per_s": 100}],
         },
     )  # fmt: skip
     run_dir = run_bench(matrix, results_root=tmp_path / "results")
