@@ -21,9 +21,9 @@ from cachebench.metrics_text import metric_changes, metric_sum, parse_metrics
 
 SAMPLE_INTERVAL_S = 1.0
 #: When stopped, the seconds since the last row get a row of their own if at least this long.
-#: Locust exits 0.1 s after its users stop, and the sampler starts once the runner has seen the
-#: lead-in pass, up to ~0.6 s after Locust's: a 3 s step had two whole seconds sampled, and with
-#: 0.5 s here one step of a default run still had two rows (marked incomplete).
+#: Locust exits 0.1 s after its users stop, so a 3 s step had two whole seconds sampled; with
+#: 0.5 s here one step of a default run still had two rows (marked incomplete). Measured while
+#: Locust's runs still ended 0.5 s early (measurement.on_init), which shortened the last row.
 LAST_ROW_MIN_S = 0.2
 
 
