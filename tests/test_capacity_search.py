@@ -227,7 +227,9 @@ def test_a_step_the_target_was_still_serving_after_makes_the_search_incomplete(t
     cell = _slo_cell()
     result = search(cell, tmp_path / cell.name, measure_step)
     assert result["complete"] is False
-    assert result["incomplete_reason"] == "step at 125/s: the target was still serving when the next step began"
+    assert result["incomplete_reason"] == (
+        "step at 125/s: the target was still serving when the next step began"
+    )
 
 
 def test_a_live_step_leaves_the_keep_warm_off_until_the_target_drains(tmp_path):
