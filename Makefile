@@ -56,7 +56,7 @@ sweep: $(STAMP)
 	$(BIN)/cachebench sweep
 
 sim-speed: $(STAMP)
-	$(BIN)/python bench/simulator_speed.py
+	$(BIN)/python -m cachebench.perf.simulator_speed
 
 # Three at a time (pytest-xdist), then alone the tests that judge time, rates or CPU shares
 # (tests/conftest.py, SERIAL_MODULES). Three on 2 cores because most tests wait on the servers
@@ -77,7 +77,7 @@ serve: $(STAMP)
 	$(BIN)/cachebench serve $(STRATEGY)
 
 perf: $(PEERS_STAMP)
-	$(BIN)/python bench/perf.py
+	$(BIN)/python -m cachebench.perf
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

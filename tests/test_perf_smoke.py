@@ -1,4 +1,4 @@
-"""bench/perf.py end to end in its smallest mode: it runs, checks its hits, and prints its figures.
+"""``python -m cachebench.perf`` end to end, smallest mode: it runs, checks its hits, prints its figures.
 
 No thresholds: whether the ratios meet the requirements depends on the machine and its load
 (``make perf`` is the measurement); this only proves the benchmark itself works, so it runs
@@ -11,11 +11,10 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-PERF = Path(__file__).resolve().parent.parent / "bench" / "perf.py"
+PERF = [sys.executable, "-m", "cachebench.perf"]
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -26,7 +25,7 @@ pytestmark = [
 def test_perf_prints_checked_ratios_the_l1_memory_figure_a_library_and_the_cpu_check() -> None:
     """One run for all of it: each perf run starts its targets, so one run is much cheaper than two."""
     done = subprocess.run(
-        [sys.executable, str(PERF), "--duration-s", "1", "--rounds", "1", "--targets", "l1,redis,cashews",
+        [*PERF, "--duration-s", "1", "--rounds", "1", "--targets", "l1,redis,cashews",
          "--memory-entries", "2000"],
         capture_output=True, text=True, timeout=150,
     )  # fmt: skip
@@ -63,7 +62,7 @@ def test_perf_prints_checked_ratios_the_l1_memory_figure_a_library_and_the_cpu_c
 
 def test_perf_rejects_an_unknown_target() -> None:
     done = subprocess.run(
-        [sys.executable, str(PERF), "--targets", "l1,nosuch"], capture_output=True, text=True, timeout=60
+        [*PERF, "--targets", "l1,nosuch"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2  # argparse usage error
     assert "unknown target(s) nosuch" in done.stderr

@@ -12,14 +12,11 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from cachebench.perf.console import console
+from cachebench.perf.wrk import LOAD_CPU, SERVER_CPU, WrkRun, raise_priority, run_wrk
 from cachebench.run.launcher import TargetProcess
 from cachebench.run.redis_server import RedisServer
 from targets import TARGETS
-
-# isort: split
-# Siblings in bench/: importable because running a script puts its folder on sys.path.
-from perf_report import console
-from perf_wrk import LOAD_CPU, SERVER_CPU, WrkRun, raise_priority, run_wrk
 
 #: hit/constant throughput each of our targets must reach; the cache libraries' targets
 #: (``targets.library_targets()``) are measured beside them with no requirement.

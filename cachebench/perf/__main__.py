@@ -15,8 +15,9 @@ It also measures what an L1 entry costs in memory: a fresh interpreter fills an 
 with seeded-shape items encoded by ``cachebench.serve.codec.encode`` (the bytes the targets cache) and
 reports RSS growth per value byte.
 
-The parts live beside this script: ``perf_wrk`` (the load tool), ``perf_hits`` (one target's
-pairs and their checks), ``perf_memory`` (the L1 memory figure) and ``perf_report`` (the output).
+The parts live beside this module in ``cachebench.perf``: ``wrk`` (the load tool), ``hit_path``
+(one target's pairs and their checks), ``entry_memory`` (the L1 memory figure), ``perf_report``
+(the summary and its verdicts) and ``console`` (where all of it is printed).
 
 Requirements (from the issue): hit/constant throughput >= 0.95 for ``l1`` and ``hierarchical``,
 >= 0.6 for ``redis``; L1 RSS per value byte <= 1.3.
@@ -27,7 +28,7 @@ ratio, and their hit throughput as a share of our ``l1`` hit's (the ratio of the
 hit/constant ratios, so both are against the same constant endpoint on their own pairs).
 
 Last, the CPU per L1 hit from wrk is checked against the runner's figure at a fixed rate
-(``perf_cpu``): the two must agree within 15%.
+(``cpu_check``): the two must agree within 15%.
 
 Exit status: 0 when every figure meets its requirement, 1 when one misses, 2 when the run itself
 cannot be trusted (wrk errors, hits that were not hits, a saturated load tool, a busy machine).
@@ -41,14 +42,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-# isort: split
-# Siblings in bench/: importable because running a script puts its folder on sys.path.
-from perf_cpu import agreement_line, runner_cpu_per_hit, wrk_cpu_per_hit
-from perf_hits import THROUGHPUT_REQUIREMENTS, measure_target
-from perf_memory import MEMORY_ENTRY_COUNTS, measure_memory
-from perf_report import print_report
-from perf_wrk import LOAD_CPU, SERVER_CPU, WRK_REPORT_LUA, find_wrk
-
+from cachebench.perf.cpu_check import agreement_line, runner_cpu_per_hit, wrk_cpu_per_hit
+from cachebench.perf.entry_memory import MEMORY_ENTRY_COUNTS, measure_memory
+from cachebench.perf.hit_path import THROUGHPUT_REQUIREMENTS, measure_target
+from cachebench.perf.perf_report import print_report
+from cachebench.perf.wrk import LOAD_CPU, SERVER_CPU, WRK_REPORT_LUA, find_wrk
 from targets import library_targets
 
 #: What --targets may name: ours with a requirement, then the libraries beside them.
@@ -56,7 +54,7 @@ MEASURABLE = [*THROUGHPUT_REQUIREMENTS, *library_targets()]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cachebench.perf", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration-s", type=float, default=3.0, help="length of each wrk run (default 3)")
     parser.add_argument("--rounds", type=int, default=5, help="constant/hit pairs per target (default 5)")
     parser.add_argument("--targets", default=",".join(MEASURABLE), help="comma-separated")

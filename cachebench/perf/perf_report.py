@@ -1,23 +1,18 @@
-"""What the hit-path benchmark prints: progress lines, the summary table, one line per requirement."""
+"""What the hit-path benchmark reports: the summary table, one line per requirement (progress lines go to
+``cachebench.perf.console`` too)."""
 
 from __future__ import annotations
 
 import statistics
-import sys
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.table import Table
 
-# isort: split
-# Siblings in bench/: importable because running a script puts its folder on sys.path.
-from perf_memory import MEMORY_REQUIREMENT
+from cachebench.perf.console import console
+from cachebench.perf.entry_memory import MEMORY_REQUIREMENT
 
 if TYPE_CHECKING:
-    from perf_hits import TargetResult
-
-# Wide enough for the summary table when the output is a file or a pipe.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    from cachebench.perf.hit_path import TargetResult
 
 
 def verdict(ok: bool) -> str:

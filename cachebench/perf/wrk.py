@@ -16,9 +16,7 @@ from pathlib import Path
 
 import psutil
 
-# isort: split
-# Siblings in bench/: importable because running a script puts its folder on sys.path.
-from perf_report import console
+from cachebench.perf.console import console
 
 SERVER_CPU = 0
 LOAD_CPU = 1

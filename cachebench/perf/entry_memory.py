@@ -1,6 +1,7 @@
 """What an L1 entry costs in memory: RSS growth per value byte, measured in a fresh interpreter.
 
-Run as ``python bench/perf_memory.py <entries>`` (``measure_memory`` does), it prints one JSON line.
+Run as ``python -m cachebench.perf.entry_memory <entries>`` (``measure_memory`` does), it prints one
+JSON line.
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ def memory_child(entries: int) -> None:
 
 def measure_memory(entries: int) -> dict[str, float]:
     done = subprocess.run(
-        [sys.executable, __file__, str(entries)], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "cachebench.perf.entry_memory", str(entries)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     report["ratio"] = report["rss_delta_bytes"] / report["value_bytes"]

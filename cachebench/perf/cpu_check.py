@@ -42,7 +42,7 @@ def runner_cpu_per_hit(rate_per_s: float = RATE_PER_S, duration_s: float = DURAT
             "modes": [{"kind": "fixed_rate", "users": 32, "rate_per_s": rate_per_s}],
         },
     )  # fmt: skip
-    # perf.py pins itself to the load CPU; the runner plans its own CPUs from this process's.
+    # cachebench.perf pins itself to the load CPU; the runner plans its own CPUs from this process's.
     allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, range(os.cpu_count() or 1))
     try:

@@ -16,7 +16,7 @@ on one core. Exit status 0 when met, 1 when not. Also printed: the sweep's whole
 (every point of the default grid, its three invalidation modes and two workers, with staleness)
 over the same million requests, and the fast engine's rates, which are no longer a goal.
 
-    .venv/bin/python bench/simulator_speed.py [--requests N]
+    .venv/bin/python -m cachebench.perf.simulator_speed [--requests N]
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import random
 import sys
 import time
 import tomllib
-from pathlib import Path
 
 from cachebench.serve.backends.l1 import MeteredCache
 from cachebench.serve.settings import load_settings
@@ -35,13 +34,12 @@ from cachebench.tuning.curves import Requests, one_pass
 from cachebench.tuning.simulator import simulate
 from cachebench.tuning.stack_distance import lru_distances
 from cachebench.tuning.sweep import scenario_workload
-from cachebench.tuning.sweep_spec import complete_points, grid_points, load_sweep
+from cachebench.tuning.sweep_spec import DEFAULT_SWEEP_FILE, complete_points, grid_points, load_sweep
 from cachebench.tuning.trace import LoadModel, build_trace
 
 #: The one-pass curves of the default grid over a million requests (issue 11).
 ONE_PASS_LIMIT_S = 10.0
 RATE_PER_S = 5_000
-SWEEP_FILE = Path(__file__).parent / "sweep.toml"
 #: (scenario, L1 settings): the first is the requirement's row (the targets' default L1).
 CASES = [
     ("read_heavy", {"l1_ttl_s": 30, "l1_max_entries": 10_000}),
@@ -94,7 +92,7 @@ def operation_costs_us(entries: int = 10_000, rounds: int = 200_000) -> dict[str
 def one_pass_curves(trace) -> bool:
     """The one-pass curves (every size, every TTL, their grid) of bench/sweep.toml's [simulate]
     axes over the read_heavy stream, against the issue's 10 s for a million requests."""
-    sweep = tomllib.loads(SWEEP_FILE.read_text())["simulate"]
+    sweep = tomllib.loads(DEFAULT_SWEEP_FILE.read_text())["simulate"]
     sizes, ttls_s = sweep["l1_max_entries"], sweep["l1_ttl_s"]
     requests = Requests.from_trace(trace)
     started = time.process_time()
@@ -113,7 +111,7 @@ def one_pass_curves(trace) -> bool:
 
 def steady_state_sweep(requests: int) -> None:
     """The sweep's steady state of bench/sweep.toml (every point, with staleness) over ``requests``."""
-    spec = load_sweep(SWEEP_FILE, {"steady_state_requests": requests})
+    spec = load_sweep(DEFAULT_SWEEP_FILE, {"steady_state_requests": requests})
     configs = complete_points(spec, grid_points(spec.simulate), list(spec.simulate))
     per_entry = entry_bytes.measure(load_settings(strategy=spec.target, **spec.settings), needs_redis=False)
     _, info, _ = steady_state.sweep_points(spec, configs, per_entry)
