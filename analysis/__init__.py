@@ -1,6 +1,6 @@
 """Turn cachebench results folders into answers: which strategy wins, by how much, how sure.
 
-- ``analysis.load``: results folders → tidy pandas DataFrames (cells, metrics, per-second time
+- ``analysis.results_frames``: results folders → tidy pandas DataFrames (cells, metrics, per-second time
   series, browser-cache counts), refusing manifests it cannot read; one cell's numbers come from
   ``analysis.cell_metrics``, its seconds from ``analysis.cell_series``, latency from the HDR
   histograms (``analysis.hdr``), latency spectra from ``analysis.spectrum``.

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis import load, rendering
+from analysis import rendering, results_frames
 from analysis.figures.style import color
-from analysis.load import BASELINE
+from analysis.results_frames import BASELINE
 from cachebench.serve.settings import load_settings
 from targets import TARGETS
 
@@ -51,7 +51,7 @@ class Section:
         return f"capacity-{self.scenario}-{self.variant}"
 
 
-def rows(run: load.Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+def rows(run: results_frames.Run) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per capacity-search cell, one row per step of every search)."""
     cells = run.cells
     searched = cells[cells["mode_kind"] == "slo"] if not cells.empty else cells
@@ -159,7 +159,7 @@ def _first(table: pd.DataFrame, column: str) -> float | None:
 def figure(steps: pd.DataFrame, scenario: str, slo_p99_ms: float) -> Figure:
     """p99 against the offered rate, every step of every search; failed steps hollow."""
     fig, ax = rendering.new_figure(figsize=(8, 4.2))
-    for target in load.strategy_order(steps["target"]):
+    for target in results_frames.strategy_order(steps["target"]):
         own = steps[steps["target"] == target].sort_values("offered_rate_per_s")
         ax.plot(own["offered_rate_per_s"], own["p99_ms"], "-", color=color(target), alpha=0.5)
         for passed, marker_face in ((True, color(target)), (False, "none")):
@@ -179,14 +179,14 @@ def figure(steps: pd.DataFrame, scenario: str, slo_p99_ms: float) -> Figure:
     return fig
 
 
-def build(run: load.Run, with_figures: bool = True) -> list[Section]:
+def build(run: results_frames.Run, with_figures: bool = True) -> list[Section]:
     """One section per scenario × variant that has capacity searches."""
     table, steps = rows(run)
     if table.empty:
         return []
     sections = []
     for (scenario, variant), own in table.groupby(["scenario", "variant"], sort=False):
-        order = load.strategy_order(own["target"])
+        order = results_frames.strategy_order(own["target"])
         own = own.set_index("target").loc[order].reset_index()
         slo = float(own["slo_p99_ms"].iloc[0])
         own_steps = (

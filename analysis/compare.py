@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis import load
-from analysis.load import CELL_KEY
+from analysis import results_frames
+from analysis.results_frames import CELL_KEY
 from analysis.stats import bootstrap_ratio
 from analysis.tables import NEGLIGIBLE, Metric
 
@@ -46,8 +46,8 @@ WORSE, BETTER, SAME, UNSURE = "+", "-", "~", "?"
 
 @dataclass
 class Comparison:
-    run_a: load.Run
-    run_b: load.Run
+    run_a: results_frames.Run
+    run_b: results_frames.Run
     rows: pd.DataFrame
     notes: list[str]
     only_a: list[str]
@@ -76,7 +76,7 @@ def _setting_differences(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
     return changed
 
 
-def compare(run_a: load.Run, run_b: load.Run) -> Comparison:
+def compare(run_a: results_frames.Run, run_b: results_frames.Run) -> Comparison:
     """Every matched cell × metric of two runs (see the module docstring)."""
     notes = []
     code_differs = run_a.manifest.code_sha256 != run_b.manifest.code_sha256
@@ -94,7 +94,9 @@ def compare(run_a: load.Run, run_b: load.Run) -> Comparison:
     keys_a = set(map(tuple, cells_a[CELL_KEY].to_numpy().tolist()))
     keys_b = set(map(tuple, cells_b[CELL_KEY].to_numpy().tolist()))
     rows = []
-    for key in sorted(keys_a & keys_b, key=lambda k: (k[1], k[2], k[3], load.strategy_order([k[0]]))):
+    for key in sorted(
+        keys_a & keys_b, key=lambda k: (k[1], k[2], k[3], results_frames.strategy_order([k[0]]))
+    ):
         own_a = cells_a[(cells_a[CELL_KEY] == pd.Series(key, index=CELL_KEY)).all(axis=1)]
         own_b = cells_b[(cells_b[CELL_KEY] == pd.Series(key, index=CELL_KEY)).all(axis=1)]
         differences = _setting_differences(own_a, own_b)
@@ -163,7 +165,7 @@ def _mark(ratio: float | None, significant: bool | None, higher_is_better: bool)
     return BETTER if better else WORSE
 
 
-def _describe(run: load.Run) -> str:
+def _describe(run: results_frames.Run) -> str:
     manifest = run.manifest
     commit = str(manifest.git.get("commit") or "–")[:12]
     return f"`{run.name}` — code {manifest.code_sha256[:12]}, git {commit}, {manifest.started_at}"

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import capacity, load, model_check, question, rendering, soak, tables
-from analysis import faults as fault_section
+from analysis import analytic_check, capacity, fault_section, question, rendering, soak, tables
 from analysis import figures as fig
 from analysis.cells_table import cells_table
-from analysis.load import BASELINE, GROUP_KEY
+from analysis.results_frames import BASELINE, CELL_KEY, GROUP_KEY, Run, load_run, strategy_order, wide_metrics
 from analysis.spectrum import latency_spectrum
 from analysis.tables import HEADLINE_METRICS, METRICS_BY_NAME
 from cachebench.results import FIGURES_DIR, REPORT_FILE, REPORT_SUMMARY_FILE, ManifestRecord, write_atomic
@@ -56,7 +55,7 @@ class Group:
 class Report:
     """Everything the HTML and Markdown renderings show, computed once from the run's files."""
 
-    run: load.Run
+    run: Run
     cells: pd.DataFrame
     wide: pd.DataFrame
     headline: pd.DataFrame
@@ -74,11 +73,11 @@ class Report:
 
 def build(run_dir: Path | str, with_figures: bool = True) -> Report:
     """Load a run and compute its tables, answers, caveats and (optionally) figures."""
-    run = load.load_run(run_dir)
+    run = load_run(run_dir)
     cells = run.cells
     if cells.empty:
         raise ValueError(f"{run.path} has no cells to report on")
-    wide = load.wide_metrics(run.metrics)
+    wide = wide_metrics(run.metrics)
     headline = tables.headline(run.metrics, cells)
     spectrum = latency_spectrum(run) if with_figures else pd.DataFrame()
     groups = []
@@ -113,14 +112,14 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
             group.figures = [(slug, caption, rendering.to_png(figure)) for slug, caption, figure in made]
         groups.append(group)
     faults = fault_section.build(run, with_figures)
-    notes = caveats(run, cells) + [model_check.sentence(c) for c in model_check.checks(run, wide)]
+    notes = caveats(run, cells) + [analytic_check.sentence(c) for c in analytic_check.checks(run, wide)]
     return Report(
         run, cells, wide, headline, groups, notes, faults, soak.build(run),
         capacity.build(run, with_figures),
     )  # fmt: skip
 
 
-def caveats(run: load.Run, cells: pd.DataFrame) -> list[str]:
+def caveats(run: Run, cells: pd.DataFrame) -> list[str]:
     """What the reader must know before trusting the numbers."""
     notes = []
     manifest = run.manifest
@@ -134,7 +133,7 @@ def caveats(run: load.Run, cells: pd.DataFrame) -> list[str]:
     # A capacity search runs once per strategy: its precision is its bisection's, not repetitions'.
     usable = cells[cells["usable"] & cells["mode_kind"].ne("slo")]
     if not usable.empty:
-        reps = usable.groupby(load.CELL_KEY)["repetition"].nunique()
+        reps = usable.groupby(CELL_KEY)["repetition"].nunique()
         if reps.max() <= 1:
             notes.append(
                 "Every cell ran once: **no confidence can be given (1 repetition)**; the ratios are single "
@@ -206,7 +205,7 @@ def _cell_text(row: pd.Series, markdown: bool) -> str:
 def _strategy_rows(group: Group) -> list[tuple[str, str, str, list[pd.Series]]]:
     """(target, repetitions text, flags, rows per headline metric) in table order."""
     found = []
-    for target in load.strategy_order(group.table["target"]):
+    for target in strategy_order(group.table["target"]):
         own = group.table[group.table["target"] == target]
         rows = [
             own[own["metric"] == m.name].iloc[0] for m in HEADLINE_METRICS if (own["metric"] == m.name).any()

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import rendering
-from analysis.load import Run, strategy_order
+from analysis.results_frames import Run, strategy_order
 from cachebench.results import FAULTS_FILE
 
 MIN_SAMPLES = 30

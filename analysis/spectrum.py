@@ -8,7 +8,7 @@ import pandas as pd
 from hdrh.histogram import HdrHistogram
 
 from analysis.hdr import SPECTRUM_PERCENTILES, add_by_outcome, merged_histograms, percentiles_us
-from analysis.load import CELL_KEY, Run, as_runs
+from analysis.results_frames import CELL_KEY, Run, as_runs
 
 
 def latency_spectrum(runs: Run | Sequence[Run], by: str = "strategy") -> pd.DataFrame:

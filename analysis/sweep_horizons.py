@@ -2,7 +2,7 @@
 sentences ``analysis.sweep_report`` puts beside them.
 
 A live point is seconds long; the recommendation is for the steady state the simulator reaches over
-a long virtual horizon (``cachebench.tuning.steady_state``). Every figure says which it shows.
+a long virtual horizon (``cachebench.tuning.long_horizon``). Every figure says which it shows.
 """
 
 from __future__ import annotations

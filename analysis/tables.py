@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.load import BASELINE, GROUP_KEY, strategy_order
+from analysis.results_frames import BASELINE, GROUP_KEY, strategy_order
 from analysis.stats import bootstrap_ratio
 
 
@@ -72,7 +72,7 @@ def headline(
 ) -> pd.DataFrame:
     """One row per group × strategy × metric (see the module docstring).
 
-    ``cells`` (``analysis.load.cells``) counts and flags cells that left no metrics at all (a
+    ``cells`` (``analysis.results_frames.cells``) counts and flags cells that left no metrics at all (a
     failed cell's folder may be empty); without it the cells are those the metrics mention.
     """
     rows: list[dict] = []

@@ -9,7 +9,7 @@ then cleared.
 from contextlib import asynccontextmanager
 
 from cachebench.serve.app import create_app
-from cachebench.serve.backends.l1 import L1Backend
+from cachebench.serve.backends.l1_backend import L1Backend
 from cachebench.serve.backends.redis_backend import RedisBackend, connect
 from cachebench.serve.invalidation import InvalidationBus
 from cachebench.serve.layered import LayeredCache

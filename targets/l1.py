@@ -7,7 +7,7 @@ invalidated only in the worker that served it (the others serve the old value un
 from contextlib import asynccontextmanager
 
 from cachebench.serve.app import create_app
-from cachebench.serve.backends.l1 import L1Backend
+from cachebench.serve.backends.l1_backend import L1Backend
 from cachebench.serve.layered import LayeredCache
 
 

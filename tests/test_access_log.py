@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cachebench.cli.sweep import add_parsers, cmd_sweep
+from cachebench.cli.sweep_command import add_parsers, cmd_sweep
 from cachebench.load import access_log
 from cachebench.tuning import trace_sweep
 from cachebench.tuning.curves import GRID_ERROR_PP

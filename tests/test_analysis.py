@@ -1,4 +1,5 @@
-"""analysis.load, analysis.stats and analysis.figures on the committed fixture run (tests/fixtures/run).
+"""analysis.results_frames, analysis.stats and analysis.figures on the committed fixture run
+(tests/fixtures/run).
 
 The fixture is a real run (tests/fixtures/fixture.toml): nocache, l1 and client-headers on
 read_heavy and browser_clients, closed loop and fixed rate, two repetitions each. Numbers are
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from analysis import figures, hdr, load, rendering, stats, tables
+from analysis import figures, hdr, rendering, results_frames, stats, tables
 from analysis.spectrum import latency_spectrum
 from cachebench.results import SCHEMA_VERSION
 
@@ -24,8 +25,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def run() -> load.Run:
-    return load.load_run(FIXTURE_RUN)
+def run() -> results_frames.Run:
+    return results_frames.load_run(FIXTURE_RUN)
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def _edit_json(path: Path, change) -> None:
 # -- loading ---------------------------------------------------------------------------------
 
 
-def test_cells_are_one_row_per_cell_with_their_parameters(run: load.Run) -> None:
+def test_cells_are_one_row_per_cell_with_their_parameters(run: results_frames.Run) -> None:
     cells = run.cells
     assert len(cells) == len(run.manifest.cells) == 24
     assert set(cells["target"]) == {"nocache", "l1", "client-headers"}
@@ -55,9 +56,9 @@ def test_cells_are_one_row_per_cell_with_their_parameters(run: load.Run) -> None
     assert cells["usable"].all() and cells["flag"].isna().all()
 
 
-def test_metrics_equal_what_the_run_recorded(run: load.Run) -> None:
+def test_metrics_equal_what_the_run_recorded(run: results_frames.Run) -> None:
     """Throughput, HDR percentiles and origin reads agree with each cell's summary.json."""
-    wide = load.wide_metrics(run.metrics).set_index("cell")
+    wide = results_frames.wide_metrics(run.metrics).set_index("cell")
     for cell in run.cells["cell"]:
         headline = json.loads((FIXTURE_RUN / "cells" / cell / "summary.json").read_text())["headline"]
         row = wide.loc[cell]
@@ -68,7 +69,7 @@ def test_metrics_equal_what_the_run_recorded(run: load.Run) -> None:
         assert row["requests"] == headline["requests"]
 
 
-def test_fixed_rate_latency_uses_the_corrected_histogram(run: load.Run) -> None:
+def test_fixed_rate_latency_uses_the_corrected_histogram(run: results_frames.Run) -> None:
     cell = run.cells[run.cells["mode_kind"] == "fixed_rate"]["cell"].iloc[0]
     latency = json.loads((FIXTURE_RUN / "cells" / cell / "latency.json").read_text())
     corrected = [
@@ -77,7 +78,7 @@ def test_fixed_rate_latency_uses_the_corrected_histogram(run: load.Run) -> None:
     merged = corrected[0]
     for histogram in corrected[1:]:
         merged.add(histogram)
-    p99 = load.wide_metrics(run.metrics).set_index("cell").loc[cell, "p99_ms"]
+    p99 = results_frames.wide_metrics(run.metrics).set_index("cell").loc[cell, "p99_ms"]
     assert p99 == merged.get_value_at_percentile(99) / 1000
 
 
@@ -91,7 +92,7 @@ def test_vectorised_percentiles_equal_hdrh() -> None:
     assert hdr.percentiles_us(histogram, percentiles).tolist() == expected
 
 
-def test_spectrum_rises_with_the_percentile_and_counts_every_request(run: load.Run) -> None:
+def test_spectrum_rises_with_the_percentile_and_counts_every_request(run: results_frames.Run) -> None:
     spectrum = latency_spectrum(run)
     for _, line in spectrum.groupby(["scenario", "mode", "target", "outcome"]):
         values = line.sort_values("percentile")["latency_ms"].to_numpy()
@@ -107,7 +108,7 @@ def test_spectrum_rises_with_the_percentile_and_counts_every_request(run: load.R
         assert row.repetitions == 2
 
 
-def test_timeseries_puts_t0_at_the_first_second_of_the_rate_window(run: load.Run) -> None:
+def test_timeseries_puts_t0_at_the_first_second_of_the_rate_window(run: results_frames.Run) -> None:
     series = run.timeseries
     assert set(series["cell"]) == set(run.cells["cell"])
     for cell, rows in series.groupby("cell"):
@@ -118,7 +119,7 @@ def test_timeseries_puts_t0_at_the_first_second_of_the_rate_window(run: load.Run
     assert series["target_rss_bytes"].notna().any()
 
 
-def test_browser_counts_only_caching_targets_answer_locally(run: load.Run) -> None:
+def test_browser_counts_only_caching_targets_answer_locally(run: results_frames.Run) -> None:
     browser = run.browser
     assert set(browser["scenario"]) == {"browser_clients"}
     by_target = browser.groupby("target")["browser_local_share"].mean()
@@ -129,23 +130,23 @@ def test_browser_counts_only_caching_targets_answer_locally(run: load.Run) -> No
 def test_a_schema_mismatch_is_refused_with_a_clear_message(run_copy: Path) -> None:
     _edit_json(run_copy / "manifest.json", lambda m: m.update(schema_version=SCHEMA_VERSION + 1))
     with pytest.raises(ValueError, match=r"schema_version 2; this cachebench reads 1"):
-        load.load_run(run_copy)
+        results_frames.load_run(run_copy)
 
 
 def test_an_unknown_latency_schema_is_refused(run_copy: Path) -> None:
     cell = next((run_copy / "cells").iterdir())
     _edit_json(cell / "latency.json", lambda d: d.update(schema=99))
     with pytest.raises(ValueError, match=r"latency.json has schema 99"):
-        load.load_run(run_copy).cells  # noqa: B018 - reading the cells reads latency.json
+        results_frames.load_run(run_copy).cells  # noqa: B018 - reading the cells reads latency.json
 
 
 def test_a_folder_without_a_manifest_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a cachebench run"):
-        load.load_run(tmp_path)
+        results_frames.load_run(tmp_path)
     with pytest.raises(ValueError, match="no such directory"):
-        load.load_run(tmp_path / "missing")
+        results_frames.load_run(tmp_path / "missing")
     with pytest.raises(ValueError, match="no results folder"):
-        load.newest_run(tmp_path)
+        results_frames.newest_run(tmp_path)
 
 
 def test_failed_and_generator_bound_cells_are_flagged_and_left_out(run_copy: Path) -> None:
@@ -162,7 +163,7 @@ def test_failed_and_generator_bound_cells_are_flagged_and_left_out(run_copy: Pat
         run_copy / "cells" / bound / "summary.json",
         lambda s: s["saturation"].update(verdict="generator-bound", generator_cpu_share=0.97),
     )
-    altered = load.load_run(run_copy)
+    altered = results_frames.load_run(run_copy)
     flags = altered.cells.set_index("cell")["flag"]
     assert flags[failed] == "failed"
     assert flags[bound] == "generator-bound"
@@ -176,10 +177,10 @@ def test_failed_and_generator_bound_cells_are_flagged_and_left_out(run_copy: Pat
 
 
 def test_a_cell_with_failed_requests_is_flagged() -> None:
-    assert load.cell_flag("complete", None, "neither", 0.05) == "errors"
-    assert load.cell_flag("complete", None, "neither", 0.0) is None
-    assert load.cell_flag("incomplete", "interrupted", "neither", 0.0) == "incomplete"
-    assert load.cell_flag("not_run", None, None, None) == "not run"
+    assert results_frames.cell_flag("complete", None, "neither", 0.05) == "errors"
+    assert results_frames.cell_flag("complete", None, "neither", 0.0) is None
+    assert results_frames.cell_flag("incomplete", "interrupted", "neither", 0.0) == "incomplete"
+    assert results_frames.cell_flag("not_run", None, None, None) == "not run"
 
 
 # -- confidence intervals --------------------------------------------------------------------
@@ -227,10 +228,10 @@ def test_the_interval_is_reproducible() -> None:
 
 
 @pytest.fixture(scope="module")
-def frames(run: load.Run) -> dict:
+def frames(run: results_frames.Run) -> dict:
     return {
         "spectrum": latency_spectrum(run),
-        "wide": load.wide_metrics(run.metrics),
+        "wide": results_frames.wide_metrics(run.metrics),
         "cells": run.cells,
         "series": run.timeseries,
         "browser": run.browser,
@@ -281,7 +282,7 @@ def test_latency_spectrum_is_log_scaled_and_names_every_strategy(frames: dict) -
 
 def test_a_generator_bound_strategy_faster_than_the_winner_makes_the_answer_say_so(run_copy: Path) -> None:
     """Its throughput is a lower bound: crowning the fastest valid strategy would be wrong."""
-    before = load.load_run(run_copy)
+    before = results_frames.load_run(run_copy)
     table = tables.headline(before.metrics, before.cells)
     group = table[(table["scenario"] == "read_heavy") & (table["mode"] == "capacity")]
     throughput = group[group["metric"] == "throughput_per_s"].set_index("target")["mean"]
@@ -294,7 +295,7 @@ def test_a_generator_bound_strategy_faster_than_the_winner_makes_the_answer_say_
             run_copy / "cells" / cell / "summary.json",
             lambda s: s["saturation"].update(verdict="generator-bound", generator_cpu_share=0.97),
         )
-    after = load.load_run(run_copy)
+    after = results_frames.load_run(run_copy)
     table = tables.headline(after.metrics, after.cells)
     group = table[(table["scenario"] == "read_heavy") & (table["mode"] == "capacity")]
     text = tables.answer(group, "capacity")
@@ -308,7 +309,7 @@ def test_a_cell_measured_on_a_busy_machine_is_flagged_and_left_out(run_copy: Pat
         run_copy / "cells" / busy / "summary.json",
         lambda s: s["saturation"].update(machine_busy=True, other_cpu_cores=0.62, idle_cpu_cores=0.1),
     )
-    altered = load.load_run(run_copy)
+    altered = results_frames.load_run(run_copy)
     cells = altered.cells.set_index("cell")
     assert cells.loc[busy, "flag"] == "busy machine"
     assert (

@@ -25,7 +25,7 @@ from conftest import FakeClock, http_client
 from cachebench.run.http_headers import cache_status_members
 from cachebench.run.redis_server import RedisServer
 from cachebench.serve.backends import BackendUnavailable, CacheBackend
-from cachebench.serve.backends.l1 import L1Backend
+from cachebench.serve.backends.l1_backend import L1Backend
 from cachebench.serve.backends.redis_backend import RedisBackend, connect
 from cachebench.serve.settings import load_settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cachebench.run.benchfile import BenchFileError, expand, load_matrix
+from cachebench.run.matrix import BenchFileError, expand, load_matrix
 from cachebench.run.session import sessions
 
 SLO_MODES = [

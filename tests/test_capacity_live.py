@@ -7,8 +7,8 @@ import json
 
 from analysis import report
 from cachebench.results import read_manifest
-from cachebench.run.bench import run_bench
-from cachebench.run.benchfile import load_matrix
+from cachebench.run.driver import run_bench
+from cachebench.run.matrix import load_matrix
 
 POOL, LATENCY_MS = 4, 10.0
 ORIGIN_CAPACITY = POOL / (LATENCY_MS / 1000)  # 400 operations/s

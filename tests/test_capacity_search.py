@@ -102,7 +102,7 @@ def test_the_prediction_is_where_the_busiest_resource_runs_out() -> None:
 
 
 def _slo_cell():
-    from cachebench.run.benchfile import expand, load_matrix
+    from cachebench.run.matrix import expand, load_matrix
 
     matrix = load_matrix(
         None,
@@ -237,8 +237,8 @@ def test_a_live_step_leaves_the_keep_warm_off_until_the_target_drains(tmp_path):
     at once, it kept the target busy, and the wait for quiet ran to its 30 s bound every step."""
     import json
 
-    from cachebench.run.bench import run_bench
-    from cachebench.run.benchfile import load_matrix
+    from cachebench.run.driver import run_bench
+    from cachebench.run.matrix import load_matrix
 
     matrix = load_matrix(
         None,

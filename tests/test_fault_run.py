@@ -9,8 +9,8 @@ import pytest
 
 from analysis import report
 from cachebench.results import read_manifest
-from cachebench.run.bench import run_bench
-from cachebench.run.benchfile import load_matrix
+from cachebench.run.driver import run_bench
+from cachebench.run.matrix import load_matrix
 
 pytestmark = pytest.mark.timeout(120)
 

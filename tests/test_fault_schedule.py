@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cachebench.run.benchfile import BenchFileError, expand, load_matrix
 from cachebench.run.fault_schedule import Fault, steps
+from cachebench.run.matrix import BenchFileError, expand, load_matrix
 
 BASE = {"targets": ["redis"], "duration_s": 20}
 

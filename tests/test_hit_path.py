@@ -7,7 +7,7 @@ import asyncio
 from conftest import FakeClock
 
 from cachebench.serve import codec
-from cachebench.serve.backends.l1 import L1Backend
+from cachebench.serve.backends.l1_backend import L1Backend
 from cachebench.serve.settings import load_settings
 
 # -- counters written once per loop tick ---------------------------------------------------------

@@ -11,8 +11,8 @@ import pytest
 from conftest import ORIGIN_ITEMS, metric
 
 from cachebench.load.workload import WorkloadSpec
-from cachebench.run.benchfile import expand, load_matrix
 from cachebench.run.keep_warm import KeepWarm, keeper_for
+from cachebench.run.matrix import expand, load_matrix
 
 
 @pytest.mark.serial  # judges a rate (it read 105 and 119 of at least 120 beside other tests)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from conftest import FakeClock
 
-from cachebench.serve.backends.l1 import L1Backend, MeteredCache
+from cachebench.serve.backends.l1_backend import L1Backend, MeteredCache
 
 
 def held_bytes(cache: MeteredCache) -> int:

@@ -31,7 +31,7 @@ def test_anything_else_is_not(url):
 
 
 def test_the_run_command_refuses_a_look_alike_name():
-    from cachebench.run.benchfile import BenchFileError, load_matrix
+    from cachebench.run.matrix import BenchFileError, load_matrix
 
     with pytest.raises(BenchFileError, match="127.example.com"):
         load_matrix(None, {}, external_url="http://127.example.com:8000")

@@ -11,9 +11,9 @@ import random
 import pytest
 from conftest import FakeClock
 
-from analysis.models import lru_hit_ratio, ttl_hit_ratio, zipf_popularity
+from analysis.analytic_hit_ratio import lru_hit_ratio, ttl_hit_ratio, zipf_popularity
 from cachebench.load.workload import WorkloadSpec, operations
-from cachebench.serve.backends.l1 import MeteredCache
+from cachebench.serve.backends.l1_backend import MeteredCache
 
 KEYS = 2_000
 ALPHA = 0.99
@@ -102,7 +102,7 @@ def test_models_answer_the_edges() -> None:
 
 
 def test_the_reports_model_check_applies_where_the_ttl_model_holds_and_judges_three_ways() -> None:
-    from analysis.model_check import expected_l1_hit_ratio, sentence
+    from analysis.analytic_check import expected_l1_hit_ratio, sentence
 
     options = {"keys": 2_000, "distribution": "zipf", "zipf_alpha": ALPHA, "write_ratio": 0.05}
     expected = expected_l1_hit_ratio(options, {"l1_ttl_s": 10, "ttl_jitter": 0.2}, 200.0)

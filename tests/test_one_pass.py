@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.models import lru_hit_ratio, zipf_popularity
+from analysis.analytic_hit_ratio import lru_hit_ratio, zipf_popularity
 from cachebench.load.workload import WorkloadSpec, operations
 from cachebench.tuning.curves import (
     GRID_ERROR_PP,

@@ -71,7 +71,7 @@ def test_reads_within_the_pool_do_not_queue(tmp_path):
 
 
 def test_server_timing_shows_the_wait_for_a_pool_connection(tmp_path):
-    from cachebench.serve.backends.l1 import L1Backend
+    from cachebench.serve.backends.l1_backend import L1Backend
     from cachebench.serve.layered import LayeredCache
 
     settings = load_settings(

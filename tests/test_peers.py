@@ -171,8 +171,8 @@ def test_a_library_cell_runs_through_the_runner_with_a_steady_state_warm_up(tmp_
     import json
 
     from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest
-    from cachebench.run.bench import run_bench
-    from cachebench.run.benchfile import load_matrix
+    from cachebench.run.driver import run_bench
+    from cachebench.run.matrix import load_matrix
 
     matrix = load_matrix(
         None,

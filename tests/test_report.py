@@ -1,7 +1,7 @@
 """``cachebench report`` and ``cachebench compare`` on copies of the committed fixture run.
 
 The report's numbers are checked against values computed here straight from the run's files
-(latency.json with hdrh, /metrics before and after), not through analysis.load.
+(latency.json with hdrh, /metrics before and after), not through analysis.results_frames.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from analysis import compare, load, question, report
-from cachebench.cli import report as cli_report
+from analysis import compare, question, report, results_frames
+from cachebench.cli import report_command
 from cachebench.results import REPORT_FILE, REPORT_SUMMARY_FILE, read_manifest
 from cachebench.serve.settings import load_settings
 
@@ -36,7 +36,7 @@ def _edit_json(path: Path, change) -> None:
 
 def _cli(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="cachebench")
-    cli_report.add_parsers(parser.add_subparsers(dest="command"))
+    report_command.add_parsers(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -251,7 +251,7 @@ def test_cachebench_main_reports_errors_as_one_line(tmp_path: Path, capsys: pyte
 
 
 def test_comparing_a_run_with_itself_finds_nothing_significant() -> None:
-    run = load.load_run(FIXTURE_RUN)
+    run = results_frames.load_run(FIXTURE_RUN)
     comparison = compare.compare(run, run)
     assert comparison.comparable
     assert set(comparison.rows["mark"]) == {compare.SAME}
@@ -264,12 +264,12 @@ def test_compare_marks_a_clear_improvement_and_a_regression(tmp_path: Path) -> N
         _edit_json(
             cell / "latency.json", lambda d: d.update(achieved_rate_per_s=d["achieved_rate_per_s"] * 2)
         )
-    rows = compare.compare(load.load_run(FIXTURE_RUN), load.load_run(faster)).rows
+    rows = compare.compare(results_frames.load_run(FIXTURE_RUN), results_frames.load_run(faster)).rows
     throughput = rows[(rows["metric"] == "throughput_per_s") & (rows["scenario"] == "read_heavy")]
     marks = dict(zip(throughput["target"] + "/" + throughput["mode"], throughput["mark"], strict=True))
     assert marks["l1/capacity"] == compare.BETTER
     assert marks["nocache/capacity"] == compare.SAME
-    backwards = compare.compare(load.load_run(faster), load.load_run(FIXTURE_RUN))
+    backwards = compare.compare(results_frames.load_run(faster), results_frames.load_run(FIXTURE_RUN))
     assert backwards.count(compare.WORSE) >= 1
     assert _cli("compare", str(faster), str(FIXTURE_RUN), "--fail-on-regression") == 1
     assert _cli("compare", str(FIXTURE_RUN), str(FIXTURE_RUN), "--fail-on-regression") == 0
@@ -285,7 +285,7 @@ def test_compare_flags_different_code_and_settings_as_not_comparable(tmp_path: P
                 cell["users"] = 64
 
     _edit_json(other / "manifest.json", change)
-    comparison = compare.compare(load.load_run(FIXTURE_RUN), load.load_run(other))
+    comparison = compare.compare(results_frames.load_run(FIXTURE_RUN), results_frames.load_run(other))
     assert not comparison.comparable
     text = compare.render_markdown(comparison)
     assert "**Not comparable**: the measured code differs" in text

@@ -14,8 +14,8 @@ import psutil
 import pytest
 
 from cachebench.results import read_manifest
-from cachebench.run.bench import run_bench
-from cachebench.run.benchfile import BenchFileError, expand, load_matrix
+from cachebench.run.driver import run_bench
+from cachebench.run.matrix import BenchFileError, expand, load_matrix
 
 TINY = {"duration_s": 3, "warmup_s": 0.5, "label": "test"}
 
@@ -83,8 +83,8 @@ def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path, s
         "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
         # SIGTERM as the command line takes it (cachebench.cli.main.main).
         "from cachebench.cli.main import raise_stopped; signal.signal(signal.SIGTERM, raise_stopped); "
-        "import sys; from pathlib import Path; from cachebench.run.bench import run_bench; "
-        "from cachebench.run.benchfile import load_matrix; "
+        "import sys; from pathlib import Path; from cachebench.run.driver import run_bench; "
+        "from cachebench.run.matrix import load_matrix; "
         f"m = load_matrix(Path({str(bench)!r}), {{}}); "
         f"run_bench(m, results_root=Path({str(results_root)!r}))"
     )

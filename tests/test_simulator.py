@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 
 from cachebench.load.workload import WARMUP_SEED_OFFSET, WorkloadSpec, operations, stream_rng
-from cachebench.tuning.model import SimulationError
+from cachebench.tuning.sim_model import SimulationError
 from cachebench.tuning.simulator import simulate
-from cachebench.tuning.sweep import SweepSpec, run_sweep
+from cachebench.tuning.sweep_run import SweepSpec, run_sweep
 from cachebench.tuning.trace import LoadModel, Trace, build_trace, stream_id
 
 SPEC = WorkloadSpec(keys=300, distribution="zipf", zipf_alpha=0.99, write_ratio=0.2, seed=7)

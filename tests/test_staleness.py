@@ -9,8 +9,8 @@ import pytest
 
 from cachebench import staleness
 from cachebench.results import read_manifest
-from cachebench.run.bench import run_bench
-from cachebench.run.benchfile import load_matrix
+from cachebench.run.driver import run_bench
+from cachebench.run.matrix import load_matrix
 
 
 def _write_gz(path: Path, header: str, rows: list[tuple]) -> None:

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from analysis.models import lru_hit_ratio, ttl_hit_ratio, zipf_popularity
-from cachebench.run.benchfile import clients_keep_caches
-from cachebench.run.steady_state import TTL_PASSES, SettleWatch, Window, agree, ttl_by_layer, window_between
+from analysis.analytic_hit_ratio import lru_hit_ratio, ttl_hit_ratio, zipf_popularity
+from cachebench.run.matrix import clients_keep_caches
+from cachebench.run.warmup_settle import TTL_PASSES, SettleWatch, Window, agree, ttl_by_layer, window_between
 from cachebench.serve.settings import load_settings
 
 OPS = "cachebench_cache_operations_total"
@@ -97,8 +97,8 @@ TOLERANCE = 0.01
 
 def _steady_cell(tmp_path, settings: dict[str, object]) -> dict:
     from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest
-    from cachebench.run.bench import run_bench
-    from cachebench.run.benchfile import load_matrix
+    from cachebench.run.driver import run_bench
+    from cachebench.run.matrix import load_matrix
 
     matrix = load_matrix(
         None,

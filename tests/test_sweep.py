@@ -12,9 +12,9 @@ import pytest
 
 from analysis import pareto
 from analysis.constraints import parse_bytes, parse_constraints, parse_duration_s, parse_ratio
-from cachebench.cli.sweep import add_parsers, cmd_sweep
+from cachebench.cli.sweep_command import add_parsers, cmd_sweep
 from cachebench.results import read_manifest
-from cachebench.tuning import sweep
+from cachebench.tuning import sweep_run
 
 # -- parsing ---------------------------------------------------------------------------------------
 
@@ -176,9 +176,9 @@ min_hit_ratio = 0.2
 
 
 def test_the_live_grid_becomes_a_matrix_with_one_variant_per_point(tmp_path):
-    spec = sweep.load_sweep(_sweep_file(tmp_path, SMALL))
-    points = sweep.complete_points(spec, sweep.grid_points(spec.grid), [*spec.grid, *spec.simulate])
-    matrix = sweep.sweep_matrix(spec, points)
+    spec = sweep_run.load_sweep(_sweep_file(tmp_path, SMALL))
+    points = sweep_run.complete_points(spec, sweep_run.grid_points(spec.grid), [*spec.grid, *spec.simulate])
+    matrix = sweep_run.sweep_matrix(spec, points)
 
     assert list(matrix.settings) == ["l1ttl1-l1n100-delete", "l1ttl1-l1n1000-delete", "l1ttl10-l1n100-delete",
                                      "l1ttl10-l1n1000-delete"]  # fmt: skip
@@ -204,34 +204,34 @@ def test_the_live_grid_becomes_a_matrix_with_one_variant_per_point(tmp_path):
 )
 def test_bad_sweep_files_fail_with_the_reason(tmp_path, text, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        sweep.load_sweep(_sweep_file(tmp_path, text))
+        sweep_run.load_sweep(_sweep_file(tmp_path, text))
 
 
 def test_a_missing_sweep_file_is_one_clear_error(tmp_path):
-    with pytest.raises(sweep.SweepError, match="does not exist"):
-        sweep.load_sweep(tmp_path / "none.toml")
+    with pytest.raises(sweep_run.SweepError, match="does not exist"):
+        sweep_run.load_sweep(tmp_path / "none.toml")
 
 
 def test_scenario_workloads_come_from_the_scenarios_own_defaults():
-    assert sweep.scenario_workload("read_heavy", {}, 42).write_ratio == 0.05
-    assert sweep.scenario_workload("write_heavy", {"keys": 500}, 42).keys == 500
-    stampede = sweep.scenario_workload("stampede", {"zipf-alpha": 1.2}, 7)
+    assert sweep_run.scenario_workload("read_heavy", {}, 42).write_ratio == 0.05
+    assert sweep_run.scenario_workload("write_heavy", {"keys": 500}, 42).keys == 500
+    stampede = sweep_run.scenario_workload("stampede", {"zipf-alpha": 1.2}, 7)
     assert (stampede.keys, stampede.distribution, stampede.zipf_alpha, stampede.seed) == (
         5,
         "uniform",
         1.2,
         7,
     )
-    with pytest.raises(sweep.SweepError, match="cannot be simulated"):
-        sweep.scenario_workload("per_user", {}, 42)
+    with pytest.raises(sweep_run.SweepError, match="cannot be simulated"):
+        sweep_run.scenario_workload("per_user", {}, 42)
 
 
 # -- a simulated sweep end to end ------------------------------------------------------------------
 
 
 def test_a_simulated_sweep_writes_its_report_into_a_results_folder(tmp_path):
-    spec = sweep.load_sweep(_sweep_file(tmp_path, SMALL))
-    run_dir = sweep.run_sweep(spec, simulate_only=True, results_root=tmp_path / "results")
+    spec = sweep_run.load_sweep(_sweep_file(tmp_path, SMALL))
+    run_dir = sweep_run.run_sweep(spec, simulate_only=True, results_root=tmp_path / "results")
 
     assert read_manifest(run_dir).status == "complete"
     data = json.loads((run_dir / "sweep.json").read_text())
@@ -268,8 +268,8 @@ def test_a_simulated_sweep_writes_its_report_into_a_results_folder(tmp_path):
 
 
 def test_recommending_again_under_other_constraints_needs_no_new_run(tmp_path):
-    spec = sweep.load_sweep(_sweep_file(tmp_path, SMALL))
-    run_dir = sweep.run_sweep(spec, simulate_only=True, results_root=tmp_path / "results")
+    spec = sweep_run.load_sweep(_sweep_file(tmp_path, SMALL))
+    run_dir = sweep_run.run_sweep(spec, simulate_only=True, results_root=tmp_path / "results")
     parser = argparse.ArgumentParser()
     add_parsers(parser.add_subparsers())
     args = parser.parse_args(["sweep", "--from", str(run_dir), "--min-hit-ratio", "0.99"])

@@ -10,8 +10,8 @@ import pytest
 import targets
 from cachebench.cli.main import main as cli_main
 from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest
-from cachebench.run.bench import run_bench
-from cachebench.run.benchfile import load_matrix
+from cachebench.run.driver import run_bench
+from cachebench.run.matrix import load_matrix
 
 #: A strategy the product does not ship: L1 bounded to 50 entries, in a module of its own.
 EXTRA_TARGET = '''
@@ -20,7 +20,7 @@ EXTRA_TARGET = '''
     from contextlib import asynccontextmanager
 
     from cachebench.serve.app import create_app
-    from cachebench.serve.backends.l1 import L1Backend
+    from cachebench.serve.backends.l1_backend import L1Backend
     from cachebench.serve.layered import LayeredCache
 
 

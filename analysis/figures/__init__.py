@@ -1,6 +1,6 @@
 """One matplotlib figure per question, for one comparison group (scenario × settings variant × mode).
 
-Every function takes the tidy frames of ``analysis.load`` and returns a ``Figure`` (nothing is
+Every function takes the tidy frames of ``analysis.results_frames`` and returns a ``Figure`` (nothing is
 shown or saved here; ``analysis.rendering.to_png`` encodes one). Each strategy keeps its colour in
 every figure (``style``); flagged measurements (generator-bound, incomplete, failed, erroring) are
 drawn hatched or dashed and named in the legend, never blended in silently. The figures are

@@ -8,8 +8,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from analysis.figures.style import color, empty_panel, select, title
-from analysis.load import strategy_order
 from analysis.rendering import new_figure
+from analysis.results_frames import strategy_order
 
 
 def browser(frame: pd.DataFrame, scenario: str, variant: str, mode: str) -> Figure:

@@ -8,8 +8,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from analysis.figures.style import color, empty_panel, legend_name, select, title
-from analysis.load import strategy_order
 from analysis.rendering import new_figure
+from analysis.results_frames import strategy_order
 
 
 def _time_lines(ax: Axes, series: pd.DataFrame, column: str, scale: float = 1.0) -> bool:

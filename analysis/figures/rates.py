@@ -9,8 +9,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from analysis.figures.style import FLAG_HATCH, color, empty_panel, select, title
-from analysis.load import BASELINE, strategy_order
 from analysis.rendering import new_figure
+from analysis.results_frames import BASELINE, strategy_order
 
 
 def _bars(ax: Axes, wide: pd.DataFrame, metric: str, scale: float = 1.0, digits: int = 0) -> list[str]:

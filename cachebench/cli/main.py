@@ -27,8 +27,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from cachebench import arg_types as argtypes
-from cachebench.cli.report import add_parsers as add_report_parsers
-from cachebench.cli.sweep import add_parsers as add_sweep_parsers
+from cachebench.cli.report_command import add_parsers as add_report_parsers
+from cachebench.cli.sweep_command import add_parsers as add_sweep_parsers
 from cachebench.run.launcher import TargetProcess
 from cachebench.run.processes import HOST
 from cachebench.run.redis_server import RedisServer
@@ -276,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from cachebench.run.bench import run_bench
-    from cachebench.run.benchfile import BENCH_DIR, load_matrix
+    from cachebench.run.driver import run_bench
+    from cachebench.run.matrix import BENCH_DIR, load_matrix
 
     bench_file = BENCH_DIR / "quick.toml" if args.quick else (args.bench or BENCH_DIR / "default.toml")
     overrides: dict[str, object] = {

@@ -22,8 +22,8 @@ from pathlib import Path
 from rich.console import Console
 
 from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest
-from cachebench.run.bench import run_bench
-from cachebench.run.benchfile import load_matrix
+from cachebench.run.driver import run_bench
+from cachebench.run.matrix import load_matrix
 
 #: The runner's CPU per hit within this share of wrk's.
 AGREEMENT = 0.15

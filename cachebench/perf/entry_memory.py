@@ -22,7 +22,7 @@ MEMORY_ENTRY_COUNTS = "10000,50000"  # the default L1 size, and five times it
 def memory_child(entries: int) -> None:
     """In a fresh interpreter: RSS growth of an L1Backend holding ``entries`` encoded items."""
     from cachebench.serve import codec
-    from cachebench.serve.backends.l1 import L1Backend
+    from cachebench.serve.backends.l1_backend import L1Backend
     from cachebench.serve.origin import SEEDED_AT
     from cachebench.serve.settings import Settings
 

@@ -27,13 +27,13 @@ import sys
 import time
 import tomllib
 
-from cachebench.serve.backends.l1 import MeteredCache
+from cachebench.serve.backends.l1_backend import MeteredCache
 from cachebench.serve.settings import load_settings
-from cachebench.tuning import entry_bytes, steady_state
+from cachebench.tuning import entry_bytes, long_horizon
 from cachebench.tuning.curves import Requests, one_pass
 from cachebench.tuning.simulator import simulate
 from cachebench.tuning.stack_distance import lru_distances
-from cachebench.tuning.sweep import scenario_workload
+from cachebench.tuning.sweep_run import scenario_workload
 from cachebench.tuning.sweep_spec import DEFAULT_SWEEP_FILE, complete_points, grid_points, load_sweep
 from cachebench.tuning.trace import LoadModel, build_trace
 
@@ -114,7 +114,7 @@ def steady_state_sweep(requests: int) -> None:
     spec = load_sweep(DEFAULT_SWEEP_FILE, {"steady_state_requests": requests})
     configs = complete_points(spec, grid_points(spec.simulate), list(spec.simulate))
     per_entry = entry_bytes.measure(load_settings(strategy=spec.target, **spec.settings), needs_redis=False)
-    _, info, _ = steady_state.sweep_points(spec, configs, per_entry)
+    _, info, _ = long_horizon.sweep_points(spec, configs, per_entry)
     print(
         f"  the sweep's steady state, {info['points']} points × {spec.workers} workers with staleness "
         f"({info['measured_requests']:,} requests after the warm-up): {info['cpu_s']:.1f} CPU-s"

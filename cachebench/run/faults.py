@@ -19,8 +19,8 @@ from pathlib import Path
 from cachebench import results
 from cachebench.results import write_json
 from cachebench.run import fault_goals
-from cachebench.run.benchfile import Cell
 from cachebench.run.fault_schedule import Fault, Step, steps
+from cachebench.run.matrix import Cell
 from cachebench.run.redis_server import RedisServer
 from cachebench.run.tcp_delay import DelayProxy
 from cachebench.serve.settings import load_settings

@@ -31,7 +31,7 @@ import httpx
 from cachebench.arg_types import is_loopback_url
 from cachebench.load.workload import WARMUP_SEED_OFFSET, WorkloadSpec, operations
 from cachebench.metrics_text import metric_sum, parse_metrics
-from cachebench.run.benchfile import Cell
+from cachebench.run.matrix import Cell
 from cachebench.run.scenario_workload import workload_of_scenario
 from targets import TARGETS
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cachebench import results
 from cachebench.load.workload import WARMUP_SEED_OFFSET
-from cachebench.run.benchfile import SCENARIOS_DIR, Cell
+from cachebench.run.matrix import SCENARIOS_DIR, Cell
 from cachebench.run.processes import free_port, terminate
 
 #: Seconds Locust may take beyond its run time to spawn, stop and write its files.

@@ -6,7 +6,7 @@ import ast
 from typing import Any
 
 from cachebench.load.workload import WorkloadError, WorkloadSpec
-from cachebench.run.benchfile import SCENARIOS_DIR
+from cachebench.run.matrix import SCENARIOS_DIR
 
 
 def workload_of_scenario(scenario: str, options: dict[str, Any], seed: int) -> WorkloadSpec:

@@ -6,9 +6,9 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cachebench.run.benchfile import Cell
 from cachebench.run.keep_warm import KeepWarm
 from cachebench.run.launcher import ExternalTarget, TargetProcess
+from cachebench.run.matrix import Cell
 from cachebench.run.redis_server import RedisServer
 
 

@@ -12,7 +12,7 @@ from hdrh.histogram import HdrHistogram
 from cachebench import staleness
 from cachebench.metrics_text import metric_changes, parse_metrics
 from cachebench.results import LATENCY_FILE, rows_csv, write_atomic
-from cachebench.run.benchfile import Cell
+from cachebench.run.matrix import Cell
 from cachebench.run.sampling import SAMPLE_INTERVAL_S
 
 #: A process that used this share of its CPUs was the bottleneck (Locust warns only at 90% of

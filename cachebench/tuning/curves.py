@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cachebench.serve.backends.l1 import MeteredCache
+from cachebench.serve.backends.l1_backend import MeteredCache
 from cachebench.tuning.stack_distance import (
     SHARDS_MIN_SIZE_PER_RATE,
     hits_by_size,

@@ -23,9 +23,9 @@ import tracemalloc
 from typing import Any
 
 from cachebench.serve import codec
-from cachebench.serve.backends.l1 import MeteredCache
+from cachebench.serve.backends.l1_backend import MeteredCache
 from cachebench.serve.settings import Settings
-from cachebench.tuning.model import Origin
+from cachebench.tuning.sim_model import Origin
 
 #: Entries per measurement: enough that a dict's growth steps average out (measured for a 1,116-byte
 #: item: 1,460 B per entry at 2,000 entries, 1,413 at 5,000, 1,397 at 20,000; ~0.1 s).

@@ -15,10 +15,10 @@ from typing import Any
 from cachetools import Cache
 
 from cachebench.serve import codec
-from cachebench.serve.backends.l1 import L1Backend, MeteredCache
+from cachebench.serve.backends.l1_backend import L1Backend, MeteredCache
 from cachebench.serve.layered import LayeredCache
 from cachebench.serve.settings import Settings
-from cachebench.tuning.model import (
+from cachebench.tuning.sim_model import (
     COMMIT_EVENT,
     FILL_EVENT,
     REDIS_MAX_ENTRIES,

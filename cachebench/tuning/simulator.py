@@ -2,11 +2,11 @@
 
 On a virtual clock, with no HTTP, so that large TTL × size grids take seconds instead of hours.
 The trace (``cachebench.tuning.trace``) is what a live fixed-rate run sends; the pieces of the
-model both engines share are in ``cachebench.tuning.model``.
+model both engines share are in ``cachebench.tuning.sim_model``.
 
 The model (``simulate``):
 
-- one L1 (``cachebench.serve.backends.l1.L1Backend`` and its ``MeteredCache``) per target worker
+- one L1 (``cachebench.serve.backends.l1_backend.L1Backend`` and its ``MeteredCache``) per target worker
   process; a user keeps its connection, so it talks to one worker for a whole phase, the one
   the kernel handed its connection to: a seeded random draw per user and phase (warm-up and
   measurement are separate Locust runs with new connections; measured on a 2-worker target,
@@ -45,9 +45,9 @@ import time
 from collections.abc import Mapping
 
 from cachebench.serve.settings import Settings, load_settings
-from cachebench.tuning.model import SimResult, SimulationError, simulated_targets
 from cachebench.tuning.sim_fast import FastEngine
 from cachebench.tuning.sim_layered import LayeredEngine
+from cachebench.tuning.sim_model import SimResult, SimulationError, simulated_targets
 from cachebench.tuning.trace import Trace
 from targets import TARGETS
 

@@ -7,7 +7,7 @@ from /metrics, p50/p99 and throughput from the summary, staleness from the recor
 (``cachebench.staleness``), memory = the most L1 entries /metrics counted (all workers) × bytes per
 entry (``cachebench.tuning.entry_bytes``) plus the peak Redis ``used_memory``. Simulated: the same
 figures from ``cachebench.tuning.simulator`` on a live cell's own horizon (each phase as long as the
-live cells' records show it really was), or from ``cachebench.tuning.steady_state`` at steady state;
+live cells' records show it really was), or from ``cachebench.tuning.long_horizon`` at steady state;
 memory = the simulated caches' peak entries × bytes per entry.
 """
 
@@ -26,12 +26,12 @@ from cachebench import staleness
 from cachebench.results import LATENCY_FILE, SAMPLES_FILE, SUMMARY_FILE, cell_dir, read_manifest
 from cachebench.serve.settings import Settings, load_settings
 from cachebench.tuning.entry_bytes import cache_memory_bytes, with_item_entries
-from cachebench.tuning.model import SimulationError, simulated_targets
+from cachebench.tuning.sim_model import SimulationError, simulated_targets
 from cachebench.tuning.simulator import simulate
 from cachebench.tuning.sweep_spec import REPORTED_SETTINGS, SweepError, SweepSpec, point_id, scenario_workload
 from cachebench.tuning.trace import DEFAULT_GAP_S, LoadModel, Trace, build_trace
 
-#: The seed ``benchfile.expand`` gives a matrix's first repetition (a sweep runs one).
+#: The seed ``cachebench.run.matrix.expand`` gives a matrix's first repetition (a sweep runs one).
 RUN_SEED = 42
 #: A Locust run of ``--run-time T`` sends traffic for a little less than T (its users start a
 #: moment after the run-time clock): measured, a 1 s warm-up ~0.65 s, a 6 s run ~5.78 s. Used

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from analysis.constraints import parse_constraints
 from cachebench.load.workload import WorkloadSpec
-from cachebench.run.benchfile import BENCH_DIR, Matrix, available_scenarios, load_matrix
+from cachebench.run.matrix import BENCH_DIR, Matrix, available_scenarios, load_matrix
 from cachebench.run.scenario_workload import workload_of_scenario
 from cachebench.serve.settings import Settings, SettingsError, load_settings
 from cachebench.tuning.simulator import ENGINES
@@ -76,7 +76,7 @@ class SweepSpec(BaseModel):
     staleness_stat: str = "max"
     #: The simulator engine for the live points' own horizon (the simulator against live).
     engine: str = "fast"
-    #: The steady state the recommendation is for (``cachebench.tuning.steady_state``): a virtual
+    #: The steady state the recommendation is for (``cachebench.tuning.long_horizon``): a virtual
     #: horizon of at least this many of the grid's largest TTL, and at least this many requests.
     steady_state_ttls: float = Field(10.0, ge=1, le=1000)
     steady_state_requests: int = Field(1_000_000, ge=1_000, le=100_000_000)

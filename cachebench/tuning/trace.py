@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, replace
 
 from cachebench.load.workload import WARMUP_SEED_OFFSET, WRITE, Workload, WorkloadSpec, stream_rng
-from cachebench.tuning.model import SimulationError
+from cachebench.tuning.sim_model import SimulationError
 
 #: Seconds between the end of the warm-up run and the start of the measured one (Locust exits,
 #: /metrics is read, a new Locust starts); measured 0.7-1.1 s (median 0.88 s) on the 2-core dev machine.

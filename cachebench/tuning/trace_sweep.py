@@ -3,7 +3,7 @@
 The log is read in bounded memory (``cachebench.load.access_log``), the curves come in one pass
 (``cachebench.tuning.curves``), a few grid points are replayed through ``MeteredCache`` to show
 how far the one-pass figures are from the real cache, and the points go through the same Pareto
-front, recommendation and report as any sweep (``cachebench.tuning.sweep.write_outputs``).
+front, recommendation and report as any sweep (``cachebench.tuning.sweep_run.write_outputs``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
 from cachebench.serve.settings import load_settings
 from cachebench.tuning import entry_bytes
 from cachebench.tuning.curves import Curves, Requests, check, one_pass, sampled_points
-from cachebench.tuning.sweep import write_outputs
+from cachebench.tuning.sweep_run import write_outputs
 from cachebench.tuning.sweep_spec import SweepSpec, point_id
 
 #: Replaying the checked points costs ~1 µs per request each; above this many requests they are

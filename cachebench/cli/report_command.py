@@ -17,7 +17,7 @@ from cachebench.results import RESULTS_ROOT
 
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis import report
-    from analysis.load import newest_run
+    from analysis.results_frames import newest_run
 
     run_dir = args.run_dir or newest_run(args.results)
     html_path, md_path = report.write(run_dir)
@@ -27,9 +27,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from analysis import compare, load
+    from analysis import compare, results_frames
 
-    comparison = compare.compare(load.load_run(args.run_a), load.load_run(args.run_b))
+    comparison = compare.compare(results_frames.load_run(args.run_a), results_frames.load_run(args.run_b))
     text = compare.render_markdown(comparison)
     if args.out is not None:
         from cachebench.results import write_atomic

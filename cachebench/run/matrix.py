@@ -100,7 +100,7 @@ class Matrix(BaseModel):
     duration_s: float = Field(20.0, gt=0, le=3600)
     #: The longest warm-up; with ``steady_state`` it ends as soon as the hit ratio has settled.
     warmup_s: float = Field(5.0, ge=0, le=600)
-    #: Warm up until the caches' hit ratio settles (cachebench.run.steady_state); false: always
+    #: Warm up until the caches' hit ratio settles (cachebench.run.warmup_settle); false: always
     #: warm up for warmup_s. Scenarios measured as transients on purpose always take warmup_s.
     steady_state: bool = True
     workers: int = Field(1, ge=1, le=64)

@@ -2,7 +2,7 @@
 
 For every fixed-rate group where ``l1`` ran a Zipf workload with every key fitting in L1 (so the
 TTL alone bounds it), the report states the L1 hit ratio measured over the repetitions beside
-the TTL model's steady state (``analysis.models.ttl_hit_ratio``, with the scenario's deleting
+the TTL model's steady state (``analysis.analytic_hit_ratio.ttl_hit_ratio``, with the scenario's deleting
 writes and the achieved rate). Within TOLERANCE they agree: the cells were measured at steady
 state; further apart, the caveat says the cache was still filling (or something else is off).
 """
@@ -14,8 +14,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from analysis import load
-from analysis.models import ttl_hit_ratio, zipf_popularity
+from analysis import results_frames
+from analysis.analytic_hit_ratio import ttl_hit_ratio, zipf_popularity
 from cachebench.serve.settings import load_settings
 
 #: Measured and analytic steady state within this agree (the issue's bound: 1 percentage point).
@@ -44,14 +44,14 @@ def expected_l1_hit_ratio(options: dict, settings: dict, achieved_rate_per_s: fl
     )
 
 
-def checks(run: load.Run, wide: pd.DataFrame) -> list[dict[str, object]]:
+def checks(run: results_frames.Run, wide: pd.DataFrame) -> list[dict[str, object]]:
     """One check per fixed-rate group with usable l1 cells: measured mean, range, expected."""
     cells = run.cells
     if cells.empty or wide.empty or "l1_hit_ratio" not in wide:
         return []
     own = cells[(cells["target"] == TARGET) & (cells["mode_kind"] == "fixed_rate") & cells["usable"]]
     found = []
-    for (scenario, variant, mode), group in own.groupby(load.GROUP_KEY, sort=False):
+    for (scenario, variant, mode), group in own.groupby(results_frames.GROUP_KEY, sort=False):
         measured, expected = [], []
         for cell in group.itertuples(index=False):
             figures = wide[wide["cell"] == cell.cell]

@@ -1,4 +1,5 @@
-"""``cachebench sweep``: the command line of ``cachebench.tuning.sweep`` (wired into ``cachebench.cli.main``).
+"""``cachebench sweep``: the command line of ``cachebench.tuning.sweep_run`` (wired into
+``cachebench.cli.main``).
 
 cachebench sweep [--bench FILE] [--simulate] [--target T] [--scenario S] [--duration S] [--rate R]
                  [--users N] [--workers N] [--label L] [--engine fast|layered]
@@ -95,13 +96,13 @@ def add_parsers(commands: Any) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or re-recommend) a sweep; errors are ValueErrors with one clear message."""
-    from cachebench.tuning import sweep
+    from cachebench.tuning import sweep_run
 
     constraints = {name: getattr(args, name, None) for name in CONSTRAINT_KINDS}
     if args.from_dir is not None and getattr(args, "trace", None) is not None:
         raise ValueError("--trace sweeps a new log; --from re-recommends an earlier sweep: give one")
     if args.from_dir is not None:
-        sweep.rerecommend(args.from_dir, constraints, args.staleness_stat)
+        sweep_run.rerecommend(args.from_dir, constraints, args.staleness_stat)
         return 0
     overrides = {
         "target": args.target,
@@ -116,7 +117,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "staleness_stat": args.staleness_stat,
         "constraints": {k: v for k, v in constraints.items() if v is not None} or None,
     }
-    spec = sweep.load_sweep(args.bench, overrides)
+    spec = sweep_run.load_sweep(args.bench, overrides)
     if args.trace is not None:
         from cachebench.load import access_log
         from cachebench.tuning import trace_sweep
@@ -124,7 +125,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         options = access_log.KeyOptions(query=args.key_query, user=args.key_user)
         trace_sweep.run_trace_sweep(spec, args.trace, args.trace_format, options, args.sample_rate)
         return 0
-    run_dir = sweep.run_sweep(spec, simulate_only=args.simulate)
+    run_dir = sweep_run.run_sweep(spec, simulate_only=args.simulate)
     return 0 if _complete(run_dir) else 1
 
 

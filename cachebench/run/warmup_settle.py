@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 
 from cachebench.metrics_text import metric_sum
-from cachebench.run.benchfile import Cell, clients_keep_caches
+from cachebench.run.matrix import Cell, clients_keep_caches
 from cachebench.serve.settings import load_settings
 from targets import TARGETS
 

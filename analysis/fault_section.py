@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis import rendering
 from analysis.figures.style import color
-from analysis.load import Run, strategy_order
+from analysis.results_frames import Run, strategy_order
 from cachebench.results import FAULTS_FILE, write_atomic
 
 #: The timeline's panels: (label, [(column, legend)]) from the cell's per-second series.

@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
-from cachebench.run.benchfile import Cell, Matrix, expand
+from cachebench.run.matrix import Cell, Matrix, expand
 from cachebench.run.redis_server import RedisServer
 from cachebench.run.runner import run_cells
 from cachebench.run.sampling import Sampler

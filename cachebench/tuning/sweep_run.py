@@ -5,7 +5,7 @@ one load, fixed settings, a ``[grid]`` measured live (an ordinary matrix run by 
 into an ordinary results folder) and a ``[simulate]`` grid evaluated by ``cachebench.tuning.simulator``
 only. Two horizons: every live point is simulated on its own short horizon, so the report shows
 how far the simulator is from the measurement; and every point of both grids is simulated at
-steady state (``cachebench.tuning.steady_state``: a virtual horizon of ≥ 10× the largest TTL and
+steady state (``cachebench.tuning.long_horizon``: a virtual horizon of ≥ 10× the largest TTL and
 ≥ 1M requests), which is what the recommendation is for. Per point (``cachebench.tuning.sweep_points``):
 hit ratio and per layer, p50/p99 and throughput (live only), origin reads/s, the memory the caches
 hold (``cachebench.tuning.entry_bytes``), stale-read ratio and staleness age. Then the Pareto front
@@ -39,7 +39,7 @@ from cachebench.results import (
     write_json,
 )
 from cachebench.serve.settings import load_settings
-from cachebench.tuning import entry_bytes, steady_state
+from cachebench.tuning import entry_bytes, long_horizon
 from cachebench.tuning.sweep_points import (
     Timing,
     calibrate_timing,
@@ -183,7 +183,7 @@ def run_sweep(
         load_settings(strategy=spec.target, **spec.settings), TARGETS[spec.target].needs_redis
     )
     if live_grid:
-        from cachebench.run.bench import run_bench
+        from cachebench.run.driver import run_bench
 
         console.print(f"sweep: {len(live_grid)} live points, {len(steady_grid)} simulated at steady state")
         run_dir = run_bench(sweep_matrix(spec, live_grid), results_root=results_root, console=console)
@@ -196,7 +196,7 @@ def run_sweep(
     predictions, live_horizon = _live_horizon(spec, run_dir, points, live_grid, per_entry)
     console.print(f"sweep: simulating {len(steady_grid)} points at steady state")
     slow = sum(
-        not steady_state.one_pass_supported(
+        not long_horizon.one_pass_supported(
             spec.target, load_settings(strategy=spec.target, **{**spec.settings, **c})
         )
         for c in steady_grid
@@ -206,13 +206,13 @@ def run_sweep(
             f"sweep: {slow} of them by the fast engine (~5-20 CPU-s each per million requests; "
             "steady_state_requests in the sweep file shortens it)"
         )
-    steady, steady_info, steady_trace = steady_state.sweep_points(spec, steady_grid, per_entry)
+    steady, steady_info, steady_trace = long_horizon.sweep_points(spec, steady_grid, per_entry)
     points += steady
     console.print(f"sweep: {steady_info['horizon_text']}, {steady_info['cpu_s']:.1f} CPU-s")
     ranked = analyse(points, constraints, axes)["ranked"]
     if ranked and spec.target == "l1":  # how far the one pass is from the fast engine, where it matters
         values = {**spec.settings, **{a: ranked[0][a] for a in axes}}
-        steady_info["check"] = steady_state.check_point(
+        steady_info["check"] = long_horizon.check_point(
             steady_trace, spec.target, spec.workers, values, one_pass=ranked[0]
         )
     simulator: dict[str, Any] = {
