@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import analytic_check, capacity, fault_section, question, rendering, soak, tables
+from analysis import analytic_check, capacity_section, fault_section, question, rendering, soak, tables
 from analysis import figures as fig
 from analysis.cells_table import cells_table
 from analysis.results_frames import BASELINE, CELL_KEY, GROUP_KEY, Run, load_run, strategy_order, wide_metrics
@@ -63,7 +63,7 @@ class Report:
     caveats: list[str]
     faults: fault_section.Section | None = None
     soak: list = field(default_factory=list)
-    capacity: list[capacity.Section] = field(default_factory=list)
+    capacity: list[capacity_section.Section] = field(default_factory=list)
 
     @property
     def answers(self) -> list[str]:
@@ -115,7 +115,7 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
     notes = caveats(run, cells) + [analytic_check.sentence(c) for c in analytic_check.checks(run, wide)]
     return Report(
         run, cells, wide, headline, groups, notes, faults, soak.build(run),
-        capacity.build(run, with_figures),
+        capacity_section.build(run, with_figures),
     )  # fmt: skip
 
 
@@ -248,7 +248,7 @@ def render_markdown(report: Report) -> str:
         out += ["", "**Caveats**", ""] + [f"- {note}" for note in report.caveats]
     for section in report.capacity:
         out += ["", f"## {section.scenario} · capacity at p99 ≤ {section.slo_p99_ms:g} ms", ""]
-        out += capacity.markdown(section)
+        out += capacity_section.markdown(section)
     for group in report.groups:
         out += ["", f"## {group.title}", "", markdown_table(group)]
     if report.faults is not None:
@@ -333,7 +333,7 @@ def render_html(report: Report) -> str:
         out += [
             f'<h2 id="{html.escape(section.slug)}">{html.escape(section.scenario)} · capacity at the SLO</h2>'
         ]
-        out += [f"<p>{_md_inline(section.answer)}</p>", capacity.html_table(section)]
+        out += [f"<p>{_md_inline(section.answer)}</p>", capacity_section.html_table(section)]
         if section.figure:
             out.append(f"<figure>{rendering.embedded_png(section.figure, 'Capacity search')}</figure>")
     for group in report.groups:

@@ -29,8 +29,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from cachebench.run.launcher import TargetProcess
-from cachebench.run.redis_server import RedisServer
+from cachebench.run.processes.launcher import TargetProcess
+from cachebench.run.processes.redis_server import RedisServer
 from targets import TARGETS
 
 T = TypeVar("T")

@@ -327,7 +327,7 @@ def test_a_cell_measured_on_a_busy_machine_is_flagged_and_left_out(run_copy: Pat
 def test_capacities_within_a_searchs_repeatability_are_not_ranked():
     import pandas as pd
 
-    from analysis.capacity import answer
+    from analysis.capacity_section import answer
 
     row = {"scenario": "read_heavy", "bound": "origin", "bound_utilisation": 0.95, "lower_bound": False,
            "step_s": 3.0, "lead_in_s": 3.0, "origin_capacity_per_s": 500.0}  # fmt: skip

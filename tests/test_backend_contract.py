@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from conftest import FakeClock, http_client
 
-from cachebench.run.http_headers import cache_status_members
-from cachebench.run.redis_server import RedisServer
+from cachebench.run.processes.redis_server import RedisServer
+from cachebench.run.verify.http_headers import cache_status_members
 from cachebench.serve.backends import BackendUnavailable, CacheBackend
 from cachebench.serve.backends.l1_backend import L1Backend
 from cachebench.serve.backends.redis_backend import RedisBackend, connect

@@ -22,8 +22,8 @@ import httpx
 import pytest
 from conftest import FakeClock, TargetStarter, http_client, metric, poll_until, unique_namespace
 
-from cachebench.run.launcher import TargetProcess
-from cachebench.run.redis_server import RedisServer
+from cachebench.run.processes.launcher import TargetProcess
+from cachebench.run.processes.redis_server import RedisServer
 from cachebench.serve import codec
 from cachebench.serve.backends.redis_backend import RedisBackend, connect
 from cachebench.serve.breaker import CircuitBreaker

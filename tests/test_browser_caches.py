@@ -7,7 +7,7 @@ from test_scenarios import FAST_ORIGIN, run_locust
 
 from cachebench.load import browser_state
 from cachebench.load.browser_state import CLIENT_CACHE_DIR_ENV
-from cachebench.run.launcher import TargetProcess
+from cachebench.run.processes.launcher import TargetProcess
 
 
 def test_browsers_keep_their_caches_from_one_locust_process_to_the_next(tmp_path):

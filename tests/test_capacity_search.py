@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from cachebench.run.capacity_run import predicted_capacity
-from cachebench.run.capacity_search import ACHIEVED_FRACTION, RateSearch, Step, bound_of
+from cachebench.run.capacity.capacity_run import predicted_capacity
+from cachebench.run.capacity.capacity_search import ACHIEVED_FRACTION, RateSearch, Step, bound_of
 
 
 def _step(rate: float, **figures: float | None) -> Step:
@@ -118,7 +118,7 @@ def _summary(rate: float, p99_ms: float, busy: bool = False) -> dict:
 
 
 def test_a_busy_machines_step_is_not_reused_and_a_busy_failure_is_measured_again(tmp_path):
-    from cachebench.run.capacity_run import search
+    from cachebench.run.capacity.capacity_run import search
 
     measured: list[tuple[float, str]] = []
     busy_once = {125.0}
@@ -146,7 +146,7 @@ def test_the_p99_at_capacity_is_the_one_the_slo_judged(tmp_path):
     import json
 
     from cachebench.load.histograms import latency_bucket
-    from cachebench.run.capacity_run import search
+    from cachebench.run.capacity.capacity_run import search
 
     def measure_step(step, step_dir):
         rate = step.rate_per_s
@@ -169,7 +169,7 @@ def test_the_p99_at_capacity_is_the_one_the_slo_judged(tmp_path):
 def test_every_step_measured_draws_streams_no_other_step_or_repetition_drew(tmp_path):
     """A step replaying the stream the step before it had just cached would hit far above the
     cache's steady state; so would one replaying the fixed-rate cells' streams."""
-    from cachebench.run.capacity_run import search
+    from cachebench.run.capacity.capacity_run import search
 
     seeds: list[int] = []
     slow_once = {125.0}  # fails with no resource busy, so it is measured again
@@ -193,7 +193,7 @@ def test_every_step_measured_draws_streams_no_other_step_or_repetition_drew(tmp_
 def test_the_targets_cores_are_as_busy_as_the_target_and_the_redis_pinned_beside_it(tmp_path):
     import csv
 
-    from cachebench.run.capacity_run import step_of
+    from cachebench.run.capacity.capacity_run import step_of
 
     cell = _slo_cell()
     samples = tmp_path / "samples.csv"
@@ -217,7 +217,7 @@ def test_the_targets_cores_are_as_busy_as_the_target_and_the_redis_pinned_beside
 
 def test_a_step_the_target_was_still_serving_after_makes_the_search_incomplete(tmp_path):
     """The next step would start behind its queue: its p99 would not be its own."""
-    from cachebench.run.capacity_run import search
+    from cachebench.run.capacity.capacity_run import search
 
     def measure_step(step, step_dir):
         rate = step.rate_per_s

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from conftest import TargetStarter, cache_status, fresh_get, fresh_item_id, http_client
 
-from cachebench.run.launcher import TargetProcess
+from cachebench.run.processes.launcher import TargetProcess
 from cachebench.serve.origin import user_token
 
 pytestmark = pytest.mark.timeout(120)

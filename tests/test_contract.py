@@ -24,7 +24,7 @@ from conftest import (
     poll_until,
 )
 
-from cachebench.run.launcher import TargetProcess
+from cachebench.run.processes.launcher import TargetProcess
 from cachebench.serve.origin import user_token
 from targets import TARGETS, default_targets
 

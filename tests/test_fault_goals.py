@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cachebench.run.fault_goals import phase_spans, timeout_goal
+from cachebench.run.faults.fault_goals import phase_spans, timeout_goal
 
 COOLDOWN_S = 2.0
 

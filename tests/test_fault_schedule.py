@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cachebench.run.fault_schedule import Fault, steps
+from cachebench.run.faults.fault_schedule import Fault, steps
 from cachebench.run.matrix import BenchFileError, expand, load_matrix
 
 BASE = {"targets": ["redis"], "duration_s": 20}

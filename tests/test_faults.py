@@ -20,8 +20,8 @@ from conftest import (
     poll_until,
 )
 
-from cachebench.run.launcher import TargetProcess
-from cachebench.run.redis_server import RedisServer
+from cachebench.run.processes.launcher import TargetProcess
+from cachebench.run.processes.redis_server import RedisServer
 from targets import TARGETS
 
 pytestmark = pytest.mark.timeout(90)

@@ -21,7 +21,7 @@ from conftest import (
     poll_until,
 )
 
-from cachebench.run.launcher import TargetProcess
+from cachebench.run.processes.launcher import TargetProcess
 
 pytestmark = pytest.mark.timeout(120)
 

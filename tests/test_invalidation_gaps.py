@@ -16,8 +16,8 @@ import httpx
 import pytest
 from conftest import TargetStarter, fresh_item_id, http_client, unique_namespace
 
-from cachebench.run.fault_goals import STALENESS_BOUND_S
-from cachebench.run.redis_server import RedisServer
+from cachebench.run.faults.fault_goals import STALENESS_BOUND_S
+from cachebench.run.processes.redis_server import RedisServer
 
 pytestmark = pytest.mark.timeout(60)
 

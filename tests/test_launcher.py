@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cachebench.run.launcher import PortTaken, TargetProcess
+from cachebench.run.processes.launcher import PortTaken, TargetProcess
 
 FAST_ORIGIN = {"origin_latency_ms": 1, "origin_jitter_ms": 0}
 

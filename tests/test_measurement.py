@@ -21,7 +21,7 @@ from cachebench.load import histograms, records  # noqa: E402
 from cachebench.load.histograms import Aggregate, Recorder  # noqa: E402
 from cachebench.load.outcomes import classify_cache_status  # noqa: E402
 from cachebench.load.records import RowLog  # noqa: E402
-from cachebench.run.launcher import TargetProcess  # noqa: E402
+from cachebench.run.processes.launcher import TargetProcess  # noqa: E402
 
 if not _skip_patch_was_set:
     del os.environ[SKIP_PATCH]

@@ -15,8 +15,8 @@ import pytest
 from conftest import TargetStarter, fresh_item_id, http_client, metric, origin_reads
 
 import targets
-from cachebench.run.launcher import TargetProcess
-from cachebench.run.verify import FAIL, PASS, WARN, verify
+from cachebench.run.processes.launcher import TargetProcess
+from cachebench.run.verify.verification import FAIL, PASS, WARN, verify
 from cachebench.serve.origin import user_token
 from targets import TARGETS, library_targets
 

@@ -1,4 +1,4 @@
-"""cachebench.run.redis_server against a real redis-server (no mocks, loopback only)."""
+"""cachebench.run.processes.redis_server against a real redis-server (no mocks, loopback only)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from cachebench.run.redis_server import RedisServer, provide_redis, redis_server_binary
+from cachebench.run.processes.redis_server import RedisServer, provide_redis, redis_server_binary
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -211,7 +211,7 @@ def test_garbage_collected_server_is_stopped() -> None:
 
 def test_server_left_running_is_stopped_at_interpreter_exit() -> None:
     script = (
-        "from cachebench.run.redis_server import RedisServer\n"
+        "from cachebench.run.processes.redis_server import RedisServer\n"
         "server = RedisServer().start()\n"
         "print(server.pid, flush=True)\n"
     )

@@ -38,8 +38,8 @@ from cachebench.load.shapes import (  # noqa: E402
     selected_shape,
 )
 from cachebench.load.workload import Workload, WorkloadSpec, expected_hot_set  # noqa: E402
-from cachebench.run.launcher import TargetProcess  # noqa: E402
-from cachebench.run.processes import free_port, terminate  # noqa: E402
+from cachebench.run.processes.children import free_port, terminate  # noqa: E402
+from cachebench.run.processes.launcher import TargetProcess  # noqa: E402
 
 if not _skip_patch_was_set:
     del os.environ[SKIP_PATCH]

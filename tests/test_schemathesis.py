@@ -22,7 +22,7 @@ import schemathesis
 from conftest import HTTP_TIMEOUT_S, TargetStarter
 from schemathesis import BaseSchema, Case, Response
 
-from cachebench.run.launcher import TargetProcess
+from cachebench.run.processes.launcher import TargetProcess
 from cachebench.serve.openapi import BEARER_SCHEME
 from cachebench.serve.origin import user_token
 from targets import TARGETS, nocache

@@ -8,8 +8,8 @@ import time
 import pytest
 import redis
 
-from cachebench.run.redis_server import RedisServer
-from cachebench.run.tcp_delay import DelayProxy
+from cachebench.run.faults.tcp_delay import DelayProxy
+from cachebench.run.processes.redis_server import RedisServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from cachebench.load.replay import ReplayError, build_replay
-from cachebench.run.launcher import TargetProcess
-from cachebench.run.processes import terminate
+from cachebench.run.processes.children import terminate
+from cachebench.run.processes.launcher import TargetProcess
 from cachebench.tuning.curves import Requests, one_pass
 
 REPO = Path(__file__).resolve().parents[1]

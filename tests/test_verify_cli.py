@@ -14,10 +14,10 @@ import httpx
 import psutil
 import pytest
 
-from cachebench.run.launcher import TargetProcess
-from cachebench.run.processes import free_port, terminate
-from cachebench.run.redis_server import RedisServer
-from cachebench.run.verify import CLIENT_HEADER_CHECKS, FAIL, PASS, verify
+from cachebench.run.processes.children import free_port, terminate
+from cachebench.run.processes.launcher import TargetProcess
+from cachebench.run.processes.redis_server import RedisServer
+from cachebench.run.verify.verification import CLIENT_HEADER_CHECKS, FAIL, PASS, verify
 from targets import TARGETS, default_targets
 
 pytestmark = pytest.mark.timeout(60)

@@ -29,10 +29,10 @@ from rich.markup import escape
 from cachebench import arg_types as argtypes
 from cachebench.cli.report_command import add_parsers as add_report_parsers
 from cachebench.cli.sweep_command import add_parsers as add_sweep_parsers
-from cachebench.run.launcher import TargetProcess
-from cachebench.run.processes import HOST
-from cachebench.run.redis_server import RedisServer
-from cachebench.run.verify import FAIL, PASS, WARN, CheckResult, verify
+from cachebench.run.processes.children import HOST
+from cachebench.run.processes.launcher import TargetProcess
+from cachebench.run.processes.redis_server import RedisServer
+from cachebench.run.verify.verification import FAIL, PASS, WARN, CheckResult, verify
 from cachebench.serve.settings import Settings, SettingsError, load_settings
 from targets import TARGETS, default_targets, find_target
 

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cachebench.perf.console import console
 from cachebench.perf.wrk import LOAD_CPU, SERVER_CPU, WrkRun, raise_priority, run_wrk
-from cachebench.run.launcher import TargetProcess
-from cachebench.run.redis_server import RedisServer
+from cachebench.run.processes.launcher import TargetProcess
+from cachebench.run.processes.redis_server import RedisServer
 from targets import TARGETS
 
 #: hit/constant throughput each of our targets must reach; the cache libraries' targets

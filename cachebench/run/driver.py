@@ -12,7 +12,7 @@ from rich.table import Table
 
 from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
 from cachebench.run.matrix import Cell, Matrix, expand
-from cachebench.run.redis_server import RedisServer
+from cachebench.run.processes.redis_server import RedisServer
 from cachebench.run.runner import run_cells
 from cachebench.run.sampling import Sampler
 

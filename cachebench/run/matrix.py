@@ -26,8 +26,8 @@ from pydantic import (
 
 from cachebench.arg_types import is_loopback_url
 from cachebench.results import PROJECT_ROOT
-from cachebench.run.fault_schedule import Fault, check_schedule
-from cachebench.run.processes import plan_cpus
+from cachebench.run.faults.fault_schedule import Fault, check_schedule
+from cachebench.run.processes.children import plan_cpus
 from cachebench.serve.settings import Settings
 from targets import default_targets, find_target
 

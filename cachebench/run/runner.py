@@ -20,12 +20,16 @@ from cachebench import results
 from cachebench.load.browser_state import CLIENT_CACHE_DIR_ENV
 from cachebench.metrics_text import parse_metrics
 from cachebench.results import METRICS_AFTER_FILE, Manifest, write_json
-from cachebench.run import capacity_run, fault_goals, target_state
 from cachebench.run import summary as cell_summary
-from cachebench.run.faults import FaultInjector, evaluate_faults, redis_url_for_target
+from cachebench.run import target_state
+from cachebench.run.capacity import capacity_run
+from cachebench.run.faults import fault_goals
+from cachebench.run.faults.fault_injector import FaultInjector, evaluate_faults, redis_url_for_target
 from cachebench.run.keep_warm import keeper_for
-from cachebench.run.launcher import ExternalTarget, TargetProcess
-from cachebench.run.locust_process import (
+from cachebench.run.matrix import Cell
+from cachebench.run.processes.children import plan_cpus, terminate
+from cachebench.run.processes.launcher import ExternalTarget, TargetProcess
+from cachebench.run.processes.locust_process import (
     LOCUST_GRACE_S,
     CellFailed,
     check_exit,
@@ -34,12 +38,10 @@ from cachebench.run.locust_process import (
     running_locust,
     wait,
 )
-from cachebench.run.matrix import Cell
-from cachebench.run.processes import plan_cpus, terminate
-from cachebench.run.redis_server import RedisServer
+from cachebench.run.processes.redis_server import RedisServer
 from cachebench.run.sampling import Sampler, tree
 from cachebench.run.session import Session, sessions
-from cachebench.run.verify import verify
+from cachebench.run.verify.verification import verify
 from cachebench.run.warmup_settle import WINDOW_S, settle_watch
 from cachebench.serve.origin import export_write_log
 from targets import TARGETS

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cachebench.run.keep_warm import KeepWarm
-from cachebench.run.launcher import ExternalTarget, TargetProcess
 from cachebench.run.matrix import Cell
-from cachebench.run.redis_server import RedisServer
+from cachebench.run.processes.launcher import ExternalTarget, TargetProcess
+from cachebench.run.processes.redis_server import RedisServer
 
 
 @dataclass

@@ -71,7 +71,7 @@ def redis_entry_bytes(settings: Settings, entries: int = SAMPLE_ENTRIES) -> floa
     """Redis ``used_memory`` one key costs, on a private server started and stopped here."""
     import redis
 
-    from cachebench.run.redis_server import RedisServer
+    from cachebench.run.processes.redis_server import RedisServer
 
     with RedisServer() as server:
         client = redis.Redis.from_url(server.url)

@@ -3,7 +3,7 @@
 ``verify(base_url, strategy)`` runs every applicable check against one service and returns a
 ``CheckResult`` per check. Each check is a small function of a ``Service`` (the service plus what
 its ``/healthz`` says about it) that sends a handful of requests and returns pass, warn or fail:
-the framework is in ``checks``, the checks in ``contract_checks``, ``cache_checks``,
+the framework is in ``check_framework``, the checks in ``contract_checks``, ``cache_checks``,
 ``library_checks`` and ``client_header_checks``.
 
 A check a target's row lists in ``verify_skips`` (a limit its module documents, such as a cache
@@ -21,15 +21,15 @@ from collections.abc import Callable
 
 import httpx
 
-from cachebench.run.cache_checks import (
+from cachebench.run.verify.cache_checks import (
     check_cache_transition,
     check_cross_process,
     check_server_timing,
     check_write_visibility,
 )
-from cachebench.run.checks import FAIL, PASS, WARN, CheckFunction, CheckResult, Service
-from cachebench.run.client_header_checks import CLIENT_HEADER_CHECKS
-from cachebench.run.contract_checks import (
+from cachebench.run.verify.check_framework import FAIL, PASS, WARN, CheckFunction, CheckResult, Service
+from cachebench.run.verify.client_header_checks import CLIENT_HEADER_CHECKS
+from cachebench.run.verify.contract_checks import (
     check_bad_bodies,
     check_bad_ids,
     check_healthz,
@@ -42,7 +42,7 @@ from cachebench.run.contract_checks import (
     check_unknown_item,
     check_user_isolation,
 )
-from cachebench.run.library_checks import check_library_header
+from cachebench.run.verify.library_checks import check_library_header
 from targets import TARGETS
 
 # What callers of verify() need to read its answer: the verdicts and the check selections.

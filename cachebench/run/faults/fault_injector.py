@@ -18,11 +18,11 @@ from pathlib import Path
 
 from cachebench import results
 from cachebench.results import write_json
-from cachebench.run import fault_goals
-from cachebench.run.fault_schedule import Fault, Step, steps
+from cachebench.run.faults import fault_goals
+from cachebench.run.faults.fault_schedule import Fault, Step, steps
+from cachebench.run.faults.tcp_delay import DelayProxy
 from cachebench.run.matrix import Cell
-from cachebench.run.redis_server import RedisServer
-from cachebench.run.tcp_delay import DelayProxy
+from cachebench.run.processes.redis_server import RedisServer
 from cachebench.serve.settings import load_settings
 from targets import TARGETS
 

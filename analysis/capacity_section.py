@@ -1,6 +1,6 @@
 """Capacity at the latency SLO: the answer a report leads with, per scenario × settings variant.
 
-From the capacity-search cells (``slo`` mode; ``cachebench.run.capacity_run``): each strategy's
+From the capacity-search cells (``slo`` mode; ``cachebench.run.capacity.capacity_run``): each strategy's
 highest rate with p99 within the SLO, what bound it (origin, target CPU, Redis, or the load
 generator, in which case the figure is a lower bound), the figures at that rate, and a figure
 of p99 against the offered rate with every step the search took. One search per strategy: the

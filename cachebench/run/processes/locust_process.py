@@ -17,7 +17,7 @@ from pathlib import Path
 from cachebench import results
 from cachebench.load.workload import WARMUP_SEED_OFFSET
 from cachebench.run.matrix import SCENARIOS_DIR, Cell
-from cachebench.run.processes import free_port, terminate
+from cachebench.run.processes.children import free_port, terminate
 
 #: Seconds Locust may take beyond its run time to spawn, stop and write its files.
 LOCUST_GRACE_S = 45.0

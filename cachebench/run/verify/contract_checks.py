@@ -6,7 +6,7 @@ import json
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from cachebench.run.checks import (
+from cachebench.run.verify.check_framework import (
     DEFAULT_SEED,
     FAIL,
     FRESH_ID_ATTEMPTS,
@@ -18,7 +18,7 @@ from cachebench.run.checks import (
     exchange,
     verdict,
 )
-from cachebench.run.http_headers import has_hit
+from cachebench.run.verify.http_headers import has_hit
 from cachebench.serve.origin import user_token
 
 ITEM_FIELDS = frozenset({"id", "version", "updated_at", "name", "payload"})

@@ -15,7 +15,7 @@ from types import TracebackType
 import httpx
 import psutil
 
-from cachebench.run.processes import HOST, free_port, terminate
+from cachebench.run.processes.children import HOST, free_port, terminate
 from cachebench.serve.settings import ENV_PREFIX, load_settings
 from targets import find_target
 

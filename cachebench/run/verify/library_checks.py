@@ -7,8 +7,15 @@ library (``cachebench.serve.library``); where the library says hit or miss itsel
 
 from __future__ import annotations
 
-from cachebench.run.checks import DEFAULT_SEED, FRESH_ID_ATTEMPTS, CheckResult, Service, check, verdict
-from cachebench.run.http_headers import has_hit, has_miss
+from cachebench.run.verify.check_framework import (
+    DEFAULT_SEED,
+    FRESH_ID_ATTEMPTS,
+    CheckResult,
+    Service,
+    check,
+    verdict,
+)
+from cachebench.run.verify.http_headers import has_hit, has_miss
 from cachebench.serve.origin import user_token
 from targets import TARGETS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from werkzeug.http import unquote_etag
 
-from cachebench.run.checks import (
+from cachebench.run.verify.check_framework import (
     DEFAULT_SEED,
     FAIL,
     PASS,
@@ -16,7 +16,7 @@ from cachebench.run.checks import (
     exchange,
     verdict,
 )
-from cachebench.run.http_headers import cache_control
+from cachebench.run.verify.http_headers import cache_control
 from cachebench.serve.origin import user_token
 
 

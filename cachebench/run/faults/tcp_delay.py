@@ -16,7 +16,7 @@ import contextlib
 import threading
 import time
 
-from cachebench.run.processes import HOST
+from cachebench.run.processes.children import HOST
 
 CHUNK_BYTES = 65536
 START_TIMEOUT_S = 5.0

@@ -25,7 +25,7 @@ from pathlib import Path
 from cachebench.load.histograms import LATENCY_BUCKET_PREFIX, percentile_from_buckets
 from cachebench.load.workload import STEP_SEED_OFFSET
 from cachebench.results import LATENCY_FILE, SAMPLES_FILE
-from cachebench.run.capacity_search import RateSearch, Step, bound_of, step_record
+from cachebench.run.capacity.capacity_search import RateSearch, Step, bound_of, step_record
 from cachebench.run.matrix import Cell
 from cachebench.run.summary import window_rows
 from cachebench.serve.settings import load_settings

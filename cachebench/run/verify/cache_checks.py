@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import time
 
-from cachebench.run.checks import FAIL, FRESH_ID_ATTEMPTS, PASS, WARN, CheckResult, Service, check, exchange
-from cachebench.run.http_headers import cache_status_members, has_hit, has_miss, server_timing_names
+from cachebench.run.verify.check_framework import (
+    FAIL,
+    FRESH_ID_ATTEMPTS,
+    PASS,
+    WARN,
+    CheckResult,
+    Service,
+    check,
+    exchange,
+)
+from cachebench.run.verify.http_headers import cache_status_members, has_hit, has_miss, server_timing_names
 
 #: Cache layers that live in each worker's memory (one copy per process).
 IN_PROCESS_LAYERS = frozenset({"l1"})

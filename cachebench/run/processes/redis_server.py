@@ -34,7 +34,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from cachebench.run.processes import HOST, free_port, terminate
+from cachebench.run.processes.children import HOST, free_port, terminate
 
 READY_TIMEOUT_S = 10.0
 READY_POLL_S = 0.02
