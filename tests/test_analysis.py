@@ -1,4 +1,4 @@
-"""analysis.results_frames, analysis.stats and analysis.figures on the committed fixture run
+"""analysis.results_frames, analysis.stats and analysis.run_report.figures on the committed fixture run
 (tests/fixtures/run).
 
 The fixture is a real run (tests/fixtures/fixture.toml): nocache, l1 and client-headers on
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from analysis import figures, hdr, rendering, results_frames, stats, tables
+from analysis import hdr, rendering, results_frames, stats
+from analysis.run_report import figures, tables
 from analysis.spectrum import latency_spectrum
 from cachebench.results import SCHEMA_VERSION
 
@@ -327,7 +328,7 @@ def test_a_cell_measured_on_a_busy_machine_is_flagged_and_left_out(run_copy: Pat
 def test_capacities_within_a_searchs_repeatability_are_not_ranked():
     import pandas as pd
 
-    from analysis.capacity_section import answer
+    from analysis.run_report.capacity_section import answer
 
     row = {"scenario": "read_heavy", "bound": "origin", "bound_utilisation": 0.95, "lower_bound": False,
            "step_s": 3.0, "lead_in_s": 3.0, "origin_capacity_per_s": 500.0}  # fmt: skip

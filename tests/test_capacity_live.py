@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from analysis import report
+from analysis.run_report import run_page
 from cachebench.results import read_manifest
 from cachebench.run.driver import run_bench
 from cachebench.run.matrix import load_matrix
@@ -71,8 +71,8 @@ def test_nocache_capacity_is_origin_bound_near_pool_over_latency(tmp_path):
     assert fixed_summary["after_recorded_s"]["keep_warm_resumed_s"] is None
     assert fixed_summary["after_recorded_s"]["generator_exited_s"] > 0
 
-    built = report.build(run_dir, with_figures=False)
+    built = run_page.build(run_dir, with_figures=False)
     assert built.answers[0].startswith("For read_heavy, capacity at p99 ≤ 60 ms")
     assert "origin-bound" in built.answers[0] or headline["machine_busy"]
-    markdown = report.render_markdown(built)
+    markdown = run_page.render_markdown(built)
     assert "## read_heavy · capacity at p99 ≤ 60 ms" in markdown

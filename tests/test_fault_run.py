@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from analysis import report
+from analysis.run_report import run_page
 from cachebench.results import read_manifest
 from cachebench.run.driver import run_bench
 from cachebench.run.matrix import load_matrix
@@ -74,7 +74,7 @@ def test_a_paused_redis_cell_writes_its_fault_timeline_and_meets_its_goals(tmp_p
     summary = json.loads((cell_dir / "summary.json").read_text())
     assert any(line.startswith("met: 0 5xx") for line in summary["headline"]["fault_goals"])
 
-    html_path, md_path = report.write(run_dir)
+    html_path, md_path = run_page.write(run_dir)
     markdown = md_path.read_text()
     assert "## Faults" in markdown and "met: 0 5xx through every fault" in markdown
     assert "| 1 pause | during |" in markdown

@@ -102,7 +102,7 @@ def test_models_answer_the_edges() -> None:
 
 
 def test_the_reports_model_check_applies_where_the_ttl_model_holds_and_judges_three_ways() -> None:
-    from analysis.analytic_check import expected_l1_hit_ratio, sentence
+    from analysis.run_report.analytic_check import expected_l1_hit_ratio, sentence
 
     options = {"keys": 2_000, "distribution": "zipf", "zipf_alpha": ALPHA, "write_ratio": 0.05}
     expected = expected_l1_hit_ratio(options, {"l1_ttl_s": 10, "ttl_jitter": 0.2}, 200.0)

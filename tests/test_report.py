@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from analysis import compare, question, report, results_frames
+from analysis import results_frames
+from analysis.run_report import compare, question, run_page
 from cachebench.cli import report_command
 from cachebench.results import REPORT_FILE, REPORT_SUMMARY_FILE, read_manifest
 from cachebench.serve.settings import load_settings
@@ -137,7 +138,7 @@ def test_html_is_self_contained_with_every_figure_inline(written: Path) -> None:
     for source in links.sources:
         assert source.startswith(("data:image/png;base64,", "#")), source
     assert "<script" not in page and "<link" not in page
-    figures_written = sorted((written / report.FIGURES_DIR).glob("*.png"))
+    figures_written = sorted((written / run_page.FIGURES_DIR).glob("*.png"))
     assert page.count('src="data:image/png;base64,') == len(figures_written) == 4 * 6 + 2
     assert page.index("The answer") < page.index("<img")  # the answer comes first
 
@@ -150,8 +151,8 @@ def test_single_repetition_says_no_confidence_can_be_given(tmp_path: Path) -> No
         manifest["matrix"]["repeat"] = 1
 
     _edit_json(run_dir / "manifest.json", first_repetition_only)
-    built = report.build(run_dir, with_figures=False)
-    markdown = report.render_markdown(built)
+    built = run_page.build(run_dir, with_figures=False)
+    markdown = run_page.render_markdown(built)
     assert "no confidence can be given (1 repetition)" in markdown
     assert "No confidence can be given (1 repetition)." in built.groups[0].answer
     assert "(n=1, no CI)" in markdown and "95% CI" not in markdown
@@ -164,7 +165,7 @@ def test_flagged_cells_are_marked_and_not_averaged_in(tmp_path: Path) -> None:
         run_dir / "cells" / bound / "summary.json",
         lambda s: s["saturation"].update(verdict="generator-bound", generator_cpu_share=0.95),
     )
-    markdown = report.render_markdown(report.build(run_dir, with_figures=False))
+    markdown = run_page.render_markdown(run_page.build(run_dir, with_figures=False))
     assert f"`{bound}` is flagged **generator-bound**: load generator at 95% of its CPUs" in markdown
     row = _row(markdown, "read_heavy · capacity (closed loop, 8 users)", "l1")
     assert row[1] == "1/2" and row[-1] == "generator-bound"
@@ -181,7 +182,7 @@ def test_cells_measured_before_steady_state_are_named_in_the_caveats(tmp_path: P
     }
     for name, warmup in warmups.items():
         _edit_json(run_dir / "cells" / name / "summary.json", lambda s, w=warmup: s.update(warmup=w))
-    markdown = report.render_markdown(report.build(run_dir, with_figures=False))
+    markdown = run_page.render_markdown(run_page.build(run_dir, with_figures=False))
     assert f"1 of {len(cells)} cells were measured before their caches reached steady state" in markdown
 
 
@@ -205,7 +206,7 @@ def test_an_interrupted_run_still_gets_a_report_with_its_gaps_marked(tmp_path: P
     _edit_json(run_dir / "manifest.json", interrupt)
     shutil.rmtree(run_dir / "cells" / failed)  # a cell that failed early leaves little or nothing
     shutil.rmtree(run_dir / "cells" / not_run)
-    html_path, md_path = report.write(run_dir)
+    html_path, md_path = run_page.write(run_dir)
     markdown = md_path.read_text()
     assert "The run's status is **incomplete**" in markdown
     assert f"`{failed}` is flagged **failed**: CellFailed: verification failed" in markdown

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.soak import MB, beyond_bound, cell_slopes, slope
+from analysis.run_report.soak import MB, beyond_bound, cell_slopes, slope
 
 SECONDS = 600
 

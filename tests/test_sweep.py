@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from analysis import pareto
-from analysis.constraints import parse_bytes, parse_constraints, parse_duration_s, parse_ratio
+from analysis.sweep_report import pareto
+from analysis.sweep_report.constraints import parse_bytes, parse_constraints, parse_duration_s, parse_ratio
 from cachebench.cli.sweep_command import add_parsers, cmd_sweep
 from cachebench.results import read_manifest
 from cachebench.tuning import sweep_run

@@ -16,18 +16,19 @@ from cachebench.results import RESULTS_ROOT
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis import report
     from analysis.results_frames import newest_run
+    from analysis.run_report import run_page
 
     run_dir = args.run_dir or newest_run(args.results)
-    html_path, md_path = report.write(run_dir)
+    html_path, md_path = run_page.write(run_dir)
     print(f"cachebench: report {html_path}")
     print(f"cachebench: summary {md_path}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from analysis import compare, results_frames
+    from analysis import results_frames
+    from analysis.run_report import compare
 
     comparison = compare.compare(results_frames.load_run(args.run_a), results_frames.load_run(args.run_b))
     text = compare.render_markdown(comparison)

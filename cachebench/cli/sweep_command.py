@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Light imports only: this module is loaded by every ``cachebench`` command.
-from analysis.constraints import CONSTRAINT_KINDS, STALENESS_METRICS
+from analysis.sweep_report.constraints import CONSTRAINT_KINDS, STALENESS_METRICS
 from cachebench import arg_types as cli_args
 
 _CONSTRAINT_HELP = {

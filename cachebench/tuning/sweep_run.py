@@ -9,9 +9,9 @@ steady state (``cachebench.tuning.long_horizon``: a virtual horizon of ≥ 10× 
 ≥ 1M requests), which is what the recommendation is for. Per point (``cachebench.tuning.sweep_points``):
 hit ratio and per layer, p50/p99 and throughput (live only), origin reads/s, the memory the caches
 hold (``cachebench.tuning.entry_bytes``), stale-read ratio and staleness age. Then the Pareto front
-and a recommendation under the user's constraints (``analysis.pareto``, ``analysis.constraints``),
-written next to the cells as ``sweep.json``, ``sweep.csv``, figures, ``sweep_report.html`` and
-``sweep_summary.md`` (``analysis.sweep_report``).
+and a recommendation under the user's constraints (``analysis.sweep_report.pareto``,
+``analysis.sweep_report.constraints``), written next to the cells as ``sweep.json``, ``sweep.csv``,
+figures, ``sweep_report.html`` and ``sweep_summary.md`` (``analysis.sweep_report.sweep_page``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 
 from rich.console import Console
 
-from analysis.constraints import Constraint, parse_constraints
-from analysis.pareto import recommend
+from analysis.sweep_report.constraints import Constraint, parse_constraints
+from analysis.sweep_report.pareto import recommend
 from cachebench.results import (
     RESULTS_ROOT,
     SWEEP_FILE,
@@ -247,7 +247,7 @@ def write_outputs(
     console: Console | None = None,
 ) -> Path:
     """sweep.json, sweep.csv, heatmaps, sweep_report.html and sweep_summary.md in ``run_dir``."""
-    from analysis import sweep_report  # matplotlib is imported only when a report is drawn
+    from analysis.sweep_report import sweep_page  # matplotlib is imported only when a report is drawn
 
     axes = ordered_axes([*spec.grid, *spec.simulate])
     analysis = analyse(points, constraints, axes, simulator.get("steady_state", {}).get("horizon_text", ""))
@@ -266,9 +266,9 @@ def write_outputs(
     }
     write_json(run_dir / SWEEP_FILE, data)
     write_atomic(run_dir / SWEEP_POINTS_FILE, rows_csv(points, "id"))
-    sweep_report.write(run_dir, data)
+    sweep_page.write(run_dir, data)
     if console is not None:
-        console.print(sweep_report.console_summary(data))
+        console.print(sweep_page.console_summary(data))
         console.print(f"sweep report: {run_dir / SWEEP_REPORT_FILE}")
     return run_dir
 

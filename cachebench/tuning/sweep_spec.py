@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from analysis.constraints import parse_constraints
+from analysis.sweep_report.constraints import parse_constraints
 from cachebench.load.workload import WorkloadSpec
 from cachebench.run.matrix import BENCH_DIR, Matrix, available_scenarios, load_matrix
 from cachebench.run.scenario_workload import workload_of_scenario

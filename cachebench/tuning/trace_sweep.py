@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from analysis.constraints import parse_constraints
+from analysis.sweep_report.constraints import parse_constraints
 from cachebench.load import access_log
 from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
 from cachebench.serve.settings import load_settings

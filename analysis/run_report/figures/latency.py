@@ -8,9 +8,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from analysis.figures.style import color, empty_panel, legend_name, select, title
 from analysis.rendering import new_figure
 from analysis.results_frames import strategy_order
+from analysis.run_report.figures.style import color, empty_panel, legend_name, select, title
 
 OUTCOME_STYLES = {
     "all": {"color": "black", "linewidth": 2.2, "label": "all requests"},

@@ -1,6 +1,6 @@
 """The sweep's figures: heatmaps over the TTL × size grid and the Pareto front, as PNG bytes.
 
-``analysis.sweep_report`` writes them to files and embeds them in its page.
+``analysis.sweep_report.sweep_page`` writes them to files and embeds them in its page.
 """
 
 from __future__ import annotations

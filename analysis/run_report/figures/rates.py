@@ -8,9 +8,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from analysis.figures.style import FLAG_HATCH, color, empty_panel, select, title
 from analysis.rendering import new_figure
 from analysis.results_frames import BASELINE, strategy_order
+from analysis.run_report.figures.style import FLAG_HATCH, color, empty_panel, select, title
 
 
 def _bars(ax: Axes, wide: pd.DataFrame, metric: str, scale: float = 1.0, digits: int = 0) -> list[str]:

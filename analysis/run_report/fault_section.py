@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import rendering
-from analysis.figures.style import color
 from analysis.results_frames import Run, strategy_order
+from analysis.run_report.figures.style import color
 from cachebench.results import FAULTS_FILE, write_atomic
 
 #: The timeline's panels: (label, [(column, legend)]) from the cell's per-second series.

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from analysis.constraints import Constraint, Point
+from analysis.sweep_report.constraints import Constraint, Point
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from analysis.figures.style import color, empty_panel, legend_name, select, title
 from analysis.rendering import new_figure
 from analysis.results_frames import strategy_order
+from analysis.run_report.figures.style import color, empty_panel, legend_name, select, title
 
 
 def _time_lines(ax: Axes, series: pd.DataFrame, column: str, scale: float = 1.0) -> bool:

@@ -18,8 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import rendering, results_frames
-from analysis.figures.style import color
 from analysis.results_frames import BASELINE
+from analysis.run_report.figures.style import color
 from cachebench.serve.settings import load_settings
 from targets import TARGETS
 

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import analytic_check, capacity_section, fault_section, question, rendering, soak, tables
-from analysis import figures as fig
-from analysis.cells_table import cells_table
+from analysis import rendering
 from analysis.results_frames import BASELINE, CELL_KEY, GROUP_KEY, Run, load_run, strategy_order, wide_metrics
+from analysis.run_report import analytic_check, capacity_section, fault_section, question, soak, tables
+from analysis.run_report import figures as fig
+from analysis.run_report.cells_table import cells_table
+from analysis.run_report.tables import HEADLINE_METRICS, METRICS_BY_NAME
 from analysis.spectrum import latency_spectrum
-from analysis.tables import HEADLINE_METRICS, METRICS_BY_NAME
 from cachebench.results import FIGURES_DIR, REPORT_FILE, REPORT_SUMMARY_FILE, ManifestRecord, write_atomic
 
 #: Where the report also writes its figures as PNG files, in the run folder.

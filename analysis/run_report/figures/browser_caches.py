@@ -7,9 +7,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from analysis.figures.style import color, empty_panel, select, title
 from analysis.rendering import new_figure
 from analysis.results_frames import strategy_order
+from analysis.run_report.figures.style import color, empty_panel, select, title
 
 
 def browser(frame: pd.DataFrame, scenario: str, variant: str, mode: str) -> Figure:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.figures.browser_caches import browser
-from analysis.figures.latency import latency_by_outcome, latency_spectrum
-from analysis.figures.over_time import memory, timeseries
-from analysis.figures.rates import cache_effect, throughput
-from analysis.figures.style import select
+from analysis.run_report.figures.browser_caches import browser
+from analysis.run_report.figures.latency import latency_by_outcome, latency_spectrum
+from analysis.run_report.figures.over_time import memory, timeseries
+from analysis.run_report.figures.rates import cache_effect, throughput
+from analysis.run_report.figures.style import select
 
 
 def group_figures(

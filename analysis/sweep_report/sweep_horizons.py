@@ -1,5 +1,5 @@
 """What horizon each of a sweep's figures is for, and how its simulated figures were made: the
-sentences ``analysis.sweep_report`` puts beside them.
+sentences ``analysis.sweep_report.sweep_page`` puts beside them.
 
 A live point is seconds long; the recommendation is for the steady state the simulator reaches over
 a long virtual horizon (``cachebench.tuning.long_horizon``). Every figure says which it shows.

@@ -17,8 +17,8 @@ import pandas as pd
 
 from analysis import results_frames
 from analysis.results_frames import CELL_KEY
+from analysis.run_report.tables import NEGLIGIBLE, Metric
 from analysis.stats import bootstrap_ratio
-from analysis.tables import NEGLIGIBLE, Metric
 
 COMPARE_METRICS = (
     Metric("throughput_per_s", "throughput", "req/s", True, digits=0),

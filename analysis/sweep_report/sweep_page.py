@@ -1,7 +1,7 @@
 """The sweep's report: recommendation, Pareto front, heatmaps, and the simulator against live runs.
 
 Written into the sweep's results folder as PNGs, one self-contained HTML file and a short Markdown
-summary (the figures are drawn by ``analysis.sweep_figures``).
+summary (the figures are drawn by ``analysis.sweep_report.sweep_figures``).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 from rich.table import Table
 
 from analysis import rendering
-from analysis.constraints import CONSTRAINT_KINDS, format_bytes, format_seconds
-from analysis.curve_figures import size_curves_png, staleness_png
-from analysis.pareto import equal_groups
-from analysis.sweep_figures import HEATMAPS, front_png, heatmap_png, value_label
-from analysis.sweep_horizons import (
+from analysis.sweep_report.constraints import CONSTRAINT_KINDS, format_bytes, format_seconds
+from analysis.sweep_report.curve_figures import size_curves_png, staleness_png
+from analysis.sweep_report.pareto import equal_groups
+from analysis.sweep_report.sweep_figures import HEATMAPS, front_png, heatmap_png, value_label
+from analysis.sweep_report.sweep_horizons import (
     candidates_text,
     check_html,
     entry_text,
@@ -26,7 +26,7 @@ from analysis.sweep_horizons import (
     horizon_note,
     simulator_text,
 )
-from analysis.trace_report import trace_html
+from analysis.sweep_report.trace_report import trace_html
 from cachebench.results import (
     HEATMAP_DIR,
     PARETO_FRONT_FILE,

@@ -3,7 +3,7 @@ against TTL; the recommendation starred on both.
 
 Drawn from the sweep's candidates (any sweep whose axes include ``l1_max_entries`` or ``l1_ttl_s``),
 plus, when the sweep ran the one-pass curves (``cachebench sweep --trace``), the exact size-bound and
-TTL-bound curves beside them. ``analysis.sweep_report`` puts them at the top of the page.
+TTL-bound curves beside them. ``analysis.sweep_report.sweep_page`` puts them at the top of the page.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from analysis.rendering import new_figure, to_png
-from analysis.sweep_figures import value_label
+from analysis.sweep_report.sweep_figures import value_label
 
 SIZE_AXIS = "l1_max_entries"
 TTL_AXIS = "l1_ttl_s"
