@@ -1,10 +1,14 @@
-"""The layout holds: import-linter's contracts (pyproject.toml), no import cycle, small modules."""
+"""The layout holds: import-linter's contracts (pyproject.toml), no import cycle, a docstring per module.
+
+A long module is a prompt to look, not a failure: it draws a ``LongModuleWarning``.
+"""
 
 from __future__ import annotations
 
 import graphlib
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import grimp
@@ -12,7 +16,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("cachebench", "targets", "scenarios", "analysis")
+#: Past this many lines a module draws a LongModuleWarning: a reason to look at it, not a limit.
 MAX_MODULE_LINES = 400
+
+
+class LongModuleWarning(UserWarning):
+    """A module longer than MAX_MODULE_LINES: split it if a second idea has emerged in it."""
 
 
 def test_import_linter_contracts_are_kept():
@@ -35,10 +44,16 @@ def test_no_module_imports_itself_through_others():
 
 
 @pytest.mark.parametrize("folder", [*PACKAGES, "tests"])
-def test_every_module_is_small_and_says_what_it_is_for(folder):
+def test_every_module_says_what_it_is_for_and_long_ones_are_flagged(folder):
     for path in sorted((ROOT / folder).rglob("*.py")):
         text = path.read_text()
         lines = text.count("\n")
-        assert lines <= MAX_MODULE_LINES, f"{path.relative_to(ROOT)} has {lines} lines"
+        if lines > MAX_MODULE_LINES:
+            warnings.warn(
+                f"{path.relative_to(ROOT)} has {lines} lines: if an idea of its own has emerged in it, "
+                "split the module along that idea; never split only to pass a line count",
+                LongModuleWarning,
+                stacklevel=1,
+            )
         if text.strip():
             assert text.lstrip().startswith(('"""', "#")), f"{path.relative_to(ROOT)} has no docstring"
