@@ -337,7 +337,7 @@ def _search(matrix: Matrix, mode: LoadMode) -> dict[str, float] | None:
 
 
 def generator_cpu_count() -> int:
-    """CPUs the load generator gets (``processes.plan_cpus``): one Locust process for each."""
+    """CPUs the load generator gets (``processes.children.plan_cpus``): one Locust process for each."""
     _, generator_cpus = plan_cpus()
     return len(generator_cpus) if generator_cpus else 1
 
