@@ -23,7 +23,7 @@ from cachebench.serve.library import (
     profile,
     redis_url,
 )
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 SETTINGS = load_settings(strategy="aiocache-redis")
 REDIS = urlsplit(redis_url(SETTINGS))

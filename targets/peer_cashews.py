@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends
 
 from cachebench.serve.app import ItemId
 from cachebench.serve.library import LibraryCache, create_library_app, current_user_id, item, profile
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 TTL_S = load_settings(strategy="cashews").l1_ttl_s
 reads = APIRouter()

@@ -23,7 +23,7 @@ from cachebench.serve.library import (
     profile,
     redis_url,
 )
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 TTL_S = load_settings(strategy="cashews-redis").redis_ttl_s
 reads = APIRouter()

@@ -27,7 +27,7 @@ from cachebench.run.verify.http_headers import cache_status_members
 from cachebench.serve.backends import BackendUnavailable, CacheBackend
 from cachebench.serve.backends.l1_backend import L1Backend
 from cachebench.serve.backends.redis_backend import RedisBackend, connect
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLE_FILE = EXAMPLES_DIR / "mybackend.py"

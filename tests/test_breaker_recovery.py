@@ -28,7 +28,7 @@ from cachebench.serve import codec
 from cachebench.serve.backends.redis_backend import RedisBackend, connect
 from cachebench.serve.breaker import CircuitBreaker
 from cachebench.serve.layered import LayeredCache
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 pytestmark = pytest.mark.timeout(90)
 

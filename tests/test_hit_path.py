@@ -8,7 +8,7 @@ from conftest import FakeClock
 
 from cachebench.serve import codec
 from cachebench.serve.backends.l1_backend import L1Backend
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 # -- counters written once per loop tick ---------------------------------------------------------
 

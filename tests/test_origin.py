@@ -8,7 +8,7 @@ import time
 from prometheus_client import REGISTRY
 
 from cachebench.serve.origin import Origin
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 LATENCY_MS = 20.0
 POOL = 4

@@ -20,7 +20,7 @@ from analysis import results_frames
 from analysis.run_report import compare, question, run_page
 from cachebench.cli import report_command
 from cachebench.results import REPORT_FILE, REPORT_SUMMARY_FILE, read_manifest
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
 

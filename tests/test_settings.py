@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cachebench.serve.settings import SettingsError, load_settings
+from cachebench.settings import SettingsError, load_settings
 
 # -- settings -----------------------------------------------------------------------------------
 

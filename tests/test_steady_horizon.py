@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 from cachebench.tuning import entry_bytes
 from cachebench.tuning.long_horizon import build_steady_trace, check_point, horizon_for
 from cachebench.tuning.sweep_spec import scenario_workload

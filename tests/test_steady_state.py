@@ -10,7 +10,7 @@ import pytest
 from analysis.analytic_hit_ratio import lru_hit_ratio, ttl_hit_ratio, zipf_popularity
 from cachebench.run.matrix import clients_keep_caches
 from cachebench.run.warmup_settle import TTL_PASSES, SettleWatch, Window, agree, ttl_by_layer, window_between
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 OPS = "cachebench_cache_operations_total"
 

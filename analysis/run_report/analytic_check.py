@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis import results_frames
 from analysis.analytic_hit_ratio import ttl_hit_ratio, zipf_popularity
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 #: Measured and analytic steady state within this agree (the issue's bound: 1 percentage point).
 TOLERANCE = 0.01

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from analysis import rendering, results_frames
 from analysis.results_frames import BASELINE
 from analysis.run_report.figures.style import color
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 from targets import TARGETS
 
 #: What a bound means, in the words the answer uses.

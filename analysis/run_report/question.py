@@ -9,7 +9,7 @@ processes on how many cores. All of it comes from the manifest: the matrix as ru
 from __future__ import annotations
 
 from cachebench.results import ManifestRecord
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 
 def _loads(matrix: dict) -> list[str]:

@@ -33,7 +33,7 @@ from cachebench.run.processes.children import HOST
 from cachebench.run.processes.launcher import TargetProcess
 from cachebench.run.processes.redis_server import RedisServer
 from cachebench.run.verify.verification import FAIL, PASS, WARN, CheckResult, verify
-from cachebench.serve.settings import Settings, SettingsError, load_settings
+from cachebench.settings import Settings, SettingsError, load_settings
 from targets import TARGETS, default_targets, find_target
 
 DEFAULT_PORT = 8000

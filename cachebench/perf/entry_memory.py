@@ -24,7 +24,7 @@ def memory_child(entries: int) -> None:
     from cachebench.serve import codec
     from cachebench.serve.backends.l1_backend import L1Backend
     from cachebench.serve.origin import SEEDED_AT
-    from cachebench.serve.settings import Settings
+    from cachebench.settings import Settings
 
     settings = Settings()
     rng = random.Random(settings.seed)

@@ -28,7 +28,7 @@ import time
 import tomllib
 
 from cachebench.serve.backends.l1_backend import MeteredCache
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 from cachebench.tuning import entry_bytes, long_horizon
 from cachebench.tuning.curves import Requests, one_pass
 from cachebench.tuning.simulator import simulate

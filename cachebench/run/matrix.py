@@ -28,7 +28,7 @@ from cachebench.arg_types import is_loopback_url
 from cachebench.results import PROJECT_ROOT
 from cachebench.run.faults.fault_schedule import Fault, check_schedule
 from cachebench.run.processes.children import plan_cpus
-from cachebench.serve.settings import Settings
+from cachebench.settings import Settings
 from targets import default_targets, find_target
 
 #: The target name of cells run with ``--url`` against a service cachebench did not start.

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from cachebench.metrics_text import metric_sum
 from cachebench.run.matrix import Cell, clients_keep_caches
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 from targets import TARGETS
 
 #: Seconds between two scrapes of /metrics while warming up.

@@ -25,7 +25,7 @@ from cachebench.serve import codec, http_caching, item_update, metrics, openapi
 from cachebench.serve.http_metrics import RequestMetrics
 from cachebench.serve.layered import Outcome
 from cachebench.serve.origin import SEEDED_AT, Origin
-from cachebench.serve.settings import Settings, load_settings
+from cachebench.settings import Settings, load_settings
 
 
 class ServedCache(Protocol):

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from cachebench.serve import metrics
 from cachebench.serve.backends.redis_backend import DRIVER_INFO, unavailable
-from cachebench.serve.settings import Settings
+from cachebench.settings import Settings
 
 HEARTBEAT_INTERVAL_S = 0.25
 #: Unanswered heartbeats for this long mean the channel may have lost messages.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cachebench.serve import metrics
 from cachebench.serve.backends import BackendUnavailable, CacheBackend
 from cachebench.serve.breaker import CircuitBreaker
-from cachebench.serve.settings import Settings
+from cachebench.settings import Settings
 
 #: Seconds between attempts at invalidations a layer missed (``LayeredCache._repair``).
 RETRY_UNAPPLIED_S = 0.1

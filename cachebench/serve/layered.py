@@ -21,7 +21,7 @@ from cachebench.serve.backends import BackendUnavailable, CacheBackend
 from cachebench.serve.codec import Item, Profile
 from cachebench.serve.layer import RETRY_UNAPPLIED_S, Layer
 from cachebench.serve.origin import ORIGIN_QUEUE_S
-from cachebench.serve.settings import Settings
+from cachebench.settings import Settings
 
 Loader = Callable[[], Awaitable[Item | Profile | None]]
 #: Missed invalidations kept per layer (and unpublished ones); past this the oldest are dropped

@@ -26,7 +26,7 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from cachebench.serve import metrics
 from cachebench.serve.app import CacheFactory, bearer_token, create_app
 from cachebench.serve.origin import Origin
-from cachebench.serve.settings import Settings, SettingsError
+from cachebench.settings import Settings, SettingsError
 
 #: The paths whose GETs a library caches (and so get a Cache-Status).
 CACHED_PATH_PREFIXES = ("/items/", "/me")

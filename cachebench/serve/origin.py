@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cachebench.serve import metrics
 from cachebench.serve.codec import Item, Profile
-from cachebench.serve.settings import Settings
+from cachebench.settings import Settings
 
 SEEDED_AT = "2026-01-01T00:00:00.000000Z"
 #: Seconds the current request's last origin operation waited for a pool connection: each

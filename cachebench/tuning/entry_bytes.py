@@ -24,7 +24,7 @@ from typing import Any
 
 from cachebench.serve import codec
 from cachebench.serve.backends.l1_backend import MeteredCache
-from cachebench.serve.settings import Settings
+from cachebench.settings import Settings
 from cachebench.tuning.sim_model import Origin
 
 #: Entries per measurement: enough that a dict's growth steps average out (measured for a 1,116-byte

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from cachebench.load.workload import WorkloadSpec
-from cachebench.serve.settings import Settings, load_settings
+from cachebench.settings import Settings, load_settings
 from cachebench.staleness import age_summary
 from cachebench.tuning.entry_bytes import with_item_entries
 from cachebench.tuning.simulator import simulate, worker_routes

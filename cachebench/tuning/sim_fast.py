@@ -16,7 +16,7 @@ import random
 from cachetools import Cache
 
 from cachebench.serve.backends.l1_backend import L1Backend, MeteredCache
-from cachebench.serve.settings import Settings
+from cachebench.settings import Settings
 from cachebench.tuning.sim_model import (
     COMMIT_EVENT,
     FILL_EVENT,

@@ -10,7 +10,7 @@ from typing import Any
 
 from cachebench.serve import codec
 from cachebench.serve.origin import SEEDED_AT
-from cachebench.serve.settings import Settings
+from cachebench.settings import Settings
 from cachebench.staleness import age_summary
 from targets import TARGETS
 

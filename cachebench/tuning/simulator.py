@@ -44,7 +44,7 @@ import random
 import time
 from collections.abc import Mapping
 
-from cachebench.serve.settings import Settings, load_settings
+from cachebench.settings import Settings, load_settings
 from cachebench.tuning.sim_fast import FastEngine
 from cachebench.tuning.sim_layered import LayeredEngine
 from cachebench.tuning.sim_model import SimResult, SimulationError, simulated_targets

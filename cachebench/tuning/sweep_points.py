@@ -24,7 +24,7 @@ import pandas as pd
 
 from cachebench import staleness
 from cachebench.results import LATENCY_FILE, SAMPLES_FILE, SUMMARY_FILE, cell_dir, read_manifest
-from cachebench.serve.settings import Settings, load_settings
+from cachebench.settings import Settings, load_settings
 from cachebench.tuning.entry_bytes import cache_memory_bytes, with_item_entries
 from cachebench.tuning.sim_model import SimulationError, simulated_targets
 from cachebench.tuning.simulator import simulate

@@ -38,7 +38,7 @@ from cachebench.results import (
     write_atomic,
     write_json,
 )
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 from cachebench.tuning import entry_bytes, long_horizon
 from cachebench.tuning.sweep_points import (
     Timing,

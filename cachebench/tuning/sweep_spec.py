@@ -19,7 +19,7 @@ from analysis.sweep_report.constraints import parse_constraints
 from cachebench.load.workload import WorkloadSpec
 from cachebench.run.matrix import BENCH_DIR, Matrix, available_scenarios, load_matrix
 from cachebench.run.scenario_workload import workload_of_scenario
-from cachebench.serve.settings import Settings, SettingsError, load_settings
+from cachebench.settings import Settings, SettingsError, load_settings
 from cachebench.tuning.simulator import ENGINES
 
 DEFAULT_SWEEP_FILE = BENCH_DIR / "sweep.toml"

@@ -16,7 +16,7 @@ from rich.console import Console
 from analysis.sweep_report.constraints import parse_constraints
 from cachebench.load import access_log
 from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 from cachebench.tuning import entry_bytes
 from cachebench.tuning.curves import Curves, Requests, check, one_pass, sampled_points
 from cachebench.tuning.sweep_run import write_outputs

@@ -28,7 +28,7 @@ from cachebench.results import LATENCY_FILE, SAMPLES_FILE
 from cachebench.run.capacity.capacity_search import RateSearch, Step, bound_of, step_record
 from cachebench.run.matrix import Cell
 from cachebench.run.summary import window_rows
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 
 #: Growth per step once the prediction has been tried. Doubling overshoots a predicted knee, and
 #: so did 1.5: in three default runs every step at 1.5x the jump failed, most by far (p99 110 ms

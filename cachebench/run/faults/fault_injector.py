@@ -23,7 +23,7 @@ from cachebench.run.faults.fault_schedule import Fault, Step, steps
 from cachebench.run.faults.tcp_delay import DelayProxy
 from cachebench.run.matrix import Cell
 from cachebench.run.processes.redis_server import RedisServer
-from cachebench.serve.settings import load_settings
+from cachebench.settings import load_settings
 from targets import TARGETS
 
 

@@ -16,7 +16,7 @@ import httpx
 import psutil
 
 from cachebench.run.processes.children import HOST, free_port, terminate
-from cachebench.serve.settings import ENV_PREFIX, load_settings
+from cachebench.settings import ENV_PREFIX, load_settings
 from targets import find_target
 
 READY_TIMEOUT_S = 30.0

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from cachetools import Cache, TLRUCache
 
 from cachebench.serve import metrics
-from cachebench.serve.settings import Settings
+from cachebench.settings import Settings
 
 
 class MeteredCache(TLRUCache):

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from cachebench.serve.backends import BackendUnavailable
-from cachebench.serve.settings import Settings
+from cachebench.settings import Settings
 
 #: Connections RedisBackend keeps for its GETs between calls (see RedisBackend.get).
 IDLE_GET_CONNECTIONS = 64
