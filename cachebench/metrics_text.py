@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -19,29 +21,50 @@ def metric_sum(values: dict[tuple[str, tuple], float], name: str, **labels: str)
     return sum(v for (n, lbls), v in values.items() if n == name and wanted <= set(lbls))
 
 
-def metric_changes(before: dict, after: dict, elapsed_s: float) -> dict[str, float | None]:
+@dataclass(frozen=True)
+class MetricChanges:
+    """What changed between two scrapes, per second: requests, origin reads and writes, the pool,
+    and the hit ratio of each cache layer."""
+
+    requests_per_s: float
+    origin_reads_per_s: float
+    origin_writes_per_s: float
+    #: Mean wait for a free origin connection per origin operation (most wait nothing).
+    origin_queue_ms_mean: float | None
+    #: Pool connections in use on average (all workers); ÷ pool size × workers = utilisation.
+    origin_connections_in_use: float
+    hit_ratio_by_layer: dict[str, float | None] = field(default_factory=dict)
+
+    def sample_columns(self) -> dict[str, float | None]:
+        """As the sampler's columns (``samples.csv``): one ``<layer>_hit_ratio`` per layer."""
+        columns = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        del columns["hit_ratio_by_layer"]
+        columns.update({f"{layer}_hit_ratio": ratio for layer, ratio in self.hit_ratio_by_layer.items()})
+        return columns
+
+
+def metric_changes(before: dict, after: dict, elapsed_s: float) -> MetricChanges:
     """Request, origin read and write rates, and hit ratio per layer, between two scrapes."""
 
     def delta(name: str, **labels: str) -> float:
         return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
 
-    changes: dict[str, float | None] = {
-        "requests_per_s": delta("cachebench_http_requests_total") / elapsed_s,
-        "origin_reads_per_s": delta("cachebench_origin_operations_total", op="read") / elapsed_s,
-        "origin_writes_per_s": delta("cachebench_origin_operations_total", op="write") / elapsed_s,
-    }
     origin_operations = delta("cachebench_origin_operations_total")
-    # Mean wait for a free origin connection per origin operation (most wait nothing).
-    changes["origin_queue_ms_mean"] = (
-        delta("cachebench_origin_queue_seconds_total") / origin_operations * 1000
-        if origin_operations
-        else None
-    )
-    # Pool connections in use on average (all workers); ÷ pool size × workers = utilisation.
-    changes["origin_connections_in_use"] = delta("cachebench_origin_held_seconds_total") / elapsed_s
     layers = {dict(lbls).get("layer") for (n, lbls) in after if n == "cachebench_cache_operations_total"}
+    hit_ratios: dict[str, float | None] = {}
     for layer in sorted(filter(None, layers)):
         hits = delta("cachebench_cache_operations_total", layer=layer, result="hit")
         misses = delta("cachebench_cache_operations_total", layer=layer, result="miss")
-        changes[f"{layer}_hit_ratio"] = hits / (hits + misses) if hits + misses else None
-    return changes
+        hit_ratios[layer] = hits / (hits + misses) if hits + misses else None
+    return MetricChanges(
+        requests_per_s=delta("cachebench_http_requests_total") / elapsed_s,
+        origin_reads_per_s=delta("cachebench_origin_operations_total", op="read") / elapsed_s,
+        origin_writes_per_s=delta("cachebench_origin_operations_total", op="write") / elapsed_s,
+        origin_queue_ms_mean=(
+            delta("cachebench_origin_queue_seconds_total") / origin_operations * 1000
+            if origin_operations
+            else None
+        ),
+        origin_connections_in_use=delta("cachebench_origin_held_seconds_total") / elapsed_s,
+        hit_ratio_by_layer=hit_ratios,
+    )

@@ -148,7 +148,7 @@ class Pacer:
 
     def __init__(self, environment: Any, phase: float) -> None:
         self.environment = environment
-        self.rate_per_s = measurement.target_rate_per_s(environment)
+        self.rate_per_s = measurement.offered_rate_per_s(environment)
         self.phase = phase
         self.next_s = 0.0
 

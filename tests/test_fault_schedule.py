@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cachebench.run.faults.fault_schedule import Fault, steps
+from cachebench.results import FaultSpec
+from cachebench.run.faults.fault_schedule import fault_actions
 from cachebench.run.matrix import BenchFileError, expand, load_matrix
 
 BASE = {"targets": ["redis"], "duration_s": 20}
@@ -56,7 +57,7 @@ def test_a_valid_schedule_reaches_every_cell_and_becomes_timed_steps() -> None:
     )
     (cell,) = expand(matrix)
     assert [f["kind"] for f in cell.faults] == ["flap", "slow", "restart"]
-    timed = [(s.at_s, s.action, s.delay_ms) for s in steps([Fault(**f) for f in cell.faults])]
+    timed = [(s.at_s, s.action, s.delay_ms) for s in fault_actions(list(cell.faults))]
     assert timed == [
         (2, "pause", 0), (3, "resume", 0), (4, "pause", 0), (5, "resume", 0),
         (8, "delay", 30), (10, "delay", 0), (12, "stop", 0), (13, "restart", 0),

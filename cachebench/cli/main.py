@@ -7,6 +7,7 @@ cachebench run [--bench FILE | --quick] [--targets ...] [--scenario ...] [--dura
 cachebench report [RUN_DIR]
 cachebench compare RUN_A RUN_B
 cachebench sweep [--simulate] [--max-staleness 5s --max-memory 256MB --min-hit-ratio 0.9 ...]
+cachebench schema [FILE] [--check RUN_DIR]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from rich.markup import escape
 
 from cachebench import arg_types as argtypes
 from cachebench.cli.report_command import add_parsers as add_report_parsers
+from cachebench.cli.schema_command import add_parsers as add_schema_parsers
 from cachebench.cli.sweep_command import add_parsers as add_sweep_parsers
 from cachebench.run.processes.children import HOST
 from cachebench.run.processes.launcher import TargetProcess
@@ -269,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(commands)
     add_report_parsers(commands)
     add_sweep_parsers(commands)
+    add_schema_parsers(commands)
     return parser
 
 
@@ -286,7 +289,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     }  # fmt: skip
     matrix = load_matrix(bench_file, overrides, external_url=args.url)
     if args.rate is not None or args.users is not None:
-        matrix = matrix.with_load(users=args.users, rate_per_s=args.rate)
+        matrix = matrix.with_load(users=args.users, offered_rate_per_s=args.rate)
     run_dir = run_bench(matrix, external_url=args.url)
     return 0 if _run_status(run_dir) == "complete" else 1
 

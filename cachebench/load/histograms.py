@@ -16,9 +16,8 @@ from hdrh.histogram import HdrHistogram
 
 from cachebench.load.outcomes import ALL, ERROR
 from cachebench.load.records import process_name
+from cachebench.results import HistogramSummary, LatencyRecord, Timeline, Window
 
-#: Schema of ``latency.json``.
-SCHEMA = 1
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
 SIGNIFICANT_DIGITS = 3
@@ -159,15 +158,19 @@ class Aggregate:
         self,
         *,
         mode: str,
-        target_rate_per_s: float | None,
+        offered_rate_per_s: float | None,
         start_s: float | None,
         full_load_s: float | None,
         stop_s: float | None,
         expect_final_reports: bool,
-        extra: dict[str, Any],
-    ) -> dict[str, Any]:
+        locustfile: str | None,
+        host: str | None,
+        options: dict[str, Any],
+        measured_from_unix_s: float | None,
+        stopping_unix_s: float | None,
+    ) -> LatencyRecord:
         counts: dict[str, int] = {}
-        summary: dict[str, dict[str, float]] = {}
+        summary: dict[str, HistogramSummary] = {}
         for key in sorted(self.histograms):
             histogram = self.histograms[key]
             total = histogram.get_total_count()
@@ -177,30 +180,31 @@ class Aggregate:
             if kind == SERVICE:
                 counts[f"{name}|{outcome}"] = total
             summary[key] = summarize(histogram)
-        requests = self.total_requests()
         errors = sum(n for key, n in counts.items() if key.endswith(f"|{ERROR}"))
-        timeline, window, offered, achieved = self._rates(start_s, full_load_s, stop_s)
+        timeline, window, intended, achieved = self._rates(start_s, full_load_s, stop_s)
         incomplete = sorted(set(self.per_process) - self.final_processes) if expect_final_reports else []
-        return {
-            "schema": SCHEMA,
-            "unit": "us",
-            "mode": mode,
-            "histograms": {key: self.histograms[key].encode().decode("ascii") for key in summary},
-            "summary": summary,
-            "counts": counts,
-            "requests": requests,
-            "errors": errors,
-            "target_rate_per_s": target_rate_per_s,
-            "offered_rate_per_s": offered if mode == "fixed_rate" else None,
-            "achieved_rate_per_s": achieved,
-            "window": window,
-            "timeline": timeline,
-            "per_worker_counts": dict(self.per_process),
-            "incomplete_workers": incomplete,
-            "browser": dict(self.browser),
-            "after_stop": self._after_stop(),
-            **extra,
-        }
+        return LatencyRecord(
+            mode=mode,
+            histograms={key: self.histograms[key].encode().decode("ascii") for key in summary},
+            summary=summary,
+            counts=counts,
+            requests=self.total_requests(),
+            errors=errors,
+            offered_rate_per_s=offered_rate_per_s,
+            intended_rate_per_s=intended if mode == "fixed_rate" else None,
+            achieved_rate_per_s=achieved,
+            window=window,
+            timeline=timeline,
+            per_worker_counts=dict(self.per_process),
+            incomplete_workers=incomplete,
+            browser=dict(self.browser),
+            after_stop=self._after_stop(),
+            locustfile=locustfile,
+            host=host,
+            options=options,
+            measured_from_unix_s=measured_from_unix_s,
+            stopping_unix_s=stopping_unix_s,
+        )
 
     def _after_stop(self) -> dict[str, int]:
         """Answers per request name that came once Locust began to stop, left out (measurement)."""
@@ -212,10 +216,11 @@ class Aggregate:
 
     def _rates(
         self, start_s: float | None, full_load_s: float | None, stop_s: float | None
-    ) -> tuple[dict[str, Any], dict[str, Any], float | None, float | None]:
+    ) -> tuple[Timeline, Window | None, float | None, float | None]:
+        """The per-second timeline, and over the full-rate window the intended and achieved rates."""
         seconds = sorted({second for second, _ in self.timeline})
         if not seconds:
-            return {"t0_unix_s": None, "per_s": {}}, {}, None, None
+            return Timeline(), None, None, None
         first, last = seconds[0], seconds[-1]
         series_names = sorted({series for _, series in self.timeline})
         per_s = {
@@ -231,26 +236,25 @@ class Aggregate:
         completed = sum(self.timeline.get((s, "completed"), 0) for s in range(begin, end))
         intended = sum(self.timeline.get((s, "intended"), 0) for s in range(begin, end))
         seconds_covered = end - begin
-        window = {"from_unix_s": begin, "to_unix_s": end, "seconds": seconds_covered}
         return (
-            {"t0_unix_s": first, "per_s": per_s},
-            window,
+            Timeline(t0_unix_s=first, per_s=per_s),
+            Window(from_unix_s=begin, to_unix_s=end, seconds=seconds_covered),
             intended / seconds_covered,
             completed / seconds_covered,
         )
 
 
-def summarize(histogram: HdrHistogram) -> dict[str, float]:
-    return {
-        "count": histogram.get_total_count(),
-        "min_us": histogram.get_min_value(),
-        "mean_us": round(_mean_us(histogram), 1),
-        "p50_us": histogram.get_value_at_percentile(50),
-        "p90_us": histogram.get_value_at_percentile(90),
-        "p99_us": histogram.get_value_at_percentile(99),
-        "p999_us": histogram.get_value_at_percentile(99.9),
-        "max_us": histogram.get_max_value(),
-    }
+def summarize(histogram: HdrHistogram) -> HistogramSummary:
+    return HistogramSummary(
+        count=histogram.get_total_count(),
+        min_us=histogram.get_min_value(),
+        mean_us=round(_mean_us(histogram), 1),
+        p50_us=histogram.get_value_at_percentile(50),
+        p90_us=histogram.get_value_at_percentile(90),
+        p99_us=histogram.get_value_at_percentile(99),
+        p999_us=histogram.get_value_at_percentile(99.9),
+        max_us=histogram.get_max_value(),
+    )
 
 
 def _mean_us(histogram: HdrHistogram) -> float:

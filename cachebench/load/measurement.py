@@ -40,15 +40,10 @@ both ride in the same message, so our counts and Locust's always cover the same 
 
 Files, in ``--results-dir`` (nothing is written when it is empty), written atomically:
 
-- ``latency.json`` (master or single process; at test stop and again at quit): ``schema``,
-  ``unit`` ("us"), ``mode`` (``capacity``|``fixed_rate``), ``histograms``
-  {"<name>|<outcome>|<service|corrected>": base64 HDR}, ``summary`` (same keys: count, min_us,
-  mean_us, p50_us, p90_us, p99_us, p999_us, max_us), ``counts`` {"<name>|<outcome>": n},
-  ``requests``, ``errors``, ``target_rate_per_s``, ``offered_rate_per_s``,
-  ``achieved_rate_per_s``, ``window`` (the full seconds the rates cover), ``timeline``,
-  ``per_worker_counts``, ``incomplete_workers``, ``browser``, ``after_stop``, ``stopping_unix_s``,
-  ``options``, ``locustfile``, ``host``. ``offered_rate_per_s`` (fixed rate only) counts
-  intended sends, ``achieved`` completions.
+- ``latency.json`` (master or single process; at test stop and again at quit): a
+  ``cachebench.results.LatencyRecord`` — histograms ``<name>|<outcome>|<service|corrected>``,
+  counts, the offered, intended and achieved rates over the full-rate ``window``, the per-second
+  ``timeline``, per-process counts, browser-cache counters and the answers after Locust's stop.
 - ``reads-<hostname>-<pid>.csv.gz`` and ``writes-<hostname>-<pid>.csv.gz`` from every process
   that ran users (workers included), renamed into place when the process quits.
 
@@ -59,7 +54,6 @@ its users to finish reports too late; such a worker is listed in ``incomplete_wo
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -72,7 +66,7 @@ from locust.runners import STATE_STOPPED, MasterRunner, WorkerRunner
 from cachebench.load.histograms import AFTER_STOP, Aggregate, Recorder, latency_bucket
 from cachebench.load.outcomes import CLIENT_LOCAL, ERROR, MISS, NOT_MODIFIED, classify_cache_status
 from cachebench.load.records import READS_HEADER, WRITES_HEADER, RowLog, body_version, etag_version
-from cachebench.results import LATENCY_FILE, READS_PREFIX, WRITES_PREFIX, write_atomic
+from cachebench.results import LATENCY_FILE, READS_PREFIX, WRITES_PREFIX
 
 #: Attributes set on ``parsed_options`` by the master; Locust copies custom options into every
 #: spawn message, which is how workers learn them.
@@ -126,7 +120,8 @@ def measured_from_unix_s(environment: Any) -> float | None:
     return run_start_unix_s(environment) + lead_in_s if lead_in_s > 0 else None
 
 
-def target_rate_per_s(environment: Any) -> float:
+def offered_rate_per_s(environment: Any) -> float:
+    """The rate asked of the generator (``--rate``; 0: a closed loop)."""
     return float(getattr(environment.parsed_options, "rate", 0) or 0)
 
 
@@ -185,28 +180,24 @@ class _State:
         if not self.is_master:
             self.aggregate.merge({**self.recorder.drain(), "final": True})
         options = self.environment.parsed_options
-        rate = target_rate_per_s(self.environment)
+        rate = offered_rate_per_s(self.environment)
         measured_from_s = measured_from_unix_s(self.environment)
         report = self.aggregate.report(
             mode="fixed_rate" if rate > 0 else "capacity",
-            target_rate_per_s=rate or None,
+            offered_rate_per_s=rate or None,
             start_s=self.start_s,
             full_load_s=max(filter(None, (self.full_load_s, measured_from_s)), default=None),
             stop_s=self.stop_s,
             expect_final_reports=self.is_master,
-            extra={
-                "locustfile": getattr(options, "locustfile", None),
-                "host": self.environment.host,
-                "options": _workload_options(options),
-                "measured_from_unix_s": measured_from_s,
-                "stopping_unix_s": self.stopping_s,
-            },
+            locustfile=getattr(options, "locustfile", None),
+            host=self.environment.host,
+            options=_workload_options(options),
+            measured_from_unix_s=measured_from_s,
+            stopping_unix_s=self.stopping_s,
         )
-        if final and report["incomplete_workers"]:
-            log.warning(
-                "no final report from %s: their last requests are missing", report["incomplete_workers"]
-            )
-        write_atomic(directory / LATENCY_FILE, json.dumps(report, indent=1) + "\n")
+        if final and report.incomplete_workers:
+            log.warning("no final report from %s: their last requests are missing", report.incomplete_workers)
+        report.write(directory / LATENCY_FILE)
 
     def close_rows(self) -> None:
         for rows in (self.reads, self.writes):

@@ -39,7 +39,7 @@ def runner_cpu_per_hit(rate_per_s: float = RATE_PER_S, duration_s: float = DURAT
             "label": "perf-cpu", "targets": ["l1"], "scenarios": ["read_only"],
             "scenario_options": {"keys": 1}, "warmup_s": 2, "steady_state": False,
             "duration_s": duration_s,
-            "modes": [{"kind": "fixed_rate", "users": 32, "rate_per_s": rate_per_s}],
+            "modes": [{"kind": "fixed_rate", "users": 32, "offered_rate_per_s": rate_per_s}],
         },
     )  # fmt: skip
     # cachebench.perf pins itself to the load CPU; the runner plans its own CPUs from this process's.

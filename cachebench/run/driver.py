@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
-from cachebench.run.matrix import Cell, Matrix, expand
+from cachebench.results import RESULTS_ROOT, CellSpec, Headline, Manifest, SearchHeadline, new_run_dir
+from cachebench.run.matrix import Matrix, expand
 from cachebench.run.processes.redis_server import RedisServer
 from cachebench.run.runner import run_cells
 from cachebench.run.sampling import Sampler
@@ -31,12 +31,12 @@ def _redis_version() -> str | None:
 class Progress:
     """The live line: cell i of n, phase, time left, current req/s, hit ratio, generator CPU."""
 
-    def __init__(self, cells: list[Cell], console: Console) -> None:
+    def __init__(self, cells: list[CellSpec], console: Console) -> None:
         self.cells = cells
         self.console = console
         self.live = Live(console=console, refresh_per_second=2, transient=True)
 
-    def tick(self, cell: Cell, sampler: Sampler | None, phase: str, ends_at: float) -> None:
+    def tick(self, cell: CellSpec, sampler: Sampler | None, phase: str, ends_at: float) -> None:
         phase_left_s = max(0.0, ends_at - time.monotonic())
         later = self.cells[cell.index :]
         run_left_s = phase_left_s + sum(_expected_s(c, self.cells) for c in later)
@@ -64,12 +64,12 @@ class Progress:
         self.live.update(table)
 
 
-def _expected_s(cell: Cell, cells: list[Cell]) -> float:
+def _expected_s(cell: CellSpec, cells: list[CellSpec]) -> float:
     """A rough time a cell takes: a search as if it took half its steps; a warm-up only where a
     session starts (its later cells reuse the warmed processes)."""
     if cell.search:
-        step_s = cell.search["step_s"] + cell.search.get("lead_in_s", 0.0)
-        return cell.search["max_steps"] / 2 * (step_s + CELL_OVERHEAD_S / 2)
+        step_s = cell.search.step_s + cell.search.lead_in_s
+        return cell.search.max_steps / 2 * (step_s + CELL_OVERHEAD_S / 2)
     starts = cell.session is None or cell.index == 1 or cells[cell.index - 2].session != cell.session
     return (cell.warmup_s + CELL_OVERHEAD_S if starts else CELL_OVERHEAD_S / 2) + cell.duration_s
 
@@ -81,34 +81,33 @@ def summary_table(manifest: Manifest) -> Table:
         table.add_column(
             column, justify="right" if column not in ("target", "scenario", "status") else "left"
         )
-    for cell in manifest.data["cells"]:
-        headline = cell.get("summary") or {}
-        hits = [f"{k.removesuffix('_hit_ratio')} {v:.1%}" for k, v in headline.items()
-                if k.endswith("_hit_ratio") and v is not None]  # fmt: skip
-        searched = "capacity_at_slo_per_s" in headline
-        if searched:  # a capacity search: the rate it found (≥: a lower bound) and what bound it
-            rate = _fmt(
-                headline["capacity_at_slo_per_s"], ("≥" if headline.get("lower_bound") else "") + "{:,.0f}"
-            )
-            verdict = f"{headline.get('bound')} at p99 ≤ {headline.get('slo_p99_ms'):g} ms"
+    for cell in manifest.cells:
+        headline = cell.summary
+        if isinstance(headline, SearchHeadline):  # the rate it found (≥: a lower bound), what bound it
+            figures = headline.at_capacity
+            rate = _fmt(headline.capacity_at_slo_per_s, ("≥" if headline.lower_bound else "") + "{:,.0f}")
+            verdict = f"{headline.bound} at p99 ≤ {headline.slo_p99_ms:g} ms"
         else:
-            rate = _fmt(headline.get("requests_per_s"), "{:,.0f}")
-            verdict = headline.get("saturation", "–")
+            figures = headline
+            rate = _fmt(headline.achieved_rate_per_s if headline else None, "{:,.0f}")
+            verdict = (headline.saturation if headline else None) or "–"
+        hits = [
+            f"{layer} {ratio:.1%}"
+            for layer, ratio in (figures.hit_ratio_by_layer if figures else {}).items()
+            if ratio is not None
+        ]
         table.add_row(
-            str(cell["index"]),
-            cell["target"],
-            cell["scenario"],
-            cell["mode"],
+            str(cell.index),
+            cell.target,
+            cell.scenario,
+            cell.mode,
             rate,
-            _fmt(headline.get("p50_ms_at_capacity" if searched else "p50_ms"), "{:.3f}"),
-            _fmt(headline.get("p99_ms_at_capacity" if searched else "p99_ms"), "{:.3f}"),
+            _fmt(figures.p50_ms if figures else None, "{:.3f}"),
+            _fmt(figures.p99_ms if figures else None, "{:.3f}"),
             ", ".join(hits) or "–",
-            _fmt(
-                headline.get("origin_reads_per_s_at_capacity" if searched else "origin_reads_per_s"),
-                "{:,.0f}",
-            ),
-            verdict + (", busy machine" if headline.get("machine_busy") else ""),
-            cell["status"] + (f" ({cell['reason']})" if cell.get("reason") else ""),
+            _fmt(figures.origin_reads_per_s if figures else None, "{:,.0f}"),
+            verdict + (", busy machine" if headline is not None and headline.machine_busy else ""),
+            cell.status + (f" ({cell.reason})" if cell.reason else ""),
         )
     return table
 
@@ -128,8 +127,8 @@ def run_bench(
     console = console or (Console() if sys.stdout.isatty() else Console(width=160))
     cells = expand(matrix)
     run_dir = new_run_dir(matrix.label, results_root)
-    manifest = Manifest(run_dir, matrix.model_dump(mode="json"), [c.as_dict() for c in cells])
-    manifest.data["redis_version"] = _redis_version()
+    manifest = Manifest.start(run_dir, matrix.model_dump(mode="json"), cells)
+    manifest.redis_version = _redis_version()
     manifest.save()
     console.print(f"cachebench: {len(cells)} cells → {run_dir}")
     progress = Progress(cells, console)
@@ -138,9 +137,9 @@ def run_bench(
             run_cells(cells, run_dir, manifest, progress.tick, external_url)
     finally:
         console.print(summary_table(manifest))
-        for cell in manifest.data["cells"]:
-            lines = (cell.get("summary") or {}).get("fault_goals") or []
+        for cell in manifest.cells:
+            lines = (cell.summary.fault_goals if isinstance(cell.summary, Headline) else None) or []
             if lines:
-                console.print(f"fault goals, {cell['name']}:", *(f"  {line}" for line in lines), sep="\n")
-        console.print(f"results: {run_dir} ({manifest.data['status']})")
+                console.print(f"fault goals, {cell.name}:", *(f"  {line}" for line in lines), sep="\n")
+        console.print(f"results: {run_dir} ({manifest.status})")
     return run_dir

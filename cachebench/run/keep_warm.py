@@ -31,7 +31,7 @@ import httpx
 from cachebench.arg_types import is_loopback_url
 from cachebench.load.workload import WARMUP_SEED_OFFSET, WorkloadSpec, operations
 from cachebench.metrics_text import metric_sum, parse_metrics
-from cachebench.run.matrix import Cell
+from cachebench.results import CellSpec
 from cachebench.run.scenario_workload import workload_of_scenario
 from targets import TARGETS
 
@@ -154,11 +154,11 @@ class KeepWarm:
             in_flight.release()
 
 
-def keeper_for(cell: Cell, url: str) -> KeepWarm | None:
+def keeper_for(cell: CellSpec, url: str) -> KeepWarm | None:
     """A keep-warm for a caching target we started, at a fixed rate, on an item workload, warmed
     to steady state."""
     row = TARGETS.get(cell.target)
-    if row is None or not row.caches or cell.rate_per_s <= 0:
+    if row is None or not row.caches or cell.offered_rate_per_s <= 0:
         return None
     if cell.warmup != "steady_state":
         # A fixed warm-up promises the phases exactly as configured (a sweep's simulator replays
@@ -168,4 +168,4 @@ def keeper_for(cell: Cell, url: str) -> KeepWarm | None:
         spec = workload_of_scenario(cell.scenario, cell.scenario_options, cell.seed + WARMUP_SEED_OFFSET)
     except ValueError:
         return None  # not an item workload (per_user, browser_clients...): nothing to keep warm
-    return KeepWarm(url, spec, cell.rate_per_s)
+    return KeepWarm(url, spec, cell.offered_rate_per_s)

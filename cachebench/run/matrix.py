@@ -1,7 +1,8 @@
 """The benchmark matrix: a TOML bench file, overridden by CLI flags, expanded into cells.
 
 A cell is one target × scenario × settings variant × load mode × repetition. Everything a cell
-needs to be reproduced is in its ``Cell`` (and so in the results manifest).
+needs to be reproduced is in its ``CellSpec`` (``cachebench.results``: ``cell.json`` and the
+manifest).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import ast
 import functools
 import itertools
 import tomllib
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,8 +26,8 @@ from pydantic import (
 )
 
 from cachebench.arg_types import is_loopback_url
-from cachebench.results import PROJECT_ROOT
-from cachebench.run.faults.fault_schedule import Fault, check_schedule
+from cachebench.results import PROJECT_ROOT, CellSpec, FaultSpec, SearchSpec
+from cachebench.run.faults.fault_schedule import check_schedule
 from cachebench.run.processes.children import plan_cpus
 from cachebench.settings import Settings
 from targets import default_targets, find_target
@@ -52,9 +53,11 @@ SEARCH_LEAD_IN_S = 3.0
 class LoadMode(BaseModel):
     """How a cell loads its target.
 
-    - ``fixed_rate``: open loop at ``rate_per_s``; latency from each request's intended send time.
+    - ``fixed_rate``: open loop at ``offered_rate_per_s``; latency from each request's intended
+      send time.
     - ``slo``: the highest rate served with p99 within the matrix's ``slo_p99_ms`` (open-loop
-      steps, ``capacity_search``), from ``rate_per_s`` (the start) up to ``max_rate_per_s``.
+      steps, ``capacity_search``), from ``offered_rate_per_s`` (the first step) up to
+      ``max_rate_per_s``.
     - ``capacity``: closed loop, as fast as ``users`` go: throughput at that concurrency (Little's
       law), not the capacity of the target; an explicit choice, out of the default matrix.
     """
@@ -62,7 +65,10 @@ class LoadMode(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["capacity", "fixed_rate", "slo"]
     users: int = Field(32, ge=1, le=5000)
-    rate_per_s: float = Field(0.0, ge=0, le=100_000)
+    #: The rate asked of the load generator (``rate_per_s``, its name before 2026-12, still reads).
+    offered_rate_per_s: float = Field(
+        0.0, ge=0, le=100_000, validation_alias=AliasChoices("offered_rate_per_s", "rate_per_s")
+    )
     max_rate_per_s: float = Field(20_000.0, gt=0, le=100_000)
     #: Seconds each step of a capacity search offers its rate, measured ...
     step_s: float = Field(3.0, ge=1, le=60)
@@ -75,13 +81,14 @@ class LoadMode(BaseModel):
 
     @property
     def name(self) -> str:
-        return {"capacity": "capacity", "slo": "slo"}.get(self.kind, f"rate{self.rate_per_s:g}")
+        return {"capacity": "capacity", "slo": "slo"}.get(self.kind, f"rate{self.offered_rate_per_s:g}")
 
     @model_validator(mode="after")
     def _search_has_a_start(self) -> LoadMode:
-        if self.kind == "slo" and not 0 < self.rate_per_s <= self.max_rate_per_s:
+        if self.kind == "slo" and not 0 < self.offered_rate_per_s <= self.max_rate_per_s:
             raise ValueError(
-                f"slo: rate_per_s (the first step, {self.rate_per_s:g}) must be > 0 and <= max_rate_per_s"
+                f"slo: offered_rate_per_s (the first step, {self.offered_rate_per_s:g}) must be > 0 "
+                "and <= max_rate_per_s"
             )
         return self
 
@@ -119,7 +126,7 @@ class Matrix(BaseModel):
     scenario_options: dict[str, object] = Field(default_factory=dict)
     #: Faults injected into each cell's Redis during the measured phase (``fault_schedule``);
     #: targets without Redis run the same schedule untouched, as the baseline.
-    faults: list[Fault] = Field(default_factory=list)
+    faults: list[FaultSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _faults_fit_the_measured_phase(self) -> Matrix:
@@ -150,11 +157,11 @@ class Matrix(BaseModel):
     def targets_for(self, scenario: str) -> list[str]:
         return self.scenario_targets.get(scenario, self.targets)
 
-    def with_load(self, users: int | None, rate_per_s: float | None) -> Matrix:
+    def with_load(self, users: int | None, offered_rate_per_s: float | None) -> Matrix:
         """One load mode from the CLI: fixed rate when a rate is given, else closed loop."""
         users = users or self.modes[0].users
-        if rate_per_s:
-            mode = LoadMode(kind="fixed_rate", users=users, rate_per_s=rate_per_s)
+        if offered_rate_per_s:
+            mode = LoadMode(kind="fixed_rate", users=users, offered_rate_per_s=offered_rate_per_s)
         else:
             mode = LoadMode(kind="capacity", users=users)
         return self.model_copy(update={"modes": [mode]})
@@ -177,47 +184,6 @@ class Matrix(BaseModel):
                     raise ValueError(f"settings variant {variant!r}: unknown setting {name!r}")
             Settings(**values)  # raises with the field name when a value is bad
         return variants
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One measurement: everything needed to run it again."""
-
-    index: int
-    target: str
-    scenario: str
-    variant: str
-    settings: dict[str, object]
-    mode: str
-    users: int
-    rate_per_s: float
-    repetition: int
-    duration_s: float
-    warmup_s: float
-    workers: int
-    locust_processes: int
-    seed: int
-    scenario_options: dict[str, object] = field(default_factory=dict)
-    #: "steady_state" (warm up until settled), "fixed" (warm up warmup_s) or "transient" (a
-    #: scenario whose hit ratio is meant to move: warm up warmup_s, measure the movement).
-    warmup: str = "fixed"
-    #: The bench file's fault schedule (``Fault`` fields), the same for every cell of the matrix.
-    faults: list[dict[str, object]] = field(default_factory=list)
-    #: Cells with the same session key run on one set of processes (``reuse_processes``).
-    session: str | None = None
-    #: A capacity search's parameters (``slo`` mode): slo_p99_ms, max_rate_per_s, step_s,
-    #: lead_in_s, max_steps.
-    search: dict[str, float] | None = None
-    #: Seconds the measured phase's load runs before it is recorded (a search step's or a fixed
-    #: rate's lead-in).
-    lead_in_s: float = 0.0
-
-    @property
-    def name(self) -> str:
-        return f"{self.index:03d}-{self.target}-{self.scenario}-{self.variant}-{self.mode}-r{self.repetition}"
-
-    def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "name": self.name}
 
 
 def load_matrix(path: Path | None, overrides: dict[str, object], external_url: str | None = None) -> Matrix:
@@ -269,7 +235,7 @@ def _narrowed(data: dict) -> dict[str, list[str]]:
     }
 
 
-def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
+def expand(matrix: Matrix, base_seed: int = 42) -> list[CellSpec]:
     """Cells in run order. Repetitions are the outer loop, so drift over time spreads evenly; with
     ``reuse_processes`` each target's cells run together instead (fixed-rate modes first, on the
     freshly warmed target; a capacity search last, once: its steps leave the caches warmer)."""
@@ -298,7 +264,7 @@ def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
     cells = []
     for index, (repetition, scenario, (variant, values), mode, target) in enumerate(combos, start=1):
         cells.append(
-            Cell(
+            CellSpec(
                 index=index,
                 target=target,
                 scenario=scenario,
@@ -306,7 +272,7 @@ def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
                 settings=dict(values),
                 mode=mode.name,
                 users=mode.users,
-                rate_per_s=mode.rate_per_s,
+                offered_rate_per_s=mode.offered_rate_per_s,
                 repetition=repetition,
                 duration_s=matrix.duration_s,
                 warmup_s=matrix.warmup_s,
@@ -315,7 +281,7 @@ def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
                 seed=base_seed + repetition - 1,
                 scenario_options=dict(matrix.scenario_options),
                 warmup=_warmup_kind(matrix, scenario),
-                faults=[fault.model_dump(exclude_none=True) for fault in matrix.faults],
+                faults=tuple(matrix.faults),
                 session=f"{scenario}-{variant}-{target}" if matrix.reuse_processes else None,
                 search=_search(matrix, mode),
                 lead_in_s=(mode.lead_in_s or 0.0) if mode.kind == "fixed_rate" else 0.0,
@@ -324,16 +290,16 @@ def expand(matrix: Matrix, base_seed: int = 42) -> list[Cell]:
     return cells
 
 
-def _search(matrix: Matrix, mode: LoadMode) -> dict[str, float] | None:
+def _search(matrix: Matrix, mode: LoadMode) -> SearchSpec | None:
     if mode.kind != "slo":
         return None
-    return {
-        "slo_p99_ms": matrix.slo_p99_ms,
-        "max_rate_per_s": mode.max_rate_per_s,
-        "step_s": mode.step_s,
-        "lead_in_s": SEARCH_LEAD_IN_S if mode.lead_in_s is None else mode.lead_in_s,
-        "max_steps": mode.max_steps,
-    }
+    return SearchSpec(
+        slo_p99_ms=matrix.slo_p99_ms,
+        max_rate_per_s=mode.max_rate_per_s,
+        step_s=mode.step_s,
+        lead_in_s=SEARCH_LEAD_IN_S if mode.lead_in_s is None else mode.lead_in_s,
+        max_steps=mode.max_steps,
+    )
 
 
 def generator_cpu_count() -> int:

@@ -19,14 +19,25 @@ import httpx
 from cachebench import results
 from cachebench.load.browser_state import CLIENT_CACHE_DIR_ENV
 from cachebench.metrics_text import parse_metrics
-from cachebench.results import METRICS_AFTER_FILE, Manifest, write_json
+from cachebench.results import (
+    METRICS_AFTER_FILE,
+    AfterRecorded,
+    CellFile,
+    CellSpec,
+    CellSummary,
+    CheckOutcome,
+    Cpus,
+    FaultsFile,
+    Manifest,
+    SearchSummary,
+    VerifyFile,
+    WarmupRecord,
+)
 from cachebench.run import summary as cell_summary
 from cachebench.run import target_state
 from cachebench.run.capacity import capacity_run
-from cachebench.run.faults import fault_goals
 from cachebench.run.faults.fault_injector import FaultInjector, evaluate_faults, redis_url_for_target
 from cachebench.run.keep_warm import keeper_for
-from cachebench.run.matrix import Cell
 from cachebench.run.processes.children import plan_cpus, terminate
 from cachebench.run.processes.launcher import ExternalTarget, TargetProcess
 from cachebench.run.processes.locust_process import (
@@ -47,10 +58,10 @@ from cachebench.serve.origin import export_write_log
 from targets import TARGETS
 
 
-def _verify(url: str, cell: Cell, external: bool) -> list[dict[str, str]]:
+def _verify(url: str, cell: CellSpec, external: bool) -> list[CheckOutcome]:
     # A service we did not start may lack /healthz or /metrics: those checks only warn then.
     checks = verify(url, None, strict=False) if external else verify(url, cell.target, workers=cell.workers)
-    return [{"name": c.name, "status": c.status, "reason": c.reason} for c in checks]
+    return [CheckOutcome(name=c.name, status=c.status, reason=c.reason) for c in checks]
 
 
 #: After Locust's run time, its users have stopped and their last requests are answered.
@@ -70,7 +81,7 @@ class CellRunner:
         #: What every Locust process of the current session gets in its environment.
         self._locust_env: dict[str, str] = {}
 
-    def run(self, cell: Cell) -> dict[str, object]:
+    def run(self, cell: CellSpec) -> CellSummary | SearchSummary:
         """One cell on processes of its own."""
         for _, outcome in self.run_session([cell]):
             if isinstance(outcome, Exception):
@@ -78,7 +89,9 @@ class CellRunner:
             return outcome
         raise CellFailed("the cell was not run")
 
-    def run_session(self, cells: list[Cell]) -> Iterator[tuple[Cell, dict[str, object] | Exception]]:
+    def run_session(
+        self, cells: list[CellSpec]
+    ) -> Iterator[tuple[CellSpec, CellSummary | SearchSummary | Exception]]:
         """Start the session's processes, verify and warm them up once, then measure each cell.
 
         Yields each cell with its result, or with the exception that ended it (later cells still
@@ -93,8 +106,8 @@ class CellRunner:
             session = self._start(first, first_dir, stack)
             checks = _verify(session.target.url, first, external=self.external_url is not None)
             for cell in cells:
-                write_json(self._cell_dir(cell) / results.VERIFY_FILE, checks)
-            failed = [c["name"] for c in checks if c["status"] == "fail"]
+                VerifyFile(checks=checks).write(self._cell_dir(cell) / results.VERIFY_FILE)
+            failed = [c.name for c in checks if c.status == "fail"]
             if failed:
                 raise CellFailed(f"verification failed: {', '.join(failed)}")
             if self.external_url is None:
@@ -110,11 +123,16 @@ class CellRunner:
             if first.warmup_s > 0:
                 session.warmup = self._warm_up(first, session.target, first_dir, session.keep_warm)
             session.keep_warm()
-            done: list[dict[str, object]] = []
+            done: list[CellSummary | SearchSummary] = []
             for position, cell in enumerate(cells):
                 try:
                     if cell.search:
-                        same_rate = [r for r in done if r["cell"]["rate_per_s"] == cell.rate_per_s]
+                        rate = cell.offered_rate_per_s
+                        same_rate = [
+                            r
+                            for r in done
+                            if isinstance(r, CellSummary) and r.cell.offered_rate_per_s == rate
+                        ]
                         result = capacity_run.search(
                             cell, self._cell_dir(cell), self._measure_step(session), (same_rate or [None])[-1]
                         )
@@ -123,22 +141,22 @@ class CellRunner:
                 except (CellFailed, OSError, ValueError, httpx.HTTPError) as exc:
                     yield cell, exc
                     continue
-                result["warmup"] = _warmup_record(session.warmup, position, first)
-                write_json(self._cell_dir(cell) / results.SUMMARY_FILE, result)
-                if result.get("interrupted"):
+                result.warmup = _warmup_record(session.warmup, position, first)
+                result.write(self._cell_dir(cell) / results.SUMMARY_FILE)
+                if result.interrupted:
                     raise KeyboardInterrupt
                 done.append(result)
                 session.keep_warm()
                 yield cell, result
 
-    def _cell_dir(self, cell: Cell) -> Path:
+    def _cell_dir(self, cell: CellSpec) -> Path:
         cell_dir = results.cell_dir(self.run_dir, cell.name)
         if not cell_dir.exists():
             cell_dir.mkdir(parents=True)
-            write_json(cell_dir / results.CELL_FILE, cell.as_dict())
+            CellFile.of(cell).write(cell_dir / results.CELL_FILE)
         return cell_dir
 
-    def _start(self, cell: Cell, cell_dir: Path, stack: contextlib.ExitStack) -> Session:
+    def _start(self, cell: CellSpec, cell_dir: Path, stack: contextlib.ExitStack) -> Session:
         if self.external_url is not None:
             return Session(ExternalTarget(self.external_url))
         settings = dict(cell.settings)
@@ -156,15 +174,16 @@ class CellRunner:
         )  # fmt: skip
         return Session(target, redis_server, proxy)
 
-    def _measure_step(self, session: Session) -> Callable[[Cell, Path], dict[str, object]]:
-        def measure(step: Cell, step_dir: Path) -> dict[str, object]:
+    def _measure_step(self, session: Session) -> Callable[[CellSpec, Path], CellSummary]:
+        def measure(step: CellSpec, step_dir: Path) -> CellSummary:
             step_dir.mkdir(parents=True, exist_ok=True)
             result = self._measure_cell(step, session, step_dir, resume_keep_warm=False)
-            if not result.get("interrupted"):
+            if not result.interrupted:
                 # None: still serving at the bound, and the next step starts behind a queue.
-                result["drained_after_s"] = target_state.wait_until_drained(session.target.url)
-            write_json(step_dir / results.SUMMARY_FILE, result)
-            if result.get("interrupted"):
+                result.drained_after_s = target_state.wait_until_drained(session.target.url)
+                result.still_serving = result.drained_after_s is None
+            result.write(step_dir / results.SUMMARY_FILE)
+            if result.interrupted:
                 raise KeyboardInterrupt
             session.keep_warm()
             return result
@@ -172,8 +191,8 @@ class CellRunner:
         return measure
 
     def _measure_cell(
-        self, cell: Cell, session: Session, cell_dir: Path, resume_keep_warm: bool = True
-    ) -> dict[str, object]:
+        self, cell: CellSpec, session: Session, cell_dir: Path, resume_keep_warm: bool = True
+    ) -> CellSummary:
         """Metrics before, the measured phase, metrics after: the cell's summary (not yet written).
 
         ``resume_keep_warm``: the keep-warm starts again as soon as the phase's counters are read
@@ -219,18 +238,18 @@ class CellRunner:
             export_write_log(target.origin_path, cell_dir / results.ORIGIN_WRITES_FILE)
         result = cell_summary.summarize(
             cell, cell_dir, rows, started_at, time.time(), returncode,
-            cpus={"target": self.target_cpus, "generator": self.generator_cpus}, interrupted=interrupted,
+            cpus=Cpus(target=self.target_cpus, generator=self.generator_cpus), interrupted=interrupted,
             metrics_before=metrics_before, metrics_after=metrics_after, idle_cpu=session.idle_cpu,
         )  # fmt: skip
-        result["interrupted"] = interrupted
-        result["keep_warm_handover_s"] = before["handover_s"]
-        result["after_recorded_s"] = _after_recorded(marks, result["locust_stopping_unix_s"], session.keeper)
+        result.keep_warm_handover_s = before["handover_s"]
+        result.after_recorded_s = _after_recorded(marks, result.locust_stopping_unix_s, session.keeper)
         if injector is not None:
-            result["faults"] = evaluate_faults(cell, cell_dir, injector, rows, metrics_before, metrics_after)
-            result["headline"]["fault_goals"] = fault_goals.goal_lines(result["faults"]["goals"])
+            result.faults = evaluate_faults(cell, cell_dir, injector, rows, metrics_before, metrics_after)
+            FaultsFile(**result.faults.model_dump()).write(cell_dir / results.FAULTS_FILE)
+            result.headline.fault_goals = [goal.line() for goal in result.faults.goals]
         return result
 
-    def _lead_in(self, cell: Cell, url: str, waited_for_load: bool) -> None:
+    def _lead_in(self, cell: CellSpec, url: str, waited_for_load: bool) -> None:
         """The phase's first ``cell.lead_in_s`` seconds of load, which Locust does not record."""
         if not waited_for_load:
             target_state.wait_until_loaded(url)
@@ -240,8 +259,12 @@ class CellRunner:
             time.sleep(min(0.25, left_s))
 
     def _warm_up(
-        self, cell: Cell, target: TargetProcess, cell_dir: Path, before_end: Callable[[], None] = lambda: None
-    ) -> dict[str, object]:
+        self,
+        cell: CellSpec,
+        target: TargetProcess,
+        cell_dir: Path,
+        before_end: Callable[[], None] = lambda: None,
+    ) -> WarmupRecord:
         """Same load, nothing recorded: until the hit ratio settles (at most warmup_s), or warmup_s.
 
         ``before_end`` runs while Locust still sends, just before the warm-up ends (the keep-warm
@@ -277,11 +300,11 @@ class CellRunner:
             returncode = wait(proc, cell.warmup_s + LOCUST_GRACE_S, on_tick)
         if not settled:
             check_exit(returncode, log_path)
-        return {"kind": cell.warmup, **watch.record(time.monotonic() - started, settled)}
+        return watch.record(cell.warmup, time.monotonic() - started, settled)
 
     def _measure(
         self,
-        cell: Cell,
+        cell: CellSpec,
         session: Session,
         cell_dir: Path,
         rows: list[dict],
@@ -333,9 +356,7 @@ class CellRunner:
         return returncode
 
 
-def _after_recorded(
-    marks: dict[str, float], stopped: float | None, keeper: object
-) -> dict[str, float | None] | None:
+def _after_recorded(marks: dict[str, float], stopped: float | None, keeper: object) -> AfterRecorded | None:
     """Seconds after Locust began to stop its users (``stopped``) at which its process exited and
     the keep-warm read again (negative: the two loads overlapped). A cache gets no reads between."""
     if not stopped:
@@ -345,11 +366,11 @@ def _after_recorded(
         return round(marks[mark] - stopped, 3) if mark in marks else None
 
     resumed = since("keep_warm_resumed") if keeper is not None else None
-    return {"generator_exited_s": since("generator_exited"), "keep_warm_resumed_s": resumed}
+    return AfterRecorded(generator_exited_s=since("generator_exited"), keep_warm_resumed_s=resumed)
 
 
 def run_cells(
-    cells: list[Cell],
+    cells: list[CellSpec],
     run_dir: Path,
     manifest: Manifest,
     on_tick: Callable[..., None] = lambda *a: None,
@@ -370,12 +391,10 @@ def run_cells(
                     manifest.set_cell(cell.index, "failed", f"{type(outcome).__name__}: {outcome}")
                     status = "complete_with_failures"
                     continue
-                state = "complete" if outcome.get("complete") else "incomplete"
+                state = "complete" if outcome.complete else "incomplete"
                 if state != "complete":
                     status = "complete_with_failures"
-                manifest.set_cell(
-                    cell.index, state, outcome.get("incomplete_reason"), summary=outcome["headline"]
-                )
+                manifest.set_cell(cell.index, state, outcome.incomplete_reason, summary=outcome.headline)
         except KeyboardInterrupt:
             manifest.set_cell(pending[0].index, "incomplete", "interrupted")
             for later in cells[pending[0].index :]:
@@ -390,8 +409,8 @@ def run_cells(
     return status
 
 
-def _warmup_record(warmup: dict[str, object] | None, position: int, first: Cell) -> dict[str, object] | None:
+def _warmup_record(warmup: WarmupRecord | None, position: int, first: CellSpec) -> WarmupRecord | None:
     """The session's warm-up; a later cell notes that it ran on the same warmed processes."""
     if warmup is None or position == 0:
         return warmup
-    return {**warmup, "shared_with": first.name}
+    return warmup.model_copy(update={"shared_with": first.name})

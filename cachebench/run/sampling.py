@@ -222,7 +222,7 @@ class Sampler:
     def _rates(self, before: dict, after: dict, elapsed_s: float) -> dict[str, float | None]:
         if not before or not after:
             return {"requests_per_s": None, "origin_reads_per_s": None}
-        return metric_changes(before, after, elapsed_s)
+        return metric_changes(before, after, elapsed_s).sample_columns()
 
     def _memory(self) -> dict[str, int | None]:
         sizes = rss_bytes(self.target_processes())

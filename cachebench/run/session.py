@@ -6,8 +6,8 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from cachebench.results import CellSpec, IdleCpu, WarmupRecord
 from cachebench.run.keep_warm import KeepWarm
-from cachebench.run.matrix import Cell
 from cachebench.run.processes.launcher import ExternalTarget, TargetProcess
 from cachebench.run.processes.redis_server import RedisServer
 
@@ -19,9 +19,9 @@ class Session:
     target: TargetProcess | ExternalTarget
     redis_server: RedisServer | None = None
     proxy: object = None
-    warmup: dict[str, object] | None = None
+    warmup: WarmupRecord | None = None
     #: CPU the target and Redis use with no load but the same sampling (``target_state.idle_cpu``).
-    idle_cpu: dict[str, float | None] | None = None
+    idle_cpu: IdleCpu | None = None
     #: Reads between measured phases (``keep_warm``), for a caching target at a fixed rate.
     keeper: KeepWarm | None = None
 
@@ -37,7 +37,7 @@ class Session:
         return round(self.keeper.stop_once_overtaken(), 3)
 
 
-def sessions(cells: list[Cell]) -> Iterator[list[Cell]]:
+def sessions(cells: list[CellSpec]) -> Iterator[list[CellSpec]]:
     """Consecutive cells with one session key share processes; a cell without one runs alone."""
     for _, group in itertools.groupby(cells, key=lambda c: c.session or f"cell-{c.index}"):
         yield list(group)

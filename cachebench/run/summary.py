@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from statistics import mean, stdev
@@ -10,9 +9,21 @@ from statistics import mean, stdev
 from hdrh.histogram import HdrHistogram
 
 from cachebench import staleness
-from cachebench.metrics_text import metric_changes, parse_metrics
-from cachebench.results import LATENCY_FILE, rows_csv, write_atomic
-from cachebench.run.matrix import Cell
+from cachebench.metrics_text import MetricChanges, metric_changes, parse_metrics
+from cachebench.results import (
+    LATENCY_FILE,
+    CellSpec,
+    CellSummary,
+    Cpus,
+    Headline,
+    IdleCpu,
+    LatencyRecord,
+    Saturation,
+    Staleness,
+    rows_csv,
+    write_atomic,
+)
+from cachebench.results.latency_record import Window
 from cachebench.run.sampling import SAMPLE_INTERVAL_S
 
 #: A process that used this share of its CPUs was the bottleneck (Locust warns only at 90% of
@@ -26,17 +37,18 @@ BUSY_MACHINE_OTHER_CORES = 0.25
 BUSY_MACHINE_IDLE_CORES = 1.0
 #: A cell whose per-second samples cover less than this share of its duration is incomplete.
 MIN_SAMPLE_COVERAGE = 0.8
-PERCENTILES = (50, 90, 99, 99.9)
 
 
 def write_samples(path: Path, rows: list[dict]) -> None:
     write_atomic(path, rows_csv(rows, "t_s"))
 
 
-def merged_histogram(latency: dict, outcome: str = "all", kind: str = "service") -> HdrHistogram | None:
+def merged_histogram(
+    latency: LatencyRecord, outcome: str = "all", kind: str = "service"
+) -> HdrHistogram | None:
     """All request names' histograms for one outcome and latency kind, added together."""
     merged = None
-    for key, encoded in latency.get("histograms", {}).items():
+    for key, encoded in latency.histograms.items():
         _, hist_outcome, hist_kind = key.split("|")
         if hist_outcome != outcome or hist_kind != kind:
             continue
@@ -48,29 +60,15 @@ def merged_histogram(latency: dict, outcome: str = "all", kind: str = "service")
     return merged
 
 
-def _request_totals(latency: dict) -> dict[str, float]:
-    """Totals from the scenario's own listeners: final, and merged over every Locust process."""
-    if "requests" not in latency:
-        return {}
-    return {
-        "requests": latency["requests"],
-        "failures": latency.get("errors", 0),
-        "requests_per_s": latency.get("achieved_rate_per_s"),
-    }
-
-
-def _metric_deltas(
+def _metric_changes(
     before_text: str | None, after_text: str | None, duration_s: float
-) -> dict[str, float | None]:
+) -> MetricChanges | None:
     if before_text is None or after_text is None:
-        return {}
-    changes = metric_changes(parse_metrics(before_text), parse_metrics(after_text), duration_s)
-    # Over the whole phase, scrapes and health checks would blur the scenario's own request rate.
-    changes.pop("requests_per_s")
-    return changes
+        return None
+    return metric_changes(parse_metrics(before_text), parse_metrics(after_text), duration_s)
 
 
-def window_rows(rows: list[dict], window: dict | None) -> list[dict]:
+def window_rows(rows: list[dict], window: Window | None) -> list[dict]:
     """The sampler's rows for the seconds Locust counts as full rate: ``window`` of the latency
     file, from every user running to the stop. The one definition of a cell's full-rate seconds:
     rates, a search step's p99 and resource shares, and the CPU intervals all use it.
@@ -80,7 +78,7 @@ def window_rows(rows: list[dict], window: dict | None) -> list[dict]:
     """
     if not window:
         return rows
-    begin, end = float(window["from_unix_s"]), float(window["to_unix_s"])
+    begin, end = float(window.from_unix_s), float(window.to_unix_s)
     timed = [r for r in rows if r.get("unix_s") not in (None, "")]
     inside = [r for r in timed if begin <= float(r["unix_s"]) - SAMPLE_INTERVAL_S / 2 <= end]
     return inside or rows
@@ -90,8 +88,8 @@ def cpu_per_request(
     rows: list[dict],
     requests: float | None,
     duration_s: float,
-    idle_cpu: dict[str, float | None] | None = None,
-    window: dict | None = None,
+    idle_cpu: IdleCpu | None = None,
+    window: Window | None = None,
 ) -> dict[str, float | None]:
     """CPU µs per request of the target (all its processes) and of Redis, over the measured phase.
 
@@ -106,7 +104,7 @@ def cpu_per_request(
     full_rate = window_rows(rows, window)
     for side in ("target", "redis"):
         column = f"{side}_cpu_percent"
-        idle = (idle_cpu or {}).get(column) or 0.0
+        idle = (getattr(idle_cpu, column) if idle_cpu is not None else None) or 0.0
         shares = [r[column] for r in rows if r.get(column) is not None]
         cpu_s = (mean(shares) - idle) / 100 * duration_s if shares else None
         costs[f"{side}_cpu_us_per_request"] = (
@@ -123,14 +121,14 @@ def cpu_per_request(
     return costs
 
 
-def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str, object]:
+def saturation(rows: list[dict], cpus: Cpus) -> Saturation:
     """generator-bound, target-bound or neither, from mean CPU over the measured phase."""
 
     def share(side: str, *columns: str) -> float | None:
         values = [sum(r.get(c) or 0.0 for c in columns) for r in rows if r.get(columns[0]) is not None]
         if not values:
             return None
-        cores = len(cpus.get(side) or []) or None
+        cores = len(getattr(cpus, side) or []) or None
         return mean(values) / 100 / (cores or 1)
 
     generator = share("generator", "generator_cpu_percent")
@@ -153,82 +151,96 @@ def saturation(rows: list[dict], cpus: dict[str, list[int] | None]) -> dict[str,
         verdict = "target-bound"
     else:
         verdict = "neither"
-    return {
-        "verdict": verdict,
-        "generator_cpu_share": generator,
-        "target_cpu_share": target,
-        "target_side_cpu_share": target_side,
-        # Redis runs its commands on one thread: its share of one core is its utilisation.
-        "redis_cpu_cores": mean(redis) / 100 if redis else None,
-        "other_cpu_cores": other_cores,
-        "idle_cpu_cores": idle_cores,
-        "machine_busy": busy,
-    }
+    return Saturation(
+        verdict=verdict,
+        generator_cpu_share=generator,
+        target_cpu_share=target,
+        target_side_cpu_share=target_side,
+        redis_cpu_cores=mean(redis) / 100 if redis else None,
+        other_cpu_cores=other_cores,
+        idle_cpu_cores=idle_cores,
+        machine_busy=busy,
+    )
 
 
 def summarize(
-    cell: Cell,
+    cell: CellSpec,
     cell_dir: Path,
     rows: list[dict],
     started_unix_s: float,
     finished_unix_s: float,
     returncode: int | None,
-    cpus: dict[str, list[int] | None],
+    cpus: Cpus,
     interrupted: bool = False,
     metrics_before: str | None = None,
     metrics_after: str | None = None,
-    idle_cpu: dict[str, float | None] | None = None,
-) -> dict[str, object]:
+    idle_cpu: IdleCpu | None = None,
+) -> CellSummary:
     """The cell's summary from what the runner holds (samples, ``/metrics`` before and after) and
     what the cell's other processes wrote (Locust's latency file, the read logs)."""
-    latency_path = cell_dir / LATENCY_FILE
-    latency = json.loads(latency_path.read_text()) if latency_path.exists() else {}
-    kind = "corrected" if latency.get("mode") == "fixed_rate" else "service"
-    headline: dict[str, object] = {"latency_kind": kind}
-    histogram = merged_histogram(latency, "all", kind)
+    latency = LatencyRecord.read_if_present(cell_dir / LATENCY_FILE)
+    kind = "corrected" if latency is not None and latency.mode == "fixed_rate" else "service"
+    histogram = merged_histogram(latency, "all", kind) if latency is not None else None
+    percentiles: dict[str, float] = {}
     if histogram is not None and histogram.get_total_count():
-        for pct in PERCENTILES:
-            headline[f"p{pct:g}_ms"] = histogram.get_value_at_percentile(pct) / 1000
-        headline["max_ms"] = histogram.get_max_value() / 1000
-    totals = _request_totals(latency)
-    headline.update(totals)
-    headline["offered_rate_per_s"] = latency.get("offered_rate_per_s")
-    headline["achieved_rate_per_s"] = latency.get("achieved_rate_per_s")
-    headline.update(_metric_deltas(metrics_before, metrics_after, cell.duration_s))
-    headline.update(
-        cpu_per_request(rows, totals.get("requests"), cell.duration_s, idle_cpu, latency.get("window"))
-    )
+        percentiles = {
+            "p50_ms": histogram.get_value_at_percentile(50) / 1000,
+            "p90_ms": histogram.get_value_at_percentile(90) / 1000,
+            "p99_ms": histogram.get_value_at_percentile(99) / 1000,
+            "p999_ms": histogram.get_value_at_percentile(99.9) / 1000,
+            "max_ms": histogram.get_max_value() / 1000,
+        }
+    requests = latency.requests if latency is not None else None
+    changes = _metric_changes(metrics_before, metrics_after, cell.duration_s)
+    costs = cpu_per_request(rows, requests, cell.duration_s, idle_cpu, latency.window if latency else None)
     rss = [r["target_rss_bytes"] for r in rows if r.get("target_rss_bytes")]
-    headline["target_rss_bytes_max"] = max(rss) if rss else None
     redis_memory = [r["redis_used_memory_bytes"] for r in rows if r.get("redis_used_memory_bytes")]
-    headline["redis_used_memory_bytes_max"] = max(redis_memory) if redis_memory else None
-    stale = staleness.summarize_cell(cell_dir)
-    for name in ("stale_read_ratio", "staleness_age_p99_s", "staleness_age_max_s"):
-        headline[name] = stale.get(name)
+    stale = Staleness.model_validate(staleness.summarize_cell(cell_dir))
     verdict = saturation(rows, cpus)
+    headline = Headline(
+        latency_kind=kind,
+        **percentiles,
+        requests=requests,
+        failures=latency.errors if latency is not None else None,
+        offered_rate_per_s=latency.offered_rate_per_s if latency is not None else None,
+        intended_rate_per_s=latency.intended_rate_per_s if latency is not None else None,
+        achieved_rate_per_s=latency.achieved_rate_per_s if latency is not None else None,
+        # Over the whole phase, scrapes and health checks would blur the scenario's own request
+        # rate: only the origin's and the caches' figures come from /metrics.
+        origin_reads_per_s=changes.origin_reads_per_s if changes else None,
+        origin_writes_per_s=changes.origin_writes_per_s if changes else None,
+        origin_queue_ms_mean=changes.origin_queue_ms_mean if changes else None,
+        origin_connections_in_use=changes.origin_connections_in_use if changes else None,
+        hit_ratio_by_layer=changes.hit_ratio_by_layer if changes else {},
+        **costs,
+        target_rss_bytes_max=max(rss) if rss else None,
+        redis_used_memory_bytes_max=max(redis_memory) if redis_memory else None,
+        stale_read_ratio=stale.stale_read_ratio,
+        staleness_age_p99_s=stale.staleness_age_p99_s,
+        staleness_age_max_s=stale.staleness_age_max_s,
+        saturation=verdict.verdict,
+        other_cpu_cores=verdict.other_cpu_cores,
+        machine_busy=verdict.machine_busy,
+    )
     problems = ["interrupted"] if interrupted else []
-    if not latency:
+    if latency is None:
         problems.append(f"no {LATENCY_FILE} from the scenario")
-    if latency.get("incomplete_workers"):
-        problems.append(f"Locust workers without final reports: {latency['incomplete_workers']}")
+    elif latency.incomplete_workers:
+        problems.append(f"Locust workers without final reports: {latency.incomplete_workers}")
     if len(rows) < MIN_SAMPLE_COVERAGE * cell.duration_s:
         problems.append(f"only {len(rows)} samples for {cell.duration_s:g}s")
-    return {
-        "cell": cell.as_dict(),
-        "complete": not problems,
-        "incomplete_reason": "; ".join(problems) or None,
-        "started_unix_s": started_unix_s,
-        "finished_unix_s": finished_unix_s,
-        "locust_exit_code": returncode,
-        "locust_stopping_unix_s": latency.get("stopping_unix_s"),
-        "cpus": cpus,
-        "saturation": verdict,
-        "staleness": stale,
-        "idle_cpu": idle_cpu,
-        "headline": {
-            **headline,
-            "saturation": verdict["verdict"],
-            "other_cpu_cores": verdict["other_cpu_cores"],
-            "machine_busy": verdict["machine_busy"],
-        },
-    }
+    return CellSummary(
+        cell=cell,
+        complete=not problems,
+        incomplete_reason="; ".join(problems) or None,
+        interrupted=interrupted,
+        started_unix_s=started_unix_s,
+        finished_unix_s=finished_unix_s,
+        locust_exit_code=returncode,
+        locust_stopping_unix_s=latency.stopping_unix_s if latency is not None else None,
+        cpus=cpus,
+        saturation=verdict,
+        staleness=stale,
+        idle_cpu=idle_cpu,
+        headline=headline,
+    )

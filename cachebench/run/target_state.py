@@ -12,7 +12,7 @@ import httpx
 import psutil
 
 from cachebench.metrics_text import parse_metrics
-from cachebench.results import write_atomic
+from cachebench.results import IdleCpu, write_atomic
 from cachebench.run.sampling import Sampler
 
 
@@ -31,7 +31,7 @@ IDLE_S = 2.0
 
 def idle_cpu(
     url: str, processes: Callable[[], list[psutil.Process]], redis_url: str | None, redis_pid: int | None
-) -> dict[str, float | None]:
+) -> IdleCpu:
     """Mean CPU (% of one core) of the target and Redis with no load, sampled as a measured phase
     is (the /metrics scrape each second and the target's own once-a-second work included): what a
     cell's CPU per request subtracts, so that the fixed work does not swamp it at low rates."""
@@ -43,10 +43,9 @@ def idle_cpu(
         values = [r[column] for r in rows if r.get(column) is not None]
         return sum(values) / len(values) if values else None
 
-    return {
-        "target_cpu_percent": mean_of("target_cpu_percent"),
-        "redis_cpu_percent": mean_of("redis_cpu_percent"),
-    }
+    return IdleCpu(
+        target_cpu_percent=mean_of("target_cpu_percent"), redis_cpu_percent=mean_of("redis_cpu_percent")
+    )
 
 
 def _served(client: httpx.Client, url: str) -> float | None:

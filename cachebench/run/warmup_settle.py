@@ -17,7 +17,9 @@ import math
 from dataclasses import dataclass, field
 
 from cachebench.metrics_text import metric_sum
-from cachebench.run.matrix import Cell, clients_keep_caches
+from cachebench.results import CellSpec, WarmupRecord
+from cachebench.results.cell_spec import WarmupKind
+from cachebench.run.matrix import clients_keep_caches
 from cachebench.settings import load_settings
 from targets import TARGETS
 
@@ -130,22 +132,23 @@ class SettleWatch:
             layer in evicting or elapsed_s >= TTL_PASSES * layer_ttl_s for layer, layer_ttl_s in ttl_s.items()
         )
 
-    def record(self, elapsed_s: float, settled: bool) -> dict[str, object]:
+    def record(self, kind: WarmupKind, elapsed_s: float, settled: bool) -> WarmupRecord:
         """What the cell's summary keeps of its warm-up."""
-        return {
-            "seconds": round(elapsed_s, 3),
-            "settled": settled,
-            "ttl_s_by_layer": self.ttl_s_by_layer,
-            "client_ttl_s": self.client_ttl_s,
-            "evicting": sorted(self.windows[-1].evicting) if self.windows else [],
-            "window_s": WINDOW_S,
-            "hit_ratio_by_window": [
+        return WarmupRecord(
+            kind=kind,
+            seconds=round(elapsed_s, 3),
+            settled=settled,
+            ttl_s_by_layer=self.ttl_s_by_layer or {},
+            client_ttl_s=self.client_ttl_s,
+            evicting=sorted(self.windows[-1].evicting) if self.windows else [],
+            window_s=WINDOW_S,
+            hit_ratio_by_window=[
                 None if w.hit_ratio is None else round(w.hit_ratio, 5) for w in self.windows
             ],
-        }
+        )
 
 
-def settle_watch(cell: Cell) -> SettleWatch:
+def settle_watch(cell: CellSpec) -> SettleWatch:
     """The watch for ``cell``'s warm-up: its target's layers and TTLs, and the browsers' max-age
     where the scenario's users keep HTTP caches that the target's headers fill."""
     row = TARGETS.get(cell.target)  # None for a service we did not start

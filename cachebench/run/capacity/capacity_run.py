@@ -16,17 +16,27 @@ since every figure reported is measured.
 from __future__ import annotations
 
 import csv
-import dataclasses
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
 
 from cachebench.load.histograms import LATENCY_BUCKET_PREFIX, percentile_from_buckets
 from cachebench.load.workload import STEP_SEED_OFFSET
-from cachebench.results import LATENCY_FILE, SAMPLES_FILE
-from cachebench.run.capacity.capacity_search import RateSearch, Step, bound_of, step_record
-from cachebench.run.matrix import Cell
+from cachebench.results import (
+    LATENCY_FILE,
+    SAMPLES_FILE,
+    STEPS_DIR,
+    AtCapacity,
+    CellSpec,
+    CellSummary,
+    LatencyRecord,
+    Saturation,
+    SearchHeadline,
+    SearchSummary,
+    StepFigures,
+    StepRecord,
+)
+from cachebench.run.capacity.capacity_search import NOT_REACHED, RateSearch, bound_of, failures, step_record
 from cachebench.run.summary import window_rows
 from cachebench.settings import load_settings
 
@@ -36,21 +46,15 @@ from cachebench.settings import load_settings
 GROWTH = 1.25
 #: The jump after the first step lands this far below the predicted knee.
 PREDICTION_MARGIN = 0.8
-STEPS_DIR = "steps"
 #: Failing steps a search measures again when nothing explains their failure (see _run_steps).
 MAX_RETRIES = 2
 #: Requests a step offers at least (its p99 is then the 99th of ≥ 300, not of a handful) ...
 MIN_STEP_REQUESTS = 300
 #: ... within this many seconds.
 MAX_STEP_S = 20.0
-#: What the capacity cell's headline keeps from the step at capacity.
-AT_CAPACITY = (
-    "p50_ms", "p99_ms", "origin_reads_per_s", "origin_queue_ms_mean", "target_cpu_us_per_request",
-    "redis_cpu_us_per_request", "target_rss_bytes_max", "redis_used_memory_bytes_max",
-)  # fmt: skip
 
 
-def window_p99_ms(latency: dict) -> float | None:
+def window_p99_ms(latency: LatencyRecord | None) -> float | None:
     """The p99 (corrected) of the requests completed in the full seconds every user ran, from
     the per-second latency buckets (≤ 2.2% wide; the bucket's upper edge, so never optimistic).
 
@@ -58,11 +62,10 @@ def window_p99_ms(latency: dict) -> float | None:
     stopping while replies are still read) would otherwise weigh on the p99 as much as the
     rate itself: in a 3 s step that is a third of the requests.
     """
-    window, per_s = latency.get("window") or {}, (latency.get("timeline") or {}).get("per_s") or {}
-    t0 = (latency.get("timeline") or {}).get("t0_unix_s")
-    if not window or t0 is None:
+    if latency is None or latency.window is None or latency.timeline.t0_unix_s is None:
         return None
-    seconds = range(int(window["from_unix_s"]) - t0, int(window["to_unix_s"]) - t0)
+    t0, per_s = latency.timeline.t0_unix_s, latency.timeline.per_s
+    seconds = range(latency.window.from_unix_s - t0, latency.window.to_unix_s - t0)
     counts = {
         name: sum(values[i] for i in seconds if 0 <= i < len(values))
         for name, values in per_s.items()
@@ -72,20 +75,18 @@ def window_p99_ms(latency: dict) -> float | None:
     return None if value_us is None else value_us / 1000
 
 
-def step_of(summary: dict, cell: Cell, samples: Path) -> Step:
+def step_of(summary: CellSummary, cell: CellSpec, samples: Path) -> StepFigures:
     """A step's figures, with each resource's use as a share of what it has, over the seconds the
     full rate ran (``summary.window_rows`` of ``samples``, the step's per-second rows; a short
     step's ramp-up and stop would otherwise dilute the use at its busiest)."""
-    headline = summary["headline"]
-    latency_path = samples.parent / LATENCY_FILE
-    latency = json.loads(latency_path.read_text()) if latency_path.exists() else {}
+    headline = summary.headline
+    latency = LatencyRecord.read_if_present(samples.parent / LATENCY_FILE)
     p99_ms = window_p99_ms(latency)
-    cpus = summary.get("cpus") or {}
-    generator_cores = len(cpus.get("generator") or []) or 1
+    generator_cores = len(summary.cpus.generator or []) or 1
     # One Locust process is one thread: it is full at one core, whatever the side has.
     processes = min(generator_cores, max(cell.locust_processes, 1))
     settings = load_settings(**cell.settings)
-    rows = window_rows(_sample_rows(samples), latency.get("window"))
+    rows = window_rows(_sample_rows(samples), latency.window if latency is not None else None)
 
     def share(column: str, capacity: float, busiest: bool = False, also: str | None = None) -> float | None:
         values = [
@@ -97,18 +98,19 @@ def step_of(summary: dict, cell: Cell, samples: Path) -> Step:
             return None
         return (max(values) if busiest else sum(values) / len(values)) / capacity
 
-    return Step(
-        offered_rate_per_s=cell.rate_per_s,
-        achieved_rate_per_s=headline.get("achieved_rate_per_s"),
-        p99_ms=p99_ms if p99_ms is not None else headline.get("p99_ms"),
-        errors=headline.get("failures") or 0.0,
-        requests=headline.get("requests") or 0.0,
+    return StepFigures(
+        offered_rate_per_s=cell.offered_rate_per_s,
+        intended_rate_per_s=headline.intended_rate_per_s,
+        achieved_rate_per_s=headline.achieved_rate_per_s,
+        p99_ms=p99_ms if p99_ms is not None else headline.p99_ms,
+        errors=headline.failures or 0.0,
+        requests=headline.requests or 0.0,
         generator_cpu=share("generator_cpu_percent", 100.0 * processes),
         # The Redis the suite starts runs on the target's cores (the runner pins both there), so
         # what those cores have left is the target's and Redis's CPU together: apart, a search over
         # Redis failed at 67% + 6% with "no resource 70% busy".
         target_cpu=share(
-            "target_cpu_percent", 100.0 * (len(cpus.get("target") or []) or 1), also="redis_cpu_percent"
+            "target_cpu_percent", 100.0 * (len(summary.cpus.target or []) or 1), also="redis_cpu_percent"
         ),
         redis_cpu=share("redis_cpu_percent", 100.0),
         # The busiest second: misses come in waves (entries filled together expire together), and
@@ -116,9 +118,8 @@ def step_of(summary: dict, cell: Cell, samples: Path) -> Step:
         origin_pool=share(
             "origin_connections_in_use", float(settings.origin_concurrency * cell.workers), busiest=True
         ),
-        origin_queue_ms_mean=headline.get("origin_queue_ms_mean"),
+        origin_queue_ms_mean=headline.origin_queue_ms_mean,
         generator_cores=processes,
-        intended_rate_per_s=headline.get("offered_rate_per_s"),
     )
 
 
@@ -130,65 +131,69 @@ def _sample_rows(samples: Path) -> list[dict[str, str]]:
         return []
 
 
-def predicted_capacity(step: Step) -> float | None:
+def predicted_capacity(step: StepFigures) -> float | None:
     """Where the busiest resource at ``step`` would run out, if its use grows with the rate."""
     shares = [s for s in (step.origin_pool, step.target_cpu, step.redis_cpu, step.generator_cpu) if s]
     return step.offered_rate_per_s / max(shares) if shares else None
 
 
 def search(
-    cell: Cell,
+    cell: CellSpec,
     cell_dir: Path,
-    measure_step: Callable[[Cell, Path], dict[str, object]],
-    earlier: dict[str, object] | None = None,
-) -> dict[str, object]:
+    measure_step: Callable[[CellSpec, Path], CellSummary],
+    earlier: CellSummary | None = None,
+) -> SearchSummary:
     """Run the search; the cell's summary, with every step and what bound the capacity.
 
     ``earlier``: a summary of the same target measured at the start rate just before (the
     session's fixed-rate cell), which stands for the first step instead of measuring it again.
     """
-    spec = cell.search or {}
-    slo_p99_ms = float(spec["slo_p99_ms"])
-    rates = RateSearch(cell.rate_per_s, float(spec["max_rate_per_s"]), int(spec["max_steps"]), growth=GROWTH)
-    steps: list[tuple[Step, dict]] = []
-    problems = []
+    assert cell.search is not None
+    slo_p99_ms = cell.search.slo_p99_ms
+    rates = RateSearch(
+        cell.offered_rate_per_s, cell.search.max_rate_per_s, cell.search.max_steps, growth=GROWTH
+    )
+    steps: list[StepRecord] = []
+    problems: list[str] = []
     try:
-        _run_steps(cell, cell_dir, measure_step, rates, steps, problems, slo_p99_ms, earlier)
+        _run_steps(cell, cell_dir, measure_step, rates, steps, problems, earlier)
     except KeyboardInterrupt:
         problems.append("interrupted")
-        return {**_summary(cell, rates, steps, slo_p99_ms, problems), "interrupted": True}
+        summary = _summary(cell, rates, steps, slo_p99_ms, problems)
+        summary.interrupted = True
+        return summary
     return _summary(cell, rates, steps, slo_p99_ms, problems)
 
 
 def _run_steps(
-    cell: Cell,
+    cell: CellSpec,
     cell_dir: Path,
-    measure_step: Callable[[Cell, Path], dict[str, object]],
+    measure_step: Callable[[CellSpec, Path], CellSummary],
     rates: RateSearch,
-    steps: list[tuple[Step, dict]],
+    steps: list[StepRecord],
     problems: list[str],
-    slo_p99_ms: float,
-    earlier: dict[str, object] | None,
+    earlier: CellSummary | None,
 ) -> None:
-    spec = cell.search or {}
+    assert cell.search is not None
+    spec = cell.search
     retried: list[float] = []
     measured = 0
     while (rate := rates.next_rate()) is not None:
         # At a low rate a step lasts long enough for its p99 to rest on MIN_STEP_REQUESTS.
-        duration_s = min(max(float(spec["step_s"]), math.ceil(MIN_STEP_REQUESTS / rate) + 1), MAX_STEP_S)
-        step_cell = dataclasses.replace(
-            cell, rate_per_s=rate, duration_s=duration_s, mode=f"step{rate:g}", search=None,
-            lead_in_s=float(spec.get("lead_in_s") or 0.0),
+        duration_s = min(max(spec.step_s, math.ceil(MIN_STEP_REQUESTS / rate) + 1), MAX_STEP_S)
+        step_cell = cell.replace(
+            offered_rate_per_s=rate, duration_s=duration_s, mode=f"step{rate:g}", search=None,
+            lead_in_s=spec.lead_in_s,
         )  # fmt: skip
         if (
             earlier is not None
             and not steps
-            and rate == earlier["cell"]["rate_per_s"]
-            and not earlier["headline"].get("machine_busy")
+            and rate == earlier.cell.offered_rate_per_s
+            and not earlier.headline.machine_busy
         ):
             # The session's fixed-rate cell at the start rate is this step, measured already
             # (unless other work shared the machine then: the step is measured afresh).
-            summary, where = earlier, str(earlier["cell"]["name"])
+            summary, where = earlier, earlier.cell.name
             samples = cell_dir.parent / where / SAMPLES_FILE
         else:
             step_dir = cell_dir / STEPS_DIR / f"{len(steps) + 1:02d}-rate{rate:g}"
@@ -196,9 +201,9 @@ def _run_steps(
             summary, where = measure_step(step_cell, step_dir), step_dir.name
             samples = step_dir / SAMPLES_FILE
         step = step_of(summary, step_cell, samples)
-        passed = not step.failures(slo_p99_ms)
-        busy = bool(summary["headline"].get("machine_busy"))
-        if not passed and (bound_of(step)["bound"] == "latency" or busy) and len(retried) < MAX_RETRIES:
+        passed = not failures(step, spec.slo_p99_ms)
+        busy = summary.headline.machine_busy
+        if not passed and (bound_of(step).name == "latency" or busy) and len(retried) < MAX_RETRIES:
             # A failure with no resource near full rests on a few slow requests of a short step,
             # and one measured while other work took the machine's CPUs says little about the
             # target: measured once more, and the second answer stands.
@@ -207,19 +212,18 @@ def _run_steps(
             step_dir = cell_dir / STEPS_DIR / f"{len(steps) + 1:02d}-rate{rate:g}-again"
             summary, where = measure_step(step_cell, step_dir), step_dir.name
             step = step_of(summary, step_cell, step_dir / SAMPLES_FILE)
-            passed = not step.failures(slo_p99_ms)
+            passed = not failures(step, spec.slo_p99_ms)
         rates.record(rate, passed)
-        if not summary.get("complete"):
-            problems.append(f"step at {rate:g}/s: {summary.get('incomplete_reason')}")
-        if "drained_after_s" in summary and summary["drained_after_s"] is None:
+        if not summary.complete:
+            problems.append(f"step at {rate:g}/s: {summary.incomplete_reason}")
+        if summary.still_serving:
             problems.append(f"step at {rate:g}/s: the target was still serving when the next step began")
         if not steps and passed and (predicted := predicted_capacity(step)):
             rates.jump_to(PREDICTION_MARGIN * predicted)
-        record = {**step_record(step, slo_p99_ms), "dir": where, "headline": summary["headline"]}
-        steps.append((step, record))
+        steps.append(step_record(step, spec.slo_p99_ms, where, summary.headline))
 
 
-def _own_stream(step_cell: Cell, cell_seed: int, measurement: int) -> Cell:
+def _own_stream(step_cell: CellSpec, cell_seed: int, measurement: int) -> CellSpec:
     """The step with a seed of its own, so its users draw requests no earlier step drew.
 
     With the cell's seed every step replayed the same key streams, and the entries the step
@@ -228,49 +232,52 @@ def _own_stream(step_cell: Cell, cell_seed: int, measurement: int) -> Cell:
     had been read, and capacity with it. With streams of their own, steps from 640 to 1,000
     req/s kept 23-32%.
     """
-    return dataclasses.replace(step_cell, seed=cell_seed + STEP_SEED_OFFSET * measurement)
+    return step_cell.replace(seed=cell_seed + STEP_SEED_OFFSET * measurement)
 
 
 def _summary(
-    cell: Cell, rates: RateSearch, steps: list[tuple[Step, dict]], slo_p99_ms: float, problems: list[str]
-) -> dict[str, object]:
+    cell: CellSpec, rates: RateSearch, steps: list[StepRecord], slo_p99_ms: float, problems: list[str]
+) -> SearchSummary:
     capacity = rates.capacity_per_s
-    failing = [(step, record) for step, record in steps if not record["passed"]]
-    first_fail = min(failing, key=lambda pair: pair[0].offered_rate_per_s, default=None)
-    if first_fail is None:
-        bound = {"bound": "not reached (max rate or steps)", "lower_bound": True, "utilisation": None}
-    else:
-        bound = bound_of(first_fail[0])
+    first_fail = min((s for s in steps if not s.passed), key=lambda s: s.offered_rate_per_s, default=None)
+    bound = NOT_REACHED if first_fail is None else bound_of(first_fail)
+    at = next((s for s in steps if s.offered_rate_per_s == capacity), None)
     # At capacity, the p99 the SLO judged (the step's full seconds), not its phase's, whose last
     # second has Locust stopping.
-    at_capacity = next(
-        ({**r["headline"], "p99_ms": s.p99_ms} for s, r in steps if s.offered_rate_per_s == capacity), {}
+    at_capacity = (
+        AtCapacity()
+        if at is None
+        else AtCapacity(
+            p50_ms=at.headline.p50_ms,
+            p99_ms=at.p99_ms,
+            origin_reads_per_s=at.headline.origin_reads_per_s,
+            origin_queue_ms_mean=at.headline.origin_queue_ms_mean,
+            target_cpu_us_per_request=at.headline.target_cpu_us_per_request,
+            redis_cpu_us_per_request=at.headline.redis_cpu_us_per_request,
+            target_rss_bytes_max=at.headline.target_rss_bytes_max,
+            redis_used_memory_bytes_max=at.headline.redis_used_memory_bytes_max,
+            hit_ratio_by_layer=at.headline.hit_ratio_by_layer,
+        )
     )
-    headline: dict[str, object] = {
-        "capacity_at_slo_per_s": capacity,
-        "slo_p99_ms": slo_p99_ms,
-        "failed_at_per_s": first_fail[0].offered_rate_per_s if first_fail else None,
-        "failed_because": "; ".join(first_fail[1]["failures"]) if first_fail else None,
-        **{key: bound.get(key) for key in ("bound", "lower_bound", "generator_processes_needed")},
-        "bound_utilisation": bound.get("utilisation"),
-        "search_steps": len(steps),
-        "machine_busy": any(r["headline"].get("machine_busy") for _, r in steps),
-        **{f"{key}_at_capacity": at_capacity.get(key) for key in AT_CAPACITY},
-        **{k: v for k, v in at_capacity.items() if k.endswith("_hit_ratio")},
-    }
-    busy = [
-        r["headline"].get("other_cpu_cores") or 0.0 for _, r in steps if r["headline"].get("machine_busy")
-    ]
-    return {
-        "cell": cell.as_dict(),
+    busy = [s.headline.other_cpu_cores or 0.0 for s in steps if s.headline.machine_busy]
+    return SearchSummary(
+        cell=cell,
         # A step measured on a busy machine makes the whole search suspect: the report flags it.
-        "saturation": {
-            "verdict": None,
-            "machine_busy": bool(busy),
-            "other_cpu_cores": max(busy, default=None),
-        },
-        "complete": not problems,
-        "incomplete_reason": "; ".join(problems) or None,
-        "headline": headline,
-        "steps": [record for _, record in steps],
-    }
+        saturation=Saturation(machine_busy=bool(busy), other_cpu_cores=max(busy, default=None)),
+        complete=not problems,
+        incomplete_reason="; ".join(problems) or None,
+        headline=SearchHeadline(
+            capacity_at_slo_per_s=capacity,
+            slo_p99_ms=slo_p99_ms,
+            failed_at_per_s=first_fail.offered_rate_per_s if first_fail else None,
+            failed_because="; ".join(first_fail.failures) if first_fail else None,
+            bound=bound.name,
+            lower_bound=bound.lower_bound,
+            generator_processes_needed=bound.generator_processes_needed,
+            bound_utilisation=bound.utilisation,
+            search_steps=len(steps),
+            machine_busy=bool(busy),
+            at_capacity=at_capacity,
+        ),
+        steps=steps,
+    )

@@ -15,7 +15,9 @@ core). Pure logic here; the runner runs the steps.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+
+from cachebench.results import Headline, StepFigures, StepRecord
 
 #: A step whose completions fall below this share of the offered rate did not keep up.
 ACHIEVED_FRACTION = 0.95
@@ -28,56 +30,46 @@ SATURATED = 0.9
 BUSY = 0.7
 
 
+def failures(step: StepFigures, slo_p99_ms: float) -> list[str]:
+    """Why a step fails the SLO (empty: it passes)."""
+    reasons = []
+    if step.p99_ms is None or step.p99_ms > slo_p99_ms:
+        shown = "none" if step.p99_ms is None else f"{step.p99_ms:.1f} ms"
+        reasons.append(f"p99 {shown} > {slo_p99_ms:g} ms")
+    achieved = step.achieved_rate_per_s or 0.0
+    # Completions against the sends intended in the same seconds: over a short window at a low
+    # rate the configured rate would not be what those seconds were meant to carry.
+    intended = step.intended_rate_per_s or step.offered_rate_per_s
+    if achieved < ACHIEVED_FRACTION * intended:
+        reasons.append(f"achieved {achieved:.0f}/s < {ACHIEVED_FRACTION:.0%} of {intended:g}/s intended")
+    if step.errors:
+        reasons.append(f"{step.errors:.0f} errors")
+    return reasons
+
+
 @dataclass(frozen=True)
-class Step:
-    """One offered rate's outcome, from its cell summary's headline."""
-
-    offered_rate_per_s: float
-    achieved_rate_per_s: float | None
-    p99_ms: float | None
-    errors: float
-    requests: float
-    #: Shares of what each resource has (1.0 = full): generator of its CPUs, target of its cores
-    #: (with the Redis that shares them), Redis of one core, the origin of its connection pools.
-    generator_cpu: float | None = None
-    target_cpu: float | None = None
-    redis_cpu: float | None = None
-    origin_pool: float | None = None
-    origin_queue_ms_mean: float | None = None
-    generator_cores: int = 1
-    #: Sends the generator intended per second over the same seconds as ``achieved_rate_per_s``
-    #: (none: the offered rate stands for it).
-    intended_rate_per_s: float | None = None
-
-    def failures(self, slo_p99_ms: float) -> list[str]:
-        """Why this step fails the SLO (empty: it passes)."""
-        reasons = []
-        if self.p99_ms is None or self.p99_ms > slo_p99_ms:
-            shown = "none" if self.p99_ms is None else f"{self.p99_ms:.1f} ms"
-            reasons.append(f"p99 {shown} > {slo_p99_ms:g} ms")
-        achieved = self.achieved_rate_per_s or 0.0
-        # Completions against the sends intended in the same seconds: over a short window at a low
-        # rate the configured rate would not be what those seconds were meant to carry.
-        intended = self.intended_rate_per_s or self.offered_rate_per_s
-        if achieved < ACHIEVED_FRACTION * intended:
-            reasons.append(f"achieved {achieved:.0f}/s < {ACHIEVED_FRACTION:.0%} of {intended:g}/s intended")
-        if self.errors:
-            reasons.append(f"{self.errors:.0f} errors")
-        return reasons
-
-
-def bound_of(step: Step) -> dict[str, object]:
+class Bound:
     """What limited the target at a failing step, and whether the capacity is only a lower bound."""
+
+    name: str
+    lower_bound: bool
+    #: The bounding resource's share of what it has (none: no resource is named).
+    utilisation: float | None = None
+    #: When the load generator bound it: the processes the offered rate would need.
+    generator_processes_needed: int | None = None
+
+
+#: A search whose steps all passed: the capacity is at least the last rate.
+NOT_REACHED = Bound("not reached (max rate or steps)", lower_bound=True)
+
+
+def bound_of(step: StepFigures) -> Bound:
+    """What limited the target at a failing step."""
     if step.generator_cpu is not None and step.generator_cpu >= SATURATED:
         # Locust could not send any faster: the target may take more than was measured.
         per_process = (step.achieved_rate_per_s or 0.0) / max(step.generator_cores, 1)
         needed = math.ceil(step.offered_rate_per_s / per_process) if per_process else None
-        return {
-            "bound": "load generator",
-            "lower_bound": True,
-            "generator_processes_needed": needed,
-            "utilisation": step.generator_cpu,
-        }
+        return Bound("load generator", True, step.generator_cpu, needed)
     candidates = {
         "origin": step.origin_pool,
         "target CPU": step.target_cpu,
@@ -87,8 +79,8 @@ def bound_of(step: Step) -> dict[str, object]:
     if busy:
         name, share = max(busy.items(), key=lambda item: item[1])
         if share >= BUSY:
-            return {"bound": name, "lower_bound": False, "utilisation": share}
-    return {"bound": "latency", "lower_bound": False, "utilisation": None}
+            return Bound(name, False, share)
+    return Bound("latency", False)
 
 
 @dataclass
@@ -143,7 +135,7 @@ class RateSearch:
         return max(passing, default=None)
 
 
-def step_record(step: Step, slo_p99_ms: float) -> dict[str, object]:
-    """A step as the capacity cell's summary keeps it."""
-    failures = step.failures(slo_p99_ms)
-    return {**asdict(step), "passed": not failures, "failures": failures}
+def step_record(step: StepFigures, slo_p99_ms: float, where: str, headline: Headline) -> StepRecord:
+    """A step as the capacity cell's summary keeps it: its figures, pass or fail, its folder."""
+    found = failures(step, slo_p99_ms)
+    return StepRecord(**step.model_dump(), passed=not found, failures=found, dir=where, headline=headline)

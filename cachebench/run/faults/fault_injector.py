@@ -1,6 +1,6 @@
 """Faults during a cell's measured phase: the injector that runs the schedule on the cell's Redis.
 
-The injector is a thread that performs each ``fault_schedule.Step`` at its time on the Redis
+The injector is a thread that performs each ``fault_schedule.FaultAction`` at its time on the Redis
 the runner started (by its PID: SIGSTOP/SIGCONT/SIGKILL) or on the delaying proxy in front of it,
 and records when each action took effect, in unix time, for the fault timeline: in particular
 when Redis answered again. Cells of targets without Redis record the same steps, not applied,
@@ -9,7 +9,6 @@ so the baseline's phases line up with the others'.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -17,23 +16,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cachebench import results
-from cachebench.results import write_json
+from cachebench.results import CellSpec, FaultEvent, FaultsEvaluation, FaultSpec, LatencyRecord
 from cachebench.run.faults import fault_goals
-from cachebench.run.faults.fault_schedule import Fault, Step, steps
+from cachebench.run.faults.fault_schedule import FaultAction, fault_actions
 from cachebench.run.faults.tcp_delay import DelayProxy
-from cachebench.run.matrix import Cell
 from cachebench.run.processes.redis_server import RedisServer
 from cachebench.settings import load_settings
 from targets import TARGETS
 
 
-def needs_proxy(faults: list[dict]) -> bool:
-    return any(fault["kind"] == "slow" for fault in faults)
+def needs_proxy(faults: tuple[FaultSpec, ...]) -> bool:
+    return any(fault.kind == "slow" for fault in faults)
 
 
 @contextmanager
 def redis_url_for_target(
-    redis_server: RedisServer, faults: list[dict]
+    redis_server: RedisServer, faults: tuple[FaultSpec, ...]
 ) -> Iterator[tuple[str, DelayProxy | None]]:
     """The URL the target gets: Redis itself, or a delaying proxy in front of it for slow faults."""
     if not needs_proxy(faults):
@@ -47,16 +45,16 @@ class FaultInjector:
     """Runs a schedule on a background thread from ``start()``; ``stop()`` leaves Redis answering."""
 
     def __init__(
-        self, faults: list[dict], redis_server: RedisServer | None, proxy: DelayProxy | None = None
+        self, faults: tuple[FaultSpec, ...], redis_server: RedisServer | None, proxy: DelayProxy | None = None
     ) -> None:
-        self.schedule = [Fault(**fault) for fault in faults]
-        self.steps = steps(self.schedule)
+        self.schedule = list(faults)
+        self.steps = fault_actions(self.schedule)
         self.redis_server = redis_server
         self.proxy = proxy
         self.started_unix_s: float | None = None
         self.stopped_unix_s = 0.0
         #: One record per step: fault index, action, planned and actual unix time, applied or not.
-        self.events: list[dict[str, object]] = []
+        self.events: list[FaultEvent] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cachebench-faults", daemon=True)
         self._paused = False
@@ -67,7 +65,7 @@ class FaultInjector:
         self._thread.start()
         return self
 
-    def stop(self) -> list[dict[str, object]]:
+    def stop(self) -> list[FaultEvent]:
         """End the schedule (also midway) and bring Redis back if a fault still holds it."""
         self.stopped_unix_s = time.time()
         self._stop.set()
@@ -87,24 +85,26 @@ class FaultInjector:
                 return
             self.events.append(self._apply(step))
 
-    def _apply(self, step: Step) -> dict[str, object]:
+    def _apply(self, step: FaultAction) -> FaultEvent:
         assert self.started_unix_s is not None
-        record: dict[str, object] = {
-            "fault": step.fault,
-            "kind": self.schedule[step.fault].kind,
-            "action": step.action,
-            "delay_ms": step.delay_ms if step.action == "delay" else None,
-            "planned_unix_s": self.started_unix_s + step.at_s,
-            "redis_back": step.brings_redis_back,
-        }
+        planned_unix_s = self.started_unix_s + step.at_s
         applied, error = self._act(step), None
         if isinstance(applied, str):
             applied, error = False, applied
-        # After the action returned: for a restart, once the new process answered a PING.
-        record.update(applied=applied, error=error, done_unix_s=time.time())
-        return record
+        return FaultEvent(
+            fault=step.fault,
+            kind=self.schedule[step.fault].kind,
+            action=step.action,
+            delay_ms=step.delay_ms if step.action == "delay" else None,
+            planned_unix_s=planned_unix_s,
+            redis_back=step.brings_redis_back,
+            applied=applied,
+            error=error,
+            # After the action returned: for a restart, once the new process answered a PING.
+            done_unix_s=time.time(),
+        )
 
-    def _act(self, step: Step) -> bool | str:
+    def _act(self, step: FaultAction) -> bool | str:
         """True when done, False when there is no Redis to act on, else why it failed."""
         server = self.redis_server
         if server is None:
@@ -132,21 +132,18 @@ class FaultInjector:
 
 
 def evaluate_faults(
-    cell: Cell,
+    cell: CellSpec,
     cell_dir: Path,
     injector: FaultInjector,
     rows: list[dict],
     metrics_before: str | None,
     metrics_after: str | None,
-) -> dict[str, object]:
-    """The fault phases and goals, written to ``faults.json``; returns them."""
-    latency_path = cell_dir / results.LATENCY_FILE
+) -> FaultsEvaluation:
+    """The fault phases and goals (``faults.json``, and the cell summary's ``faults``)."""
     row = TARGETS.get(cell.target)
-    evaluated = fault_goals.evaluate(
-        cell.faults, injector.events, injector.started_unix_s or time.time(), injector.stopped_unix_s,
-        cell_dir, json.loads(latency_path.read_text()) if latency_path.exists() else {}, rows,
+    return fault_goals.evaluate(
+        list(cell.faults), injector.events, injector.started_unix_s or time.time(), injector.stopped_unix_s,
+        cell_dir, LatencyRecord.read_if_present(cell_dir / results.LATENCY_FILE), rows,
         metrics_before, metrics_after, row.layers if row else (),
         load_settings(**cell.settings).redis_cooldown_s,
     )  # fmt: skip
-    write_json(cell_dir / results.FAULTS_FILE, evaluated)
-    return evaluated

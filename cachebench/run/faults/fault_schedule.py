@@ -1,7 +1,7 @@
 """The ``faults`` schedule of a bench file: what happens to Redis, when, for how long.
 
 Each entry is one fault within the measured phase (``at_s`` seconds after it begins, lasting
-``duration_s``); ``steps`` turns the schedule into timed actions on the cell's Redis::
+``duration_s``); ``fault_actions`` turns the schedule into timed actions on the cell's Redis::
 
     [[faults]]
     kind = "pause"      # SIGSTOP for duration_s: connections hang (a stalled server)
@@ -15,52 +15,15 @@ Each entry is one fault within the measured phase (``at_s`` seconds after it beg
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from cachebench.results import FaultSpec
 
-FaultKind = Literal["pause", "kill", "restart", "slow", "flap"]
 #: What each action does to Redis (or the proxy in front of it); "down" actions make it stop answering.
 DOWN_ACTIONS = {"pause": "pause", "kill": "kill", "restart": "stop", "flap": "pause"}
 UP_ACTIONS = {"pause": "resume", "kill": "restart", "restart": "restart", "flap": "resume"}
 
 
-class Fault(BaseModel):
-    """One fault of the schedule; the messages name the bad value (as the rest of a bench file's)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: FaultKind
-    #: Seconds after the measured phase begins.
-    at_s: float = Field(ge=0)
-    duration_s: float = Field(gt=0, le=3600)
-    #: ``slow`` only: added to every Redis call.
-    delay_ms: float | None = Field(None, gt=0, le=10_000)
-    #: ``flap`` only: Redis is down for period_s, then up for period_s, and so on.
-    period_s: float | None = Field(None, gt=0)
-
-    @model_validator(mode="after")
-    def _fields_fit_the_kind(self) -> Fault:
-        if self.kind == "slow" and self.delay_ms is None:
-            raise ValueError("a slow fault needs delay_ms (the delay added to every Redis call)")
-        if self.kind != "slow" and self.delay_ms is not None:
-            raise ValueError(f"delay_ms={self.delay_ms:g} applies to slow faults only, not {self.kind}")
-        if self.kind == "flap":
-            if self.period_s is None:
-                raise ValueError("a flap fault needs period_s (seconds down, then seconds up)")
-            if self.period_s >= self.duration_s:
-                raise ValueError(
-                    f"period_s={self.period_s:g} must be shorter than duration_s={self.duration_s:g}"
-                )
-        elif self.period_s is not None:
-            raise ValueError(f"period_s={self.period_s:g} applies to flap faults only, not {self.kind}")
-        return self
-
-    @property
-    def end_s(self) -> float:
-        return self.at_s + self.duration_s
-
-
-def check_schedule(faults: list[Fault], measured_s: float) -> None:
+def check_schedule(faults: list[FaultSpec], measured_s: float) -> None:
     """Every fault inside the measured phase, none overlapping another: a ValueError naming the bad one."""
     for index, fault in enumerate(faults):
         if fault.end_s > measured_s:
@@ -78,7 +41,7 @@ def check_schedule(faults: list[Fault], measured_s: float) -> None:
 
 
 @dataclass(frozen=True)
-class Step:
+class FaultAction:
     """One action at ``at_s`` into the measured phase: on Redis (pause, resume, kill, stop,
     restart) or on the proxy (``delay`` to ``delay_ms``)."""
 
@@ -92,14 +55,14 @@ class Step:
         return self.action in ("resume", "restart") or (self.action == "delay" and self.delay_ms == 0)
 
 
-def steps(faults: list[Fault]) -> list[Step]:
+def fault_actions(faults: list[FaultSpec]) -> list[FaultAction]:
     """The schedule as timed actions, in order."""
-    found: list[Step] = []
+    found: list[FaultAction] = []
     for index, fault in enumerate(faults):
         if fault.kind == "slow":
             found += [
-                Step(fault.at_s, index, "delay", fault.delay_ms or 0.0),
-                Step(fault.end_s, index, "delay"),
+                FaultAction(fault.at_s, index, "delay", fault.delay_ms or 0.0),
+                FaultAction(fault.end_s, index, "delay"),
             ]
             continue
         down, up = DOWN_ACTIONS[fault.kind], UP_ACTIONS[fault.kind]
@@ -107,10 +70,10 @@ def steps(faults: list[Fault]) -> list[Step]:
             assert fault.period_s is not None
             at_s, is_down = fault.at_s, True
             while at_s < fault.end_s:
-                found.append(Step(at_s, index, down if is_down else up))
+                found.append(FaultAction(at_s, index, down if is_down else up))
                 at_s, is_down = at_s + fault.period_s, not is_down
             if not is_down:  # the last action took Redis down: it comes back when the fault ends
-                found.append(Step(fault.end_s, index, up))
+                found.append(FaultAction(fault.end_s, index, up))
             continue
-        found += [Step(fault.at_s, index, down), Step(fault.end_s, index, up)]
+        found += [FaultAction(fault.at_s, index, down), FaultAction(fault.end_s, index, up)]
     return sorted(found, key=lambda step: step.at_s)

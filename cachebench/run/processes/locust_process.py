@@ -16,7 +16,8 @@ from pathlib import Path
 
 from cachebench import results
 from cachebench.load.workload import WARMUP_SEED_OFFSET
-from cachebench.run.matrix import SCENARIOS_DIR, Cell
+from cachebench.results import CellSpec
+from cachebench.run.matrix import SCENARIOS_DIR
 from cachebench.run.processes.children import free_port, terminate
 
 #: Seconds Locust may take beyond its run time to spawn, stop and write its files.
@@ -32,12 +33,12 @@ def run_time_s(duration_s: float, lead_in_s: float = 0.0) -> int:
     return max(1, round(duration_s + lead_in_s))
 
 
-def recorded_s(cell: Cell) -> float:
+def recorded_s(cell: CellSpec) -> float:
     """How long Locust's users run after the lead-in: the cell's duration, to whole seconds."""
     return run_time_s(cell.duration_s, cell.lead_in_s) - cell.lead_in_s
 
 
-def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None) -> list[str]:
+def locust_command(cell: CellSpec, url: str, duration_s: float, out_dir: Path | None) -> list[str]:
     seed = cell.seed if out_dir is not None else cell.seed + WARMUP_SEED_OFFSET
     # A measured phase's lead-in runs first, unrecorded (a warm-up records nothing anyway).
     lead_in_s = cell.lead_in_s if out_dir is not None else 0.0
@@ -46,7 +47,7 @@ def locust_command(cell: Cell, url: str, duration_s: float, out_dir: Path | None
         "--headless", "--host", url, "--users", str(cell.users), "--spawn-rate", str(cell.users),
         "--run-time", f"{run_time_s(duration_s, lead_in_s)}s",
         "--loglevel", "WARNING", "--only-summary",
-        "--seed", str(seed), "--rate", f"{cell.rate_per_s:g}",
+        "--seed", str(seed), "--rate", f"{cell.offered_rate_per_s:g}",
     ]  # fmt: skip
     if cell.locust_processes > 1:
         # The master waits only briefly for workers' last reports at the end of a headless run,
