@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from cachebench.results import SearchSpec
 from cachebench.run.matrix import BenchFileError, expand, load_matrix
 from cachebench.run.session import sessions
 
 SLO_MODES = [
-    {"kind": "slo", "rate_per_s": 100, "step_s": 2},
-    {"kind": "fixed_rate", "rate_per_s": 100},
+    {"kind": "slo", "offered_rate_per_s": 100, "step_s": 2},
+    {"kind": "fixed_rate", "offered_rate_per_s": 100},
 ]
 
 
@@ -35,13 +36,9 @@ def test_shared_processes_run_each_targets_repetitions_together_and_search_once_
     ]  # fmt: skip
     assert all(g == [("rate100", 1), ("rate100", 2), ("rate100", 3), ("slo", 1)] for g in groups)
     search = [c.search for c in cells if c.mode == "slo"]
-    assert search[0] == {
-        "slo_p99_ms": 40.0,
-        "max_rate_per_s": 20_000.0,
-        "step_s": 2.0,
-        "lead_in_s": 3.0,
-        "max_steps": 10,
-    }
+    assert search[0] == SearchSpec(
+        slo_p99_ms=40.0, max_rate_per_s=20_000.0, step_s=2.0, lead_in_s=3.0, max_steps=10
+    )
     assert len({c.name for c in cells}) == len(cells) == 20
 
 
@@ -61,7 +58,7 @@ def test_zero_generator_processes_means_one_per_generator_cpu():
     ("overrides", "message"),
     [
         ({"modes": [{"kind": "slo"}]}, "rate_per_s .*first step"),
-        ({"modes": [{"kind": "slo", "rate_per_s": 500, "max_rate_per_s": 100}]}, "max_rate_per_s"),
+        ({"modes": [{"kind": "slo", "offered_rate_per_s": 500, "max_rate_per_s": 100}]}, "max_rate_per_s"),
         ({"slo_p99_ms": 0}, "slo_p99_ms"),
         (
             {"scenario_targets": {"read_only": ["nocache"]}},
@@ -99,10 +96,10 @@ def test_command_line_targets_and_scenarios_narrow_the_files_per_scenario_target
 
 def test_a_fixed_rate_lead_in_goes_to_its_cells_and_a_search_keeps_its_own():
     modes = [
-        {"kind": "fixed_rate", "rate_per_s": 100, "lead_in_s": 0.5},
-        {"kind": "fixed_rate", "rate_per_s": 150},
-        {"kind": "slo", "rate_per_s": 100},
+        {"kind": "fixed_rate", "offered_rate_per_s": 100, "lead_in_s": 0.5},
+        {"kind": "fixed_rate", "offered_rate_per_s": 150},
+        {"kind": "slo", "offered_rate_per_s": 100},
     ]
     cells = expand(load_matrix(None, {"targets": ["nocache"], "modes": modes}))
     assert [(c.mode, c.lead_in_s) for c in cells] == [("rate100", 0.5), ("rate150", 0.0), ("slo", 0.0)]
-    assert cells[2].search["lead_in_s"] == 3.0  # a search step's lead-in, unless the mode sets one
+    assert cells[2].search.lead_in_s == 3.0  # a search step's lead-in, unless the mode sets one

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from cachebench.results import FaultSpec
 from cachebench.run.faults.fault_schedule import fault_actions
 from cachebench.run.matrix import BenchFileError, expand, load_matrix
 
@@ -56,7 +55,7 @@ def test_a_valid_schedule_reaches_every_cell_and_becomes_timed_steps() -> None:
         {"kind": "restart", "at_s": 12, "duration_s": 1},
     )
     (cell,) = expand(matrix)
-    assert [f["kind"] for f in cell.faults] == ["flap", "slow", "restart"]
+    assert [f.kind for f in cell.faults] == ["flap", "slow", "restart"]
     timed = [(s.at_s, s.action, s.delay_ms) for s in fault_actions(list(cell.faults))]
     assert timed == [
         (2, "pause", 0), (3, "resume", 0), (4, "pause", 0), (5, "resume", 0),

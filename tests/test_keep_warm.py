@@ -75,7 +75,7 @@ def _read_after(url: str, delay_s: float) -> None:
 
 def test_only_caching_targets_at_a_fixed_rate_on_item_workloads_get_one():
     def first_cell(**overrides):
-        modes = [{"kind": "fixed_rate", "rate_per_s": 100}]
+        modes = [{"kind": "fixed_rate", "offered_rate_per_s": 100}]
         return expand(load_matrix(None, {"modes": modes, **overrides}))[0]
 
     url = "http://127.0.0.1:9"

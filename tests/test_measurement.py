@@ -89,16 +89,20 @@ def test_merged_histograms_equal_the_sum_of_their_parts():
     assert dict(aggregate.per_process) == {"worker-0": 5_001, "worker-1": 5_001}
     report = aggregate.report(
         mode="capacity",
-        target_rate_per_s=None,
+        offered_rate_per_s=None,
         start_s=None,
         full_load_s=None,
         stop_s=None,
         expect_final_reports=True,
-        extra={},
+        locustfile=None,
+        host=None,
+        options={},
+        measured_from_unix_s=None,
+        stopping_unix_s=None,
     )
-    assert report["counts"] == {f"{GET}|all": 10_002, f"{GET}|l1_hit": 10_000, f"{GET}|miss": 2}
-    assert report["incomplete_workers"] == []
-    decoded = HdrHistogram.decode(report["histograms"][f"{GET}|l1_hit|service"])
+    assert report.counts == {f"{GET}|all": 10_002, f"{GET}|l1_hit": 10_000, f"{GET}|miss": 2}
+    assert report.incomplete_workers == []
+    decoded = HdrHistogram.decode(report.histograms[f"{GET}|l1_hit|service"])
     assert decoded.get_value_at_percentile(99) == reference.get_value_at_percentile(99)
 
 
@@ -109,7 +113,7 @@ def test_the_mean_is_hdrhs_own_from_a_loop_over_the_counts():
         for _ in range(n):
             histogram.record_value(int(rng.lognormvariate(9, 1.5)))
         summary = histograms.summarize(histogram)
-        assert summary["mean_us"] == pytest.approx(histogram.get_mean_value(), rel=1e-4, abs=0.1)
+        assert summary.mean_us == pytest.approx(histogram.get_mean_value(), rel=1e-4, abs=0.1)
 
 
 def test_values_beyond_the_range_are_clamped_not_dropped():
@@ -129,17 +133,21 @@ def test_rates_cover_the_full_seconds_after_ramp_up():
     aggregate.merge({"process": "p", "histograms": {}, "timeline": timeline, "browser": {}})
     report = aggregate.report(
         mode="fixed_rate",
-        target_rate_per_s=100.0,
+        offered_rate_per_s=100.0,
         start_s=1_000.2,
         full_load_s=1_000.9,
         stop_s=1_004.5,
         expect_final_reports=False,
-        extra={},
+        locustfile=None,
+        host=None,
+        options={},
+        measured_from_unix_s=None,
+        stopping_unix_s=None,
     )
-    assert report["window"] == {"from_unix_s": 1_001, "to_unix_s": 1_004, "seconds": 3}
-    assert report["offered_rate_per_s"] == 100.0
-    assert report["achieved_rate_per_s"] == 100.0
-    assert report["timeline"]["per_s"]["completed"] == [5, 100, 80, 120, 30]
+    assert (report.window.from_unix_s, report.window.to_unix_s, report.window.seconds) == (1_001, 1_004, 3)
+    assert report.intended_rate_per_s == 100.0
+    assert report.achieved_rate_per_s == 100.0
+    assert report.timeline.per_s["completed"] == [5, 100, 80, 120, 30]
 
 
 def test_row_logs_appear_only_when_complete(tmp_path):
@@ -165,20 +173,20 @@ def test_two_worker_processes_merge_into_locusts_own_totals(tmp_path):
     assert_counts_match_locust(run)  # merged total == Locust's request count, per route too
     # Locust counts the answers that came as it stopped; we leave them out (their wait includes
     # Locust's own stop), and say how many.
-    assert sum(latency["after_stop"].values()) > 0
-    per_worker = latency["per_worker_counts"]
+    assert sum(latency.after_stop.values()) > 0
+    per_worker = latency.per_worker_counts
     assert len(per_worker) == 2 and all(n > 0 for n in per_worker.values())
-    assert sum(per_worker.values()) == latency["requests"]
+    assert sum(per_worker.values()) == latency.requests
     outcomes = [
-        key for key in latency["histograms"] if key.startswith(f"{GET}|") and key.endswith("|service")
+        key for key in latency.histograms if key.startswith(f"{GET}|") and key.endswith("|service")
     ]
     parts = sum(run.histogram(key).get_total_count() for key in outcomes if "|all|" not in key)
     assert parts == run.histogram(f"{GET}|all|service").get_total_count()
     # Every worker logged its own reads and writes; together they are every successful request.
     assert len(list(tmp_path.glob("reads-*.csv.gz"))) == 2
-    assert len(run.rows("reads")) == latency["counts"][f"{GET}|all"]
-    assert len(run.rows("writes")) == latency["counts"]["PUT /items/[id]|all"]
-    assert latency["mode"] == "capacity" and latency["achieved_rate_per_s"] > 0
+    assert len(run.rows("reads")) == latency.counts[f"{GET}|all"]
+    assert len(run.rows("writes")) == latency.counts["PUT /items/[id]|all"]
+    assert latency.mode == "capacity" and latency.achieved_rate_per_s > 0
 
 
 def count_at_or_above(histogram: HdrHistogram, value_us: int) -> int:
@@ -198,7 +206,7 @@ def test_fixed_rate_latency_shows_a_stall_that_service_time_hides(tmp_path):
         run = run_locust("read_heavy", url, tmp_path, "--rate", str(rate), users=users, run_time="5s")
     assert run.returncode == 0, run.output[-3000:]
     latency = run.latency
-    assert latency["mode"] == "fixed_rate" and latency["target_rate_per_s"] == rate
+    assert latency.mode == "fixed_rate" and latency.offered_rate_per_s == rate
     corrected = run.histogram(f"{GET}|all|corrected")
     service = run.histogram(f"{GET}|all|service")
     assert corrected.get_total_count() == service.get_total_count() > 200
@@ -213,10 +221,10 @@ def test_fixed_rate_latency_shows_a_stall_that_service_time_hides(tmp_path):
     assert corrected.get_value_at_percentile(95) >= half_stall_us
     assert service.get_value_at_percentile(90) < 100_000  # the delayed requests were served fast
     # The schedule, not the server, sets the offered rate; late requests were still sent.
-    assert 0.8 * rate <= latency["offered_rate_per_s"] <= 1.2 * rate
-    assert latency["achieved_rate_per_s"] > 0
+    assert 0.8 * rate <= latency.intended_rate_per_s <= 1.2 * rate
+    assert latency.achieved_rate_per_s > 0
     outcomes = Counter(row[3] for row in run.rows("reads"))
-    assert outcomes == {"miss": latency["counts"][f"{GET}|all"]}
+    assert outcomes == {"miss": latency.counts[f"{GET}|all"]}
 
 
 def test_a_lead_in_is_run_but_not_recorded(tmp_path):
@@ -229,19 +237,19 @@ def test_a_lead_in_is_run_but_not_recorded(tmp_path):
         )  # fmt: skip
     assert run.returncode == 0, run.output[-3000:]
     latency = run.latency
-    measured_from = latency["measured_from_unix_s"]
-    assert latency["options"]["lead_in_s"] == lead_in_s
-    assert latency["window"]["from_unix_s"] >= int(measured_from)  # the second it ends in, or later
-    assert latency["timeline"]["t0_unix_s"] >= int(measured_from)
+    measured_from = latency.measured_from_unix_s
+    assert latency.options["lead_in_s"] == lead_in_s
+    assert latency.window.from_unix_s >= int(measured_from)  # the second it ends in, or later
+    assert latency.timeline.t0_unix_s >= int(measured_from)
     corrected = run.histogram(f"{GET}|all|corrected")
     assert corrected.get_max_value() < 500_000
     # The two seconds after the lead-in were recorded, not the five Locust ran; nor 0.5 s less, as
     # when Locust timed its run from the clock gevent's hub had cached before the imports.
-    assert latency["stopping_unix_s"] - measured_from >= 5 - lead_in_s - 0.1
+    assert latency.stopping_unix_s - measured_from >= 5 - lead_in_s - 0.1
     assert 100 <= corrected.get_total_count() <= 2.6 * rate
     assert all(float(row[0]) >= measured_from for row in run.rows("reads"))
     # Writes are logged throughout: a later read is judged stale against them.
-    assert len(run.rows("writes")) > latency["counts"].get("PUT /items/[id]|all", 0)
+    assert len(run.rows("writes")) > latency.counts.get("PUT /items/[id]|all", 0)
 
 
 def test_latency_buckets_say_their_resolution_and_older_files_still_read():

@@ -168,9 +168,8 @@ def test_the_per_user_check_catches_a_key_without_the_user(
 
 
 def test_a_library_cell_runs_through_the_runner_with_a_steady_state_warm_up(tmp_path) -> None:
-    import json
 
-    from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest
+    from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest, read_summary
     from cachebench.run.driver import run_bench
     from cachebench.run.matrix import load_matrix
 
@@ -184,11 +183,11 @@ def test_a_library_cell_runs_through_the_runner_with_a_steady_state_warm_up(tmp_
     run_dir = run_bench(matrix, results_root=tmp_path)
     cell = read_manifest(run_dir).cells[0]
     assert cell.status == "complete", cell.reason
-    summary = json.loads((cell_dir(run_dir, cell.name) / SUMMARY_FILE).read_text())
+    summary = read_summary(cell_dir(run_dir, cell.name) / SUMMARY_FILE)
     # The library's one layer is named after it and takes the Redis TTL (60 s): not reached in 1 s.
-    assert summary["warmup"]["ttl_s_by_layer"] == {"cashews-redis": 60.0}
-    assert summary["warmup"]["settled"] is False
-    assert summary["headline"]["requests"] > 0
+    assert summary.warmup.ttl_s_by_layer == {"cashews-redis": 60.0}
+    assert summary.warmup.settled is False
+    assert summary.headline.requests > 0
 
 
 def test_values_a_library_keeps_in_redis_are_json_never_pickle(target: TargetProcess) -> None:

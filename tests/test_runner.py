@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cachebench.results import read_manifest
+from cachebench.results import read_manifest, read_summary
+from cachebench.results.schema import check_folder
 from cachebench.run.driver import run_bench
 from cachebench.run.matrix import BenchFileError, expand, load_matrix
 
@@ -35,7 +35,7 @@ def test_quick_run_writes_a_complete_valid_results_folder(tmp_path):
     manifest = read_manifest(run_dir)
     assert manifest.status == "complete"
     assert [c.target for c in manifest.cells] == ["nocache", "hierarchical"]
-    assert manifest.code_sha256 and manifest.machine["logical_cores"] >= 1
+    assert manifest.code_sha256 and manifest.machine.logical_cores >= 1
     assert manifest.redis_version
     for cell in manifest.cells:
         assert cell.status == "complete", cell.reason
@@ -43,15 +43,15 @@ def test_quick_run_writes_a_complete_valid_results_folder(tmp_path):
         for name in ("summary.json", "latency.json", "samples.csv", "locust_stats.csv", "verify.json",
                      "metrics_before.txt", "metrics_after.txt", "cell.json"):  # fmt: skip
             assert (cell_dir / name).is_file(), name
-        summary = json.loads((cell_dir / "summary.json").read_text())
-        headline = summary["headline"]
-        assert headline["requests"] > 0
-        assert 0 < headline["p50_ms"] <= headline["p99_ms"]
-        assert headline["saturation"] in ("generator-bound", "target-bound", "neither")
+        headline = read_summary(cell_dir / "summary.json").headline
+        assert headline.requests > 0
+        assert 0 < headline.p50_ms <= headline.p99_ms
+        assert headline.saturation in ("generator-bound", "target-bound", "neither")
         assert list(run_dir.glob(f"cells/{cell.name}/reads-*.csv.gz"))
-    hierarchical = json.loads((run_dir / "cells" / manifest.cells[1].name / "summary.json").read_text())
-    assert hierarchical["headline"]["l1_hit_ratio"] > 0
-    assert hierarchical["headline"]["redis_used_memory_bytes_max"] > 0
+    hierarchical = read_summary(run_dir / "cells" / manifest.cells[1].name / "summary.json").headline
+    assert hierarchical.hit_ratio_by_layer["l1"] > 0
+    assert hierarchical.redis_used_memory_bytes_max > 0
+    assert check_folder(run_dir)[1] == []  # every file as its model says
     no_temp_files = [p for p in run_dir.rglob(".*") if p.is_file()]
     assert no_temp_files == []
 
@@ -98,9 +98,9 @@ def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path, s
             found = list(results_root.glob("*/manifest.json"))
             if found:
                 manifest_path = found[0]
-                cells = json.loads(manifest_path.read_text())["cells"]
-                measuring = manifest_path.parent / "cells" / cells[1]["name"] / "locust.log"
-                if cells[0]["status"] == "complete" and measuring.exists():
+                cells = read_manifest(manifest_path.parent).cells
+                measuring = manifest_path.parent / "cells" / cells[1].name / "locust.log"
+                if cells[0].status == "complete" and measuring.exists():
                     break
             time.sleep(0.2)
         else:
@@ -120,7 +120,7 @@ def test_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path, s
     assert manifest.cells[0].status == "complete"
     assert manifest.cells[1].status == "incomplete", output[-3000:]
     second = manifest_path.parent / "cells" / manifest.cells[1].name
-    assert json.loads((second / "summary.json").read_text())["complete"] is False
+    assert read_summary(second / "summary.json").complete is False
 
 
 def test_bench_file_errors_name_the_bad_value(tmp_path):

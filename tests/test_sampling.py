@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from cachebench.metrics_text import metric_changes
+from cachebench.results import Cpus, Window
 from cachebench.run.sampling import Sampler, tree
 from cachebench.run.summary import BUSY_MACHINE_OTHER_CORES, cpu_per_request, saturation, window_rows
 
@@ -74,10 +75,10 @@ def test_cpu_of_processes_outside_the_benchmark_is_counted_as_other(tmp_path: Pa
     other = [row["other_cpu_percent"] for row in rows]
     assert other and all(value is not None for value in other)
     assert max(other) >= 50, other  # one core spinning, seen as another process's load
-    verdict = saturation(rows, {"target": None, "generator": None})
-    assert verdict["other_cpu_cores"] >= BUSY_MACHINE_OTHER_CORES
+    verdict = saturation(rows, Cpus())
+    assert verdict.other_cpu_cores >= BUSY_MACHINE_OTHER_CORES
     # The spinning core was not idle: at most the machine's other cores were.
-    assert verdict["idle_cpu_cores"] <= (psutil.cpu_count() or 1) - 0.5
+    assert verdict.idle_cpu_cores <= (psutil.cpu_count() or 1) - 0.5
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,7 @@ def test_a_machine_is_busy_when_others_take_cpu_it_had_no_spare_for(
     other_percent: float, idle_percent: float | None, busy: bool
 ) -> None:
     rows = [{"other_cpu_percent": other_percent, "idle_cpu_percent": idle_percent} for _ in range(5)]
-    assert saturation(rows, {"target": None, "generator": None})["machine_busy"] is busy
+    assert saturation(rows, Cpus()).machine_busy is busy
 
 
 def test_cpu_of_the_benchmark_itself_is_not_other() -> None:
@@ -107,20 +108,20 @@ def test_cpu_of_the_benchmark_itself_is_not_other() -> None:
     assert rows
     # Counted as other, the spinning child alone would make this about 1 core; the margin below
     # that leaves room for unrelated load on a shared machine.
-    assert saturation(rows, {"target": None, "generator": None})["other_cpu_cores"] < 0.5
+    assert saturation(rows, Cpus()).other_cpu_cores < 0.5
 
 
 def test_the_target_side_is_the_target_and_the_redis_pinned_beside_it() -> None:
     """A redis or hierarchical cell: the target at 89% plus its Redis at 6% of the same CPU."""
-    cpus = {"target": [0], "generator": [1]}
+    cpus = Cpus(target=[0], generator=[1])
     rows = [{"target_cpu_percent": 89, "redis_cpu_percent": 6, "generator_cpu_percent": 69}] * 5
     verdict = saturation(rows, cpus)
-    assert verdict["verdict"] == "target-bound"
+    assert verdict.verdict == "target-bound"
     assert (
-        round(verdict["target_cpu_share"], 2) == 0.89 and round(verdict["target_side_cpu_share"], 2) == 0.95
+        round(verdict.target_cpu_share, 2) == 0.89 and round(verdict.target_side_cpu_share, 2) == 0.95
     )
     without_redis = [{**row, "redis_cpu_percent": None} for row in rows]
-    assert saturation(without_redis, cpus)["verdict"] == "neither"
+    assert saturation(without_redis, cpus).verdict == "neither"
 
 
 def test_cpu_per_request_divides_the_phase_cpu_time_by_its_requests() -> None:
@@ -142,10 +143,10 @@ def test_full_rate_rows_are_the_seconds_inside_locusts_window() -> None:
     rows = [
         {"unix_s": 100.0 + i, "requests_per_s": rate} for i, rate in enumerate([50, 200, 200, 200, 200, 90])
     ]
-    window = {"from_unix_s": 101, "to_unix_s": 104}
+    window = Window(from_unix_s=101, to_unix_s=104, seconds=3)
     assert [r["unix_s"] for r in window_rows(rows, window)] == [102.0, 103.0, 104.0]
     assert window_rows(rows, None) == rows
-    assert window_rows(rows, {"from_unix_s": 500, "to_unix_s": 504}) == rows  # nothing inside: all
+    assert window_rows(rows, Window(from_unix_s=500, to_unix_s=504, seconds=4)) == rows  # nothing inside: all
 
 
 def test_the_cpu_interval_leaves_out_the_seconds_outside_the_window() -> None:
@@ -153,7 +154,7 @@ def test_the_cpu_interval_leaves_out_the_seconds_outside_the_window() -> None:
         {"unix_s": 101.0 + i, "requests_per_s": 100.0, "target_cpu_percent": 10.0 + i % 2} for i in range(4)
     ]
     stop = {"unix_s": 105.0, "requests_per_s": 60.0, "target_cpu_percent": 40.0}  # Locust stopping
-    window = {"from_unix_s": 100, "to_unix_s": 104}
+    window = Window(from_unix_s=100, to_unix_s=104, seconds=4)
     with_stop = cpu_per_request([*steady, stop], requests=460, duration_s=5.0, window=window)
     alone = cpu_per_request(steady, requests=400, duration_s=4.0, window=window)
     assert with_stop["target_cpu_us_per_request_ci95"] == pytest.approx(
@@ -172,9 +173,9 @@ def test_origin_queueing_per_origin_operation_comes_from_the_counters() -> None:
         }
 
     changes = metric_changes(scrape(100, 0, 1.0), scrape(1_000, 100, 12.0), elapsed_s=10.0)
-    assert changes["origin_reads_per_s"] == pytest.approx(90.0)
-    assert changes["origin_queue_ms_mean"] == pytest.approx(11.0)  # 11 s over 1,000 operations
-    assert metric_changes(scrape(5, 0, 0), scrape(5, 0, 0), 1.0)["origin_queue_ms_mean"] is None
+    assert changes.origin_reads_per_s == pytest.approx(90.0)
+    assert changes.origin_queue_ms_mean == pytest.approx(11.0)  # 11 s over 1,000 operations
+    assert metric_changes(scrape(5, 0, 0), scrape(5, 0, 0), 1.0).origin_queue_ms_mean is None
 
 
 def test_the_seconds_after_the_last_whole_one_get_a_row_when_stopped():

@@ -38,6 +38,7 @@ from cachebench.load.shapes import (  # noqa: E402
     selected_shape,
 )
 from cachebench.load.workload import Workload, WorkloadSpec, expected_hot_set  # noqa: E402
+from cachebench.results import LATENCY_FILE, LatencyRecord  # noqa: E402
 from cachebench.run.processes.children import free_port, terminate  # noqa: E402
 from cachebench.run.processes.launcher import TargetProcess  # noqa: E402
 
@@ -126,15 +127,15 @@ class LocustRun:
     results: Path
 
     @property
-    def latency(self) -> dict:
-        return json.loads((self.results / "latency.json").read_text())
+    def latency(self) -> LatencyRecord:
+        return LatencyRecord.read(self.results / LATENCY_FILE)
 
     def locust_stats(self) -> dict[str, dict]:
         """Locust's own final statistics (``--json-file``), by request name."""
         return {entry["name"]: entry for entry in json.loads((self.results / "locust.json").read_text())}
 
     def histogram(self, key: str) -> HdrHistogram:
-        return HdrHistogram.decode(self.latency["histograms"][key])
+        return HdrHistogram.decode(self.latency.histograms[key])
 
     def rows(self, kind: str) -> list[list[str]]:
         """Rows of every process's ``reads``/``writes`` file, without headers."""
@@ -184,12 +185,12 @@ def assert_counts_match_locust(run: LocustRun) -> None:
     """Ours and Locust's count the same requests: those recorded, and those answered while Locust
     stopped (left out of ours, see cachebench.load.measurement)."""
     latency, stats = run.latency, run.locust_stats()
-    after_stop = latency["after_stop"]
-    total = latency["requests"] + sum(after_stop.values())
+    after_stop = latency.after_stop
+    total = latency.requests + sum(after_stop.values())
     assert total == sum(entry["num_requests"] for entry in stats.values()), run.output[-3000:]
     for name, entry in stats.items():
-        assert latency["counts"].get(f"{name}|all", 0) + after_stop.get(name, 0) == entry["num_requests"]
-    assert latency["incomplete_workers"] == []
+        assert latency.counts.get(f"{name}|all", 0) + after_stop.get(name, 0) == entry["num_requests"]
+    assert latency.incomplete_workers == []
 
 
 @pytest.fixture(scope="module")
@@ -226,21 +227,21 @@ def test_read_only_reads_and_logs_every_read(l1_target, tmp_path):
     run = run_locust("read_only", l1_target, tmp_path, "--keys", "200", run_time="2s")
     assert run.returncode == 0, run.output[-3000:]
     assert_counts_match_locust(run)
-    counts = run.latency["counts"]
+    counts = run.latency.counts
     assert "PUT /items/[id]|all" not in counts
     assert counts["GET /items/[id]|l1_hit"] > 0 and counts["GET /items/[id]|miss"] > 0
     reads = run.rows("reads")
     assert len(reads) == counts["GET /items/[id]|all"]
     assert {row[3] for row in reads} == {"l1_hit", "miss"} and {row[2] for row in reads} == {"1"}
-    assert not any(key.endswith("|corrected") for key in run.latency["histograms"])  # capacity run
+    assert not any(key.endswith("|corrected") for key in run.latency.histograms)  # capacity run
 
 
 def test_write_heavy_writes_half_the_time_and_logs_new_versions(l1_target, tmp_path):
     run = run_locust("write_heavy", l1_target, tmp_path, "--rate", "300", run_time="2s")  # light
     assert run.returncode == 0, run.output[-3000:]
     assert_counts_match_locust(run)
-    counts = run.latency["counts"]
-    share = counts["PUT /items/[id]|all"] / run.latency["requests"]
+    counts = run.latency.counts
+    share = counts["PUT /items/[id]|all"] / run.latency.requests
     assert 0.4 < share < 0.6
     writes = run.rows("writes")
     assert len(writes) == counts["PUT /items/[id]|all"]
@@ -279,9 +280,9 @@ def test_stampede_shows_expiries_and_coalesced_misses(tmp_path):
     assert run.returncode == 0, run.output[-3000:]
     assert_counts_match_locust(run)
     assert {int(row[1]) for row in run.rows("reads")} <= set(range(1, 6))
-    per_s = run.latency["timeline"]["per_s"]
+    per_s = run.latency.timeline.per_s
     misses, collapsed = sum(per_s["miss"]), sum(per_s.get("collapsed", []))
-    assert misses == run.latency["counts"]["GET /items/[id]|miss"]
+    assert misses == run.latency.counts["GET /items/[id]|miss"]
     assert collapsed > 0
     # Origin reads (misses that did not share another's read): about one per key per expiry.
     assert misses - collapsed <= 5 * 6
@@ -293,7 +294,7 @@ def test_per_user_reads_only_its_own_profile(l1_target, tmp_path):
     assert_counts_match_locust(run)
     stats = run.locust_stats()
     assert stats["GET /me"]["num_requests"] > 0 and stats["GET /me"]["num_failures"] == 0
-    assert run.latency["counts"]["GET /me|l1_hit"] > 0
+    assert run.latency.counts["GET /me|l1_hit"] > 0
 
 
 def test_per_user_records_another_users_data_as_a_failure(tmp_path):
@@ -305,8 +306,8 @@ def test_per_user_records_another_users_data_as_a_failure(tmp_path):
     assert stats["GET /me"]["num_failures"] == stats["GET /me"]["num_requests"]
     assert stats["GET /items/[id]"]["num_failures"] == 0
     # The fake server answers 200: the failures are the scenario's own check of whose data it got.
-    left_out = run.latency["after_stop"].get("GET /me", 0)  # answered as Locust stopped
-    assert run.latency["counts"]["GET /me|error"] + left_out == stats["GET /me"]["num_requests"]
+    left_out = run.latency.after_stop.get("GET /me", 0)  # answered as Locust stopped
+    assert run.latency.counts["GET /me|error"] + left_out == stats["GET /me"]["num_requests"]
 
 
 def test_browser_clients_answer_locally_and_revalidate(tmp_path):
@@ -314,7 +315,7 @@ def test_browser_clients_answer_locally_and_revalidate(tmp_path):
         run = run_locust("browser_clients", target.url, tmp_path, "--keys", "50", run_time="3s")
     assert run.returncode == 0, run.output[-3000:]
     assert_counts_match_locust(run)
-    browser, counts = run.latency["browser"], run.latency["counts"]
+    browser, counts = run.latency.browser, run.latency.counts
     assert browser["client_local"] == counts["GET /items/[id]|client_local"] > 0
     assert browser["not_modified"] == counts["GET /items/[id]|not_modified"] > 0
     assert browser["network"] == counts["GET /items/[id]|miss"] > 0

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 
 import pytest
 
 import targets
 from cachebench.cli.main import main as cli_main
-from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest
+from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest, read_summary
 from cachebench.run.driver import run_bench
 from cachebench.run.matrix import load_matrix
 
@@ -85,8 +84,8 @@ def test_an_added_target_runs_and_is_reported(extra_target, tmp_path, capsys):
         ("nocache", "complete"),
         ("l1-small", "complete"),
     ]
-    summary = json.loads((cell_dir(run_dir, manifest.cells[1].name) / SUMMARY_FILE).read_text())
-    assert summary["headline"]["l1_hit_ratio"] > 0
+    summary = read_summary(cell_dir(run_dir, manifest.cells[1].name) / SUMMARY_FILE)
+    assert summary.headline.hit_ratio_by_layer["l1"] > 0
 
     assert cli_main(["report", str(run_dir)]) == 0
     report = (run_dir / "report.html").read_text()
