@@ -7,6 +7,7 @@ from test_scenarios import FAST_ORIGIN, run_locust
 
 from cachebench.load import browser_state
 from cachebench.load.browser_state import CLIENT_CACHE_DIR_ENV
+from cachebench.results import BrowserCounts
 from cachebench.run.processes.launcher import TargetProcess
 
 
@@ -33,11 +34,10 @@ def test_browsers_keep_their_caches_from_one_locust_process_to_the_next(tmp_path
         fetched.add(item_id)
     assert carried_over > 0
 
-    def local_share(browser: dict[str, int]) -> float:
-        answered = sum(browser.get(how, 0) for how in ("client_local", "network", "not_modified"))
-        return browser.get("client_local", 0) / answered
+    def local_share(browser: BrowserCounts) -> float:
+        return browser.client_local / (browser.client_local + browser.network + browser.not_modified)
 
-    first, second = (local_share(run.latency["browser"]) for run in runs)
+    first, second = (local_share(run.latency.browser) for run in runs)
     assert second > first, (first, second)
 
 

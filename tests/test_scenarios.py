@@ -316,17 +316,17 @@ def test_browser_clients_answer_locally_and_revalidate(tmp_path):
     assert run.returncode == 0, run.output[-3000:]
     assert_counts_match_locust(run)
     browser, counts = run.latency.browser, run.latency.counts
-    assert browser["client_local"] == counts["GET /items/[id]|client_local"] > 0
-    assert browser["not_modified"] == counts["GET /items/[id]|not_modified"] > 0
-    assert browser["network"] == counts["GET /items/[id]|miss"] > 0
-    body_bytes = browser["bytes_received"] / browser["network"]
-    assert browser["bytes_saved"] == pytest.approx(
-        body_bytes * (browser["client_local"] + browser["not_modified"]), rel=0.05
+    assert browser.client_local == counts["GET /items/[id]|client_local"] > 0
+    assert browser.not_modified == counts["GET /items/[id]|not_modified"] > 0
+    assert browser.network == counts["GET /items/[id]|miss"] > 0
+    body_bytes = browser.bytes_received / browser.network
+    assert browser.bytes_saved == pytest.approx(
+        body_bytes * (browser.client_local + browser.not_modified), rel=0.05
     )
     outcomes = Counter(row[3] for row in run.rows("reads"))
     assert (
-        outcomes["client_local"] == browser["client_local"]
-        and outcomes["not_modified"] == browser["not_modified"]
+        outcomes["client_local"] == browser.client_local
+        and outcomes["not_modified"] == browser.not_modified
     )
 
 

@@ -16,7 +16,7 @@ from hdrh.histogram import HdrHistogram
 
 from cachebench.load.outcomes import ALL, ERROR
 from cachebench.load.records import process_name
-from cachebench.results import HistogramSummary, LatencyRecord, Timeline, Window
+from cachebench.results import BrowserCounts, HistogramSummary, LatencyRecord, Timeline, Window
 
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
@@ -197,7 +197,7 @@ class Aggregate:
             timeline=timeline,
             per_worker_counts=dict(self.per_process),
             incomplete_workers=incomplete,
-            browser=dict(self.browser),
+            browser=BrowserCounts(**self.browser) if self.browser else None,
             after_stop=self._after_stop(),
             locustfile=locustfile,
             host=host,

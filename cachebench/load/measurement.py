@@ -227,11 +227,12 @@ def in_lead_in(intended_s: float) -> bool:
     return bool(STATE.measured_from_s) and intended_s < STATE.measured_from_s
 
 
-def record_browser(counter: str, amount: int = 1) -> None:
-    """Browser-cache counters (``client_local``, ``not_modified``, ``network``, ``bytes_saved``,
-    ``bytes_received``), summed across processes into ``latency.json["browser"]``."""
+def record_browser(**amounts: int) -> None:
+    """Browser-cache counters (``BrowserCounts``' fields, e.g. ``record_browser(client_local=1)``),
+    summed across processes into ``latency.json``'s ``browser``."""
     if STATE.stopping_s is None and not in_lead_in(time.time()):  # as the requests they go with
-        STATE.recorder.browser[counter] += amount
+        for counter, amount in amounts.items():
+            STATE.recorder.browser[counter] += amount
 
 
 @events.init.add_listener

@@ -19,7 +19,7 @@ from cachebench.results.fault_record import (
 )
 from cachebench.results.folder import *  # the file names and writers
 from cachebench.results.headlines import AtCapacity, Headline, SearchHeadline
-from cachebench.results.latency_record import HistogramSummary, LatencyRecord, Timeline, Window
+from cachebench.results.latency_record import BrowserCounts, HistogramSummary, LatencyRecord, Timeline, Window
 from cachebench.results.manifest import CellState, Manifest, read_manifest
 from cachebench.results.record import SCHEMA_VERSION, RecordError
 from cachebench.results.summaries import (

@@ -42,6 +42,21 @@ class Timeline(Part):
     per_s: dict[str, list[int]] = {}
 
 
+class BrowserCounts(Part):
+    """Browser-cache counters of scenarios whose users keep HTTP caches, summed over processes."""
+
+    #: Reads the browser answered from its own cache (no request sent).
+    client_local: int = 0
+    #: Revalidations answered 304 Not Modified (no body).
+    not_modified: int = 0
+    #: Reads that got a full response.
+    network: int = 0
+    #: Response body bytes not sent, thanks to local answers and 304s ...
+    bytes_saved: int = 0
+    #: ... and the body bytes received.
+    bytes_received: int = 0
+
+
 class LatencyRecord(Record):
     """A measured phase as the load generator saw it."""
 
@@ -67,9 +82,8 @@ class LatencyRecord(Record):
     per_worker_counts: dict[str, int] = {}
     #: Processes whose final report never reached the master: their last requests are missing.
     incomplete_workers: list[str] = []
-    #: Browser-cache counters (``client_local``, ``not_modified``, ``network``, ``bytes_saved``,
-    #: ``bytes_received``) of scenarios whose users keep HTTP caches.
-    browser: dict[str, int] = {}
+    #: None: the scenario's users keep no HTTP caches.
+    browser: BrowserCounts | None = None
     #: Answers per request name that came once Locust began to stop: counted, not recorded.
     after_stop: dict[str, int] = {}
     locustfile: str | None = None

@@ -22,7 +22,7 @@ from cachebench.results.latency_record import LatencyRecord
 from cachebench.results.manifest import Manifest
 from cachebench.results.record import SCHEMA_VERSION, RecordError
 from cachebench.results.summaries import AnySummary, CellSummary, parse_summary
-from cachebench.results.sweep_record import SweepResults
+from cachebench.results.sweep_record import SweepResults, TraceSweepResults
 from cachebench.results.verify_record import VerifyFile
 
 #: Locust's own statistics (``--json-file``): its format, not ours.
@@ -65,6 +65,12 @@ RESULT_FILES: tuple[ResultFile, ...] = (
         "a sweep: its points (axis values, resolved settings, figures), the recommendation and the "
         "simulator's own figures",
         SweepResults,
+    ),
+    ResultFile(
+        TraceSweepResults.FILE,
+        "an access log's sweep (cachebench sweep --trace): its points, the recommendation, the log "
+        "read and its one-pass curves with the points replayed to check them",
+        TraceSweepResults,
     ),
     ResultFile(f"{CELL}/{CellFile.FILE}", "the cell: everything needed to run it again", CellFile),
     ResultFile(

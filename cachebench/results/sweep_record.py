@@ -135,7 +135,8 @@ class SweepPoint(StaleFigures, GridPoint):
     memory_bytes: float | None = None
     l1_memory_bytes: float | None = None
     redis_memory_bytes: float | None = None
-    l1_entries_peak: float | None = None
+    #: The most L1 entries held at once, all workers (live: /metrics' count, a float from the samples).
+    l1_entries_peak: int | float | None = None
     memory_source: str
     simulated_requests: int | None = None
     #: A live point simulated on its own horizon.
@@ -185,7 +186,8 @@ class EntryBytes(Part):
     #: A ``version``-mode generation key beside each held item.
     l1_generation_entry_bytes: float
     redis_entry_bytes: float | None = None
-    value_bytes: float
+    #: The configured item's encoded size, or an access log's mean response size.
+    value_bytes: int | float
     method: str
 
 
