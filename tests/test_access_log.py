@@ -17,6 +17,8 @@ import pytest
 
 from cachebench.cli.sweep_command import add_parsers, cmd_sweep
 from cachebench.load import access_log
+from cachebench.results.schema import check_folder
+from cachebench.results.sweep_record import TraceSweepResults
 from cachebench.tuning import trace_sweep
 from cachebench.tuning.curves import GRID_ERROR_PP
 
@@ -141,14 +143,20 @@ def test_sweep_trace_end_to_end_on_the_sample_log(tmp_path, monkeypatch):
     parser = argparse.ArgumentParser()
     add_parsers(parser.add_subparsers())
     assert cmd_sweep(parser.parse_args(["sweep", "--trace", str(FIXTURE), "--min-hit-ratio", "0.3"])) == 0
-    (found,) = list(tmp_path.rglob("sweep.json"))
+    (found,) = list(tmp_path.rglob(TraceSweepResults.FILE))
     run_dir = found.parent
-    data = json.loads(found.read_text())
-    simulator = data["simulator"]
-    assert simulator["trace"]["malformed"] == 3 and simulator["trace"]["reads"] > 7000
-    checks = simulator["curves"]["checks"]
-    assert len(checks) == 9 and all(-GRID_ERROR_PP <= c["error_pp"] <= 0.5 for c in checks), checks
-    assert data["recommendation"]["recommended"], data["recommendation"]["verdict"]
+    results = TraceSweepResults.read(found)
+    simulator = results.simulator
+    assert simulator.trace.malformed == 3 and simulator.trace.reads > 7000
+    checks = simulator.curves.checks
+    assert len(checks) == 9 and all(-GRID_ERROR_PP <= c.error_pp <= 0.5 for c in checks), checks
+    assert results.recommendation.recommended, results.recommendation.verdict
+    # One process whose writes delete their key: nothing is stale, and nothing stale is old.
+    assert {(p.stale_read_ratio, p.staleness_age_max_s) for p in results.points} == {(0.0, 0.0)}
+    assert check_folder(run_dir) == (["manifest.json", TraceSweepResults.FILE], [])
+    # Recommending again reads the trace sweep's record back.
+    assert cmd_sweep(parser.parse_args(["sweep", "--from", str(run_dir), "--min-hit-ratio", "0.99"])) == 0
+    assert TraceSweepResults.read(found).recommendation.recommended == []
     page = (run_dir / "sweep_report.html").read_text()
     assert page.index("hit ratio against L1 size") < page.index("Recommendation")
     assert "malformed lines were left out" in page and (run_dir / "hit_ratio_curves.png").exists()

@@ -65,11 +65,11 @@ def test_every_size_and_every_ttl_match_a_replay_through_metered_cache(scenario,
 def test_sampled_grid_points_are_replayed_and_recorded(scenario):
     curves = one_pass(scenario, SIZES, TTLS_S)
     rows = check(curves, scenario, sampled_points(curves))
-    assert len(rows) == 9 and curves.as_dict()["checks"] == rows
-    exact = [r for r in rows if r["size"] is None or r["ttl_s"] is None]
-    assert all(abs(r["error_pp"]) <= REPLAY_PP for r in exact), exact
+    assert len(rows) == 9 and curves.record().checks == rows
+    exact = [r for r in rows if r.size is None or r.ttl_s is None]
+    assert all(abs(r.error_pp) <= REPLAY_PP for r in exact), exact
     # Both bounds at once is approximate and errs low (see cachebench.tuning.curves).
-    assert all(-GRID_ERROR_PP <= r["error_pp"] <= REPLAY_PP for r in rows), rows
+    assert all(-GRID_ERROR_PP <= r.error_pp <= REPLAY_PP for r in rows), rows
 
 
 def test_writes_invalidate_the_next_read_misses():
@@ -117,5 +117,5 @@ def test_shards_sampling_stays_within_its_stated_error(keys, alpha):
     sampled = one_pass(stream, sizes, [1.0, 10.0], sample_rate=rate)
     pairs = zip(exact.by_size + exact.by_ttl, sampled.by_size + sampled.by_ttl, strict=True)
     errors_pp = [abs(a - b) * 100 for a, b in pairs]
-    stated_pp = sampled.as_dict()["sampling_error_pp"]
+    stated_pp = sampled.record().sampling_error_pp
     assert stated_pp > 0 and max(errors_pp) <= stated_pp, (errors_pp, stated_pp)

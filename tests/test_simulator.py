@@ -4,12 +4,14 @@ for a small grid the simulated L1 hit ratio is within 2 points of a live run's."
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import replace
 
 import pytest
 
+from analysis.sweep_report.point_rows import validation_rows
 from cachebench.load.workload import WARMUP_SEED_OFFSET, WorkloadSpec, operations, stream_rng
+from cachebench.results.sweep_record import SweepResults
+from cachebench.settings import Settings, load_settings
 from cachebench.tuning.sim_model import SimulationError
 from cachebench.tuning.simulator import simulate
 from cachebench.tuning.sweep_run import SweepSpec, run_sweep
@@ -73,11 +75,17 @@ def test_the_fast_engine_gives_exactly_what_layered_cache_itself_gives(
         "origin_jitter_ms": 2,
         "payload_bytes": 100,
     }
-    fast = simulate(small_trace, target, settings, workers, engine="fast")
-    layered = simulate(small_trace, target, settings, workers, engine="layered")
+    resolved = load_settings(strategy=target, **settings)
+    fast = simulate(small_trace, resolved, workers, engine="fast")
+    layered = simulate(small_trace, resolved, workers, engine="layered")
 
     assert fast.metrics() == layered.metrics()
     assert fast.reads > 0 and fast.requests == small_trace.measured_requests
+
+
+def _l1(**values: object) -> Settings:
+    """The l1 target's settings, resolved once as a sweep point's are."""
+    return load_settings(strategy="l1", **values)
 
 
 def _trace(events: list[tuple[float, bool, int, int]], keys: int = 10) -> Trace:
@@ -104,7 +112,7 @@ INSTANT = {"origin_latency_ms": 0, "origin_jitter_ms": 0, "l1_ttl_s": 5, "redis_
 @pytest.mark.parametrize("engine", ["fast", "layered"])
 @pytest.mark.parametrize("mode", ["delete", "version", "ttl"])
 def test_an_l1_on_another_worker_serves_the_old_version_until_its_ttl(engine, mode):
-    result = simulate(CROSS_WORKER, "l1", {**INSTANT, "invalidation": mode}, workers=2, engine=engine)
+    result = simulate(CROSS_WORKER, _l1(**INSTANT, invalidation=mode), workers=2, engine=engine)
 
     assert result.reads == 5 and result.writes == 1
     assert result.stale_reads == 2
@@ -116,9 +124,8 @@ def test_an_l1_on_another_worker_serves_the_old_version_until_its_ttl(engine, mo
 @pytest.mark.parametrize("engine", ["fast", "layered"])
 @pytest.mark.parametrize("mode", ["delete", "version"])
 def test_hierarchical_invalidates_every_worker_so_nothing_is_stale(engine, mode):
-    result = simulate(
-        CROSS_WORKER, "hierarchical", {**INSTANT, "invalidation": mode}, workers=2, engine=engine
-    )
+    settings = load_settings(strategy="hierarchical", **INSTANT, invalidation=mode)
+    result = simulate(CROSS_WORKER, settings, workers=2, engine=engine)
 
     assert result.stale_reads == 0
     # t=0 and t=1.5 read the origin (the write dropped worker 1's copy); t=2.0 finds Redis filled.
@@ -128,7 +135,7 @@ def test_hierarchical_invalidates_every_worker_so_nothing_is_stale(engine, mode)
 def test_a_ttl_expires_on_the_virtual_clock():
     # One key read every 0.1 s with a 0.25 s TTL and an instant origin: miss, hit, hit, miss, ...
     reads = _trace([(round(0.1 * k, 6), False, 1, 0) for k in range(30)])
-    result = simulate(reads, "l1", {"l1_ttl_s": 0.25, "origin_latency_ms": 0, "origin_jitter_ms": 0})
+    result = simulate(reads, _l1(l1_ttl_s=0.25, origin_latency_ms=0, origin_jitter_ms=0))
 
     assert result.outcomes == {"l1_hit": 20, "miss": 10}
     assert result.origin_reads == 10
@@ -139,8 +146,8 @@ def test_misses_while_the_origin_read_is_in_flight_each_read_the_origin_unless_c
     reads = _trace([(0.01 * k, False, 1, 0) for k in range(10)])
     slow = {"l1_ttl_s": 60, "origin_latency_ms": 35, "origin_jitter_ms": 0}
 
-    plain = simulate(reads, "l1", slow)
-    coalesced = simulate(reads, "l1", {**slow, "coalesce": True})
+    plain = simulate(reads, _l1(**slow))
+    coalesced = simulate(reads, _l1(**slow, coalesce=True))
 
     assert plain.outcomes["miss"] == plain.origin_reads == 4
     assert coalesced.outcomes["miss"] == 4
@@ -150,19 +157,18 @@ def test_misses_while_the_origin_read_is_in_flight_each_read_the_origin_unless_c
 def test_an_lru_bound_evicts_the_least_recently_used_key():
     # Capacity 2: 1, 2, 1 (hit), 3 (evicts 2), 1 (hit), 2 (miss).
     reads = _trace([(k, False, item, 0) for k, item in enumerate([1, 2, 1, 3, 1, 2])])
-    result = simulate(reads, "l1", {"l1_max_entries": 2, "l1_ttl_s": 60, "origin_latency_ms": 0,
-                                    "origin_jitter_ms": 0})  # fmt: skip
+    result = simulate(reads, _l1(l1_max_entries=2, l1_ttl_s=60, origin_latency_ms=0, origin_jitter_ms=0))
     assert result.outcomes == {"l1_hit": 2, "miss": 4}
     assert result.l1_entries_peak == 2
 
 
 def test_what_the_simulator_cannot_replay_is_refused(small_trace):
     with pytest.raises(SimulationError, match="client caches"):
-        simulate(small_trace, "client-headers")
+        simulate(small_trace, load_settings(strategy="client-headers"))
     with pytest.raises(SimulationError, match="coalesce"):
-        simulate(small_trace, "l1", {"coalesce": True}, engine="layered")
+        simulate(small_trace, _l1(coalesce=True), engine="layered")
     with pytest.raises(SimulationError, match="origin_items"):
-        simulate(small_trace, "l1", {"origin_items": 10})
+        simulate(small_trace, _l1(origin_items=10))
     with pytest.raises(SimulationError, match="rate"):
         LoadModel(rate_per_s=0)
 
@@ -181,7 +187,7 @@ def test_simulated_l1_hit_ratio_is_within_two_points_of_live_runs(tmp_path):
         scenario="read_heavy",
         workers=1,
         users=16,
-        rate_per_s=300,
+        offered_rate_per_s=300,
         warmup_s=0,  # each cell starts cold, in the simulation as live
         duration_s=2,
         settings={"origin_latency_ms": 5, "origin_jitter_ms": 1},
@@ -190,13 +196,15 @@ def test_simulated_l1_hit_ratio_is_within_two_points_of_live_runs(tmp_path):
         steady_state_ttls=1,  # the steady state is not what this test checks: keep it short
     )
     run_dir = run_sweep(spec, results_root=tmp_path)
-    data = json.loads((run_dir / "sweep.json").read_text())
+    results = SweepResults.read(run_dir / "sweep.json")
 
-    rows = data["validation"]
-    assert len(rows) == 4, [p.get("status") for p in data["points"]]
+    rows = validation_rows(results.points, results.spec)
+    assert len(rows) == 4, [p.status for p in results.points]
     hit_ratios = sorted(row["live_l1_hit_ratio"] for row in rows)
     # Cold 2 s cells span 28%-39% (errors within 0.2 pp): far wider than the agreement asked.
     assert hit_ratios[-1] - hit_ratios[0] > 0.05, "the grid should span clearly different hit ratios"
     for row in rows:
         assert abs(row["l1_hit_ratio_error_pp"]) <= AGREEMENT_PP, row
-    assert data["simulator"]["live_horizon"]["timing"]["source"].startswith("live records")
+    assert results.simulator.live_horizon.timing.source.startswith("live records")
+    # Each live point carries its own simulation, on the phases its cell ran.
+    assert all(p.simulated_as.timing.source == "live records" for p in results.points if p.source == "live")

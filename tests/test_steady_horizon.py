@@ -40,19 +40,21 @@ def test_the_horizon_is_ten_largest_ttls_and_the_requests_asked_for():
     ],
 )
 def test_one_pass_agrees_with_the_fast_engine(trace, ttl_s, size, invalidation):
-    values = {"l1_ttl_s": ttl_s, "l1_max_entries": size, "invalidation": invalidation}
-    row = check_point(trace, "l1", 2, values)
-    assert abs(row["hit_error_pp"]) <= HIT_ERROR_PP, row
-    assert abs(row["stale_error_pp"]) <= STALE_ERROR_PP, row
-    assert row["engine_stale_read_ratio"] > 0, "two workers and writes: some reads must be stale"
+    settings = load_settings(strategy="l1", l1_ttl_s=ttl_s, l1_max_entries=size, invalidation=invalidation)
+    row = check_point(trace, 2, settings)
+    assert abs(row.hit_error_pp) <= HIT_ERROR_PP, row
+    assert abs(row.stale_error_pp) <= STALE_ERROR_PP, row
+    assert row.engine_stale_read_ratio > 0, "two workers and writes: some reads must be stale"
 
 
 def test_bytes_per_entry_count_the_value_and_the_cache_bookkeeping():
     settings = load_settings(strategy="l1", payload_bytes=4096)
     measured = entry_bytes.measure(settings, needs_redis=False)
-    assert measured["value_bytes"] > 4096
-    overhead = measured["l1_entry_bytes"] - measured["value_bytes"]
+    assert measured.value_bytes > 4096
+    overhead = measured.l1_entry_bytes - measured.value_bytes
     assert 100 < overhead < 1000, measured  # key, dict slots, TLRU's item and heap entry
-    assert 0 < measured["l1_generation_entry_bytes"] < overhead + 100
-    memory = entry_bytes.cache_memory_bytes({"l1_items_peak": 10, "l1_generation_keys_peak": 0}, measured)
-    assert memory["memory_bytes"] == pytest.approx(10 * measured["l1_entry_bytes"])
+    assert 0 < measured.l1_generation_entry_bytes < overhead + 100
+    l1, redis, memory = entry_bytes.cache_memory_bytes(10, 0, 0, measured)
+    assert memory == l1 == pytest.approx(10 * measured.l1_entry_bytes) and redis is None
+    assert entry_bytes.item_entries(21, "version") == (11, 10)  # an item and its generation key
+    assert entry_bytes.item_entries(21, "delete") == (21, 0)

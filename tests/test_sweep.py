@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
 
 import pytest
@@ -14,6 +13,8 @@ from analysis.sweep_report import pareto
 from analysis.sweep_report.constraints import parse_bytes, parse_constraints, parse_duration_s, parse_ratio
 from cachebench.cli.sweep_command import add_parsers, cmd_sweep
 from cachebench.results import read_manifest
+from cachebench.results.schema import check_folder
+from cachebench.results.sweep_record import SweepResults
 from cachebench.tuning import sweep_run
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ def test_when_nothing_fits_the_binding_constraint_is_named_with_the_best_reachab
     found = pareto.recommend(POINTS, constraints)
 
     assert not found.found and found.ranked == []
-    assert [b["dropped"] for b in found.binding] == [["min_hit_ratio"]]
+    assert [b.dropped for b in found.binding] == [["min_hit_ratio"]]
     verdict = found.verdict(POINTS)
     assert verdict.startswith("No configuration meets --max-staleness 5s and --min-hit-ratio 0.95.")
     assert "--min-hit-ratio 0.95 binds: the best hit ratio among points that meet the other constraints is" \
@@ -134,7 +135,7 @@ def test_two_constraints_that_conflict_are_both_named():
     constraints = parse_constraints({"max_staleness": "2s", "min_hit_ratio": "0.85"})
     found = pareto.recommend(POINTS, constraints)
 
-    assert sorted(b["dropped"] for b in found.binding) == [["max_staleness"], ["min_hit_ratio"]]
+    assert sorted(b.dropped for b in found.binding) == [["max_staleness"], ["min_hit_ratio"]]
     assert "staleness age among points that meet the other constraints is 30.0 s (big-long)" in found.verdict(
         POINTS
     )
@@ -177,7 +178,9 @@ min_hit_ratio = 0.2
 
 def test_the_live_grid_becomes_a_matrix_with_one_variant_per_point(tmp_path):
     spec = sweep_run.load_sweep(_sweep_file(tmp_path, SMALL))
-    points = sweep_run.complete_points(spec, sweep_run.grid_points(spec.grid), [*spec.grid, *spec.simulate])
+    points = sweep_run.make_points(
+        spec, sweep_run.grid_points(spec.grid), [*spec.grid, *spec.simulate], "live"
+    )
     matrix = sweep_run.sweep_matrix(spec, points)
 
     assert list(matrix.settings) == ["l1ttl1-l1n100-delete", "l1ttl1-l1n1000-delete", "l1ttl10-l1n100-delete",
@@ -189,7 +192,9 @@ def test_the_live_grid_becomes_a_matrix_with_one_variant_per_point(tmp_path):
         "invalidation": "delete",
     }
     assert matrix.targets == ["l1"] and matrix.scenarios == ["read_heavy"] and matrix.workers == 2
-    assert (matrix.modes[0].kind, matrix.modes[0].rate_per_s) == ("fixed_rate", 200)
+    assert (matrix.modes[0].kind, matrix.modes[0].offered_rate_per_s) == ("fixed_rate", 200)
+    # Each point carries its settings, resolved once when it was made.
+    assert (points[0].settings.l1_ttl_s, points[0].settings.origin_latency_ms) == (1.0, 5.0)
 
 
 @pytest.mark.parametrize(
@@ -234,37 +239,40 @@ def test_a_simulated_sweep_writes_its_report_into_a_results_folder(tmp_path):
     run_dir = sweep_run.run_sweep(spec, simulate_only=True, results_root=tmp_path / "results")
 
     assert read_manifest(run_dir).status == "complete"
-    data = json.loads((run_dir / "sweep.json").read_text())
+    results = SweepResults.read(run_dir / "sweep.json")
+    points, recommendation = results.points, results.recommendation
     # Simulated only: the live grid's points too, no duplicates (live ones are 'delete' points).
-    assert len(data["points"]) == 12 and {p["source"] for p in data["points"]} == {"simulated"}
-    assert len({p["id"] for p in data["points"]}) == 12
-    assert {p["horizon"] for p in data["points"]} == {"steady"}
-    assert data["recommendation"]["recommended"], data["recommendation"]["verdict"]
+    assert len(points) == 12 and {p.source for p in points} == {"simulated"}
+    assert len({p.id for p in points}) == 12
+    assert {p.horizon for p in points} == {"steady"}
+    assert recommendation.recommended, recommendation.verdict
     # At steady state: ≥ 3 × the largest TTL (10 s) and ≥ the requests asked for, and it says so.
-    horizon = data["simulator"]["steady_state"]
-    assert horizon["horizon"]["duration_s"] >= 30 and horizon["measured_requests"] >= 5_000
-    assert "steady state" in data["recommendation"]["verdict"]
+    horizon = results.simulator.steady_state
+    assert horizon.horizon.duration_s >= 30 and horizon.measured_requests >= 5_000
+    assert "steady state" in recommendation.verdict
     # The memory axis is what the caches hold: entries × measured bytes per entry, not RSS.
-    per_entry = data["simulator"]["entry_bytes"]
-    assert per_entry["value_bytes"] < per_entry["l1_entry_bytes"] < 3 * per_entry["value_bytes"]
-    for point in data["points"]:
-        assert point["memory_bytes"] == pytest.approx(point["l1_entries_peak"] * per_entry["l1_entry_bytes"])
-        assert point["l1_entries_peak"] <= 2 * point["l1_max_entries"]
-    best = next(p for p in data["points"] if p["id"] == data["recommendation"]["recommended"][0])
-    assert best["staleness_age_max_s"] <= 5 and best["hit_ratio"] >= 0.2 and best["on_front"]
-    assert (
-        data["simulator"]["simulated_points"] == 12 and data["simulator"]["simulated_requests_per_cpu_s"] > 0
-    )
+    per_entry = results.simulator.entry_bytes
+    assert per_entry.value_bytes < per_entry.l1_entry_bytes < 3 * per_entry.value_bytes
+    for point in points:
+        assert point.memory_bytes == pytest.approx(point.l1_entries_peak * per_entry.l1_entry_bytes)
+        assert point.l1_entries_peak <= 2 * point.settings.l1_max_entries
+        # Settings travel resolved: the sweep file's fixed ones, then the point's axes.
+        assert point.settings.origin_latency_ms == 5 and point.settings.l1_ttl_s == point.axes["l1_ttl_s"]
+    best = next(p for p in points if p.id == recommendation.recommended[0])
+    assert best.staleness_age_max_s <= 5 and best.hit_ratio >= 0.2 and best.on_front and best.recommended
+    assert results.simulator.simulated_points == 12 and results.simulator.simulated_requests_per_cpu_s > 0
     with (run_dir / "sweep.csv").open() as rows:
-        assert len(list(csv.DictReader(rows))) == 12
+        table = list(csv.DictReader(rows))
+    assert len(table) == 12 and {"l1_ttl_s", "l1_hit_ratio", "hit_ratio", "on_front"} <= set(table[0])
     page = (run_dir / "sweep_report.html").read_text()
-    assert "Recommendation" in page and data["recommendation"]["verdict"].split(":")[0] in page
+    assert "Recommendation" in page and recommendation.verdict.split(":")[0] in page
     assert page.count("data:image/png;base64,") >= 5  # 4 heatmaps and the front
     assert not re.search(r"""(src|href)=["']https?:""", page), "the report must be self-contained"
     for name in ("hit_ratio", "stale_read_ratio", "memory_bytes", "staleness_age_max_s"):
         assert (run_dir / "heatmaps" / f"simulated-{name}.png").stat().st_size > 1000
     summary = (run_dir / "sweep_summary.md").read_text()
     assert "## Recommendation" in summary and "## Pareto front" in summary
+    assert check_folder(run_dir) == (["manifest.json", "sweep.json"], [])
 
 
 def test_recommending_again_under_other_constraints_needs_no_new_run(tmp_path):
@@ -275,10 +283,10 @@ def test_recommending_again_under_other_constraints_needs_no_new_run(tmp_path):
     args = parser.parse_args(["sweep", "--from", str(run_dir), "--min-hit-ratio", "0.99"])
 
     assert cmd_sweep(args) == 0
-    data = json.loads((run_dir / "sweep.json").read_text())
-    assert data["recommendation"]["recommended"] == []
-    assert data["recommendation"]["verdict"].startswith("No configuration meets")
-    assert "--min-hit-ratio 0.99 binds" in data["recommendation"]["verdict"]
+    recommendation = SweepResults.read(run_dir / "sweep.json").recommendation
+    assert recommendation.recommended == []
+    assert recommendation.verdict.startswith("No configuration meets")
+    assert "--min-hit-ratio 0.99 binds" in recommendation.verdict
     assert "No configuration meets" in (run_dir / "sweep_report.html").read_text()
 
 

@@ -1,8 +1,9 @@
 """What a user asks of a sweep: bounds such as ``--max-staleness 5s``, parsed, checked and shown.
 
 Constraints are parsed from what users type (``5s``, ``256MB``, ``90%``), checked against a
-point's figures and shown back in their units. A point is a dict of figures (``hit_ratio``,
-``memory_bytes``, ``staleness_age_max_s``, ...); a figure that was not measured meets no bound.
+point's figures and shown back in their units. A point is a flat row of figures (``hit_ratio``,
+``memory_bytes``, ``staleness_age_max_s``, ...: ``analysis.sweep_report.point_rows``); a figure
+that was not measured meets no bound.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from cachebench.results.sweep_record import ConstraintRecord
 
 Point = Mapping[str, Any]
 
@@ -185,15 +188,16 @@ class Constraint:
     def show(self, value: float | None) -> str:
         return self.kind.show(value)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "metric": self.metric,
-            "sense": self.sense,
-            "bound": self.bound,
-            "given": self.given,
-            "text": self.text,
-        }
+    def record(self) -> ConstraintRecord:
+        """The constraint as the sweep's record keeps it."""
+        return ConstraintRecord(
+            name=self.name,
+            metric=self.metric,
+            sense=self.sense,
+            bound=self.bound,
+            given=self.given,
+            text=self.text,
+        )
 
 
 def parse_constraints(given: Mapping[str, Any], staleness_stat: str = "max") -> list[Constraint]:

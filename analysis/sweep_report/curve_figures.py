@@ -1,9 +1,10 @@
 """The sweep's first figures: hit ratio against L1 size, one line per TTL, and beside it staleness
 against TTL; the recommendation starred on both.
 
-Drawn from the sweep's candidates (any sweep whose axes include ``l1_max_entries`` or ``l1_ttl_s``),
-plus, when the sweep ran the one-pass curves (``cachebench sweep --trace``), the exact size-bound and
-TTL-bound curves beside them. ``analysis.sweep_report.sweep_page`` puts them at the top of the page.
+Drawn from the rows of the sweep's candidates (any sweep whose axes include ``l1_max_entries`` or
+``l1_ttl_s``), plus, when the sweep ran the one-pass curves (``cachebench sweep --trace``), the
+exact size-bound and TTL-bound curves beside them. ``analysis.sweep_report.sweep_page`` puts them
+at the top of the page.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from analysis.rendering import new_figure, to_png
 from analysis.sweep_report.sweep_figures import value_label
+from cachebench.results.sweep_record import CurvesRecord
 
 SIZE_AXIS = "l1_max_entries"
 TTL_AXIS = "l1_ttl_s"
@@ -28,7 +30,7 @@ def _panels(points: list[dict[str, Any]], axes: list[str]) -> list[tuple[str, li
 
 
 def size_curves_png(
-    points: list[dict[str, Any]], axes: list[str], curves: dict[str, Any] | None = None, horizon: str = ""
+    points: list[dict[str, Any]], axes: list[str], curves: CurvesRecord | None = None, horizon: str = ""
 ) -> bytes | None:
     """Hit ratio against size per TTL (candidates only); None when size is not an axis."""
     shown = [p for p in points if p.get("candidate") and p.get("hit_ratio") is not None]
@@ -44,7 +46,7 @@ def size_curves_png(
             label = f"TTL {value_label(ttl)} s" if ttl is not None else "no TTL"
             panel.plot([p[SIZE_AXIS] for p in line], [p["hit_ratio"] for p in line], marker=".", label=label)
         if curves:
-            panel.plot(curves["sizes"], curves["hit_ratio_by_size"], "k--", lw=1.4, label="no TTL (exact)")
+            panel.plot(curves.sizes, curves.hit_ratio_by_size, "k--", lw=1.4, label="no TTL (exact)")
         for point in chosen:
             if point.get("recommended"):
                 _star(panel, point[SIZE_AXIS], point["hit_ratio"])
@@ -57,7 +59,7 @@ def size_curves_png(
         panel.legend(fontsize=6, loc="upper left", ncol=3)
     if curves:
         panel = grid[0][-1]
-        panel.plot(curves["ttls_s"], curves["hit_ratio_by_ttl"], marker="o", c="tab:purple")
+        panel.plot(curves.ttls_s, curves.hit_ratio_by_ttl, marker="o", c="tab:purple")
         panel.set_xscale("log")
         panel.set_xlabel("L1 TTL (s), no size bound")
         panel.set_ylim(0, 1)

@@ -1,10 +1,11 @@
 """Which sweep points are worth running: the Pareto front, and a recommendation under constraints.
 
-A point is a dict of figures (``hit_ratio``, ``memory_bytes``, ``stale_read_ratio``, ...). The
-front is over ``OBJECTIVES``: more of the hit ratio, less memory, fewer stale reads (origin load
-follows the hit ratio, and p99 follows it too and is noisy, so they are constraints, not
-objectives). A recommendation is the feasible front, best first: the highest hit ratio, then the
-least memory, then the fewest stale reads. When nothing is feasible it says which constraint binds.
+A point is a flat row of figures (``hit_ratio``, ``memory_bytes``, ``stale_read_ratio``, ...: built
+by ``analysis.sweep_report.point_rows``). The front is over ``OBJECTIVES``: more of the hit ratio,
+less memory, fewer stale reads (origin load follows the hit ratio, and p99 follows it too and is
+noisy, so they are constraints, not objectives). A recommendation is the feasible front, best
+first: the highest hit ratio, then the least memory, then the fewest stale reads. When nothing is
+feasible it says which constraint binds.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from analysis.sweep_report.constraints import Constraint, Point
+from cachebench.results.sweep_record import Binding
 
 
 @dataclass(frozen=True)
@@ -96,26 +98,13 @@ class Recommendation:
     front: list[int]
     feasible: list[int]
     ranked: list[int]
-    binding: list[dict[str, Any]] = field(default_factory=list)
+    binding: list[Binding] = field(default_factory=list)
     #: For a ranked point, the other configurations with exactly its figures.
     equivalents: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def found(self) -> bool:
         return bool(self.ranked)
-
-    def as_dict(self, points: Sequence[Point], key: str = "id") -> dict[str, Any]:
-        return {
-            "constraints": [c.as_dict() for c in self.constraints],
-            "front": [points[i][key] for i in self.front],
-            "feasible": [points[i][key] for i in self.feasible],
-            "recommended": [points[i][key] for i in self.ranked],
-            "equivalents": {
-                points[i][key]: [points[j][key] for j in js] for i, js in self.equivalents.items()
-            },
-            "binding": self.binding,
-            "verdict": self.verdict(points, key),
-        }
 
     def verdict(
         self, points: Sequence[Point], key: str = "id", describe: Callable[[Point], str] | None = None
@@ -136,7 +125,7 @@ class Recommendation:
             return "No configuration was measured."
         lines = [f"No configuration meets {wanted}."]
         for item in self.binding:
-            lines.append(item["text"])
+            lines.append(item.text)
         return " ".join(lines)
 
 
@@ -158,10 +147,10 @@ def recommend(
     return Recommendation(list(constraints), front_all, feasible, ranked, binding, equivalents)
 
 
-def _binding(points: Sequence[Point], constraints: list[Constraint], describe: Callable) -> list[dict]:
+def _binding(points: Sequence[Point], constraints: list[Constraint], describe: Callable) -> list[Binding]:
     """Which constraints stand in the way: the smallest sets whose removal leaves a feasible point;
     for each, the best value its metric reaches among points meeting all the others."""
-    explained: list[dict] = []
+    explained: list[Binding] = []
     for size in range(1, len(constraints) + 1):
         for dropped in itertools.combinations(constraints, size):
             kept = [c for c in constraints if c not in dropped]
@@ -180,10 +169,10 @@ def _binding(points: Sequence[Point], constraints: list[Constraint], describe: C
                     f"{constraint.text} binds: the best {constraint.kind.what} among points that meet"
                     f" the other constraints is {constraint.show(constraint.value(best))} ({describe(best)})"
                 )
-            explained.append({"dropped": [c.name for c in dropped], "text": "; ".join(parts) + "."})
+            explained.append(Binding(dropped=[c.name for c in dropped], text="; ".join(parts) + "."))
         if explained:
             return explained
-    return [{"dropped": [c.name for c in constraints], "text": "Every constraint would have to go."}]
+    return [Binding(dropped=[c.name for c in constraints], text="Every constraint would have to go.")]
 
 
 __all__ = [

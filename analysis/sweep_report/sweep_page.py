@@ -1,7 +1,9 @@
 """The sweep's report: recommendation, Pareto front, heatmaps, and the simulator against live runs.
 
-Written into the sweep's results folder as PNGs, one self-contained HTML file and a short Markdown
-summary (the figures are drawn by ``analysis.sweep_report.sweep_figures``).
+Read from the sweep's record (``SweepResults`` or ``TraceSweepResults``), whose points become flat
+rows (``analysis.sweep_report.point_rows``); written into the sweep's results folder as PNGs, one
+self-contained HTML file and a short Markdown summary (the figures are drawn by
+``analysis.sweep_report.sweep_figures`` and ``curve_figures``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from analysis import rendering
 from analysis.sweep_report.constraints import CONSTRAINT_KINDS, format_bytes, format_seconds
 from analysis.sweep_report.curve_figures import size_curves_png, staleness_png
 from analysis.sweep_report.pareto import equal_groups
+from analysis.sweep_report.point_rows import point_rows, validation_rows
 from analysis.sweep_report.sweep_figures import HEATMAPS, front_png, heatmap_png, value_label
 from analysis.sweep_report.sweep_horizons import (
     candidates_text,
@@ -30,12 +33,12 @@ from analysis.sweep_report.trace_report import trace_html
 from cachebench.results import (
     HEATMAP_DIR,
     PARETO_FRONT_FILE,
-    SWEEP_FILE,
     SWEEP_POINTS_FILE,
     SWEEP_REPORT_FILE,
     SWEEP_SUMMARY_FILE,
     write_atomic,
 )
+from cachebench.results.sweep_record import ConstraintRecord, SweepDefinition, SweepOutcome, TraceSimulator
 
 #: The sweep's figures as PNG files, in its results folder (the HTML report embeds them too).
 CURVES_FILE = "hit_ratio_curves.png"
@@ -61,7 +64,7 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("redis_hit_ratio", "Redis hit", _ratio),
     ("p50_ms", "p50 ms", _ms),
     ("p99_ms", "p99 ms", _ms),
-    ("requests_per_s", "req/s", lambda v: "–" if v is None else f"{v:,.0f}"),
+    ("achieved_rate_per_s", "req/s", lambda v: "–" if v is None else f"{v:,.0f}"),
     ("origin_reads_per_s", "origin reads/s", lambda v: "–" if v is None else f"{v:,.1f}"),
     ("memory_bytes", "memory", format_bytes),
     ("stale_read_ratio", "stale ratio", lambda v: _ratio(v, 4)),
@@ -165,25 +168,24 @@ def validation_summary(rows: list[dict[str, Any]]) -> dict[str, float | None]:
 # -- the files ---------------------------------------------------------------------------------
 
 
-def write(run_dir: Path, data: dict[str, Any]) -> None:
+def write(run_dir: Path, results: SweepOutcome) -> None:
     """Draw the heatmaps and write the HTML report and the Markdown summary."""
-    points = data["points"]
-    axes = data["axes"]
-    recommendation = data["recommendation"]
-    recommended = recommendation["recommended"]
-    candidates = [p for p in points if p.get("candidate")]
-    by_id = {p["id"]: p for p in candidates}
-    same = recommendation.get("equivalents", {})
-    ranked = [{**by_id[i], "_same": same.get(i, [])} for i in recommended]
-    front = _collapsed([p for p in candidates if p.get("on_front")])
+    rows = point_rows(results.points, results.spec)
+    axes = results.axes
+    recommendation = results.recommendation
+    candidates = [row for row in rows if row["candidate"]]
+    by_id = {row["id"]: row for row in candidates}
+    same = recommendation.equivalents
+    ranked = [{**by_id[i], "_same": same.get(i, [])} for i in recommendation.recommended]
+    front = _collapsed([row for row in candidates if row["on_front"]])
     staleness_metric = next(
-        (c["metric"] for c in data["constraints"] if c["name"] == "max_staleness"), "staleness_age_max_s"
+        (c.metric for c in results.constraints if c.name == "max_staleness"), "staleness_age_max_s"
     )
     images: list[tuple[str, bytes]] = []
     heatmap_dir = run_dir / HEATMAP_DIR
-    horizons = horizon_labels(data)
+    horizons = horizon_labels(results)
     for source, maps in HEATMAPS.items():
-        chosen = [p for p in points if p["source"] == source and p.get("status") != "failed"]
+        chosen = [row for row in rows if row["source"] == source and row["status"] != "failed"]
         for metric, title, fmt, higher in maps:
             titled = f"{horizons[source]}: {title}"
             png = heatmap_png(chosen, axes, metric, titled, fmt, higher) if chosen else None
@@ -191,14 +193,11 @@ def write(run_dir: Path, data: dict[str, Any]) -> None:
                 name = f"{source}-{metric}.png"
                 write_atomic(heatmap_dir / name, png)
                 images.append((titled, png))
-    chosen_horizon = horizons["simulated"] if any(p["source"] == "simulated" for p in candidates) else ""
+    chosen_horizon = horizons["simulated"] if any(row["source"] == "simulated" for row in candidates) else ""
+    curves = results.simulator.curves if isinstance(results.simulator, TraceSimulator) else None
     firsts = [
-        (
-            CURVES_FILE,
-            FIRST_FIGURES[0],
-            size_curves_png(points, axes, data["simulator"].get("curves"), chosen_horizon),
-        ),
-        (STALENESS_FILE, FIRST_FIGURES[1], staleness_png(points, axes, staleness_metric, chosen_horizon)),
+        (CURVES_FILE, FIRST_FIGURES[0], size_curves_png(rows, axes, curves, chosen_horizon)),
+        (STALENESS_FILE, FIRST_FIGURES[1], staleness_png(rows, axes, staleness_metric, chosen_horizon)),
     ]
     for name, title, png in reversed(firsts):
         if png is not None:
@@ -207,40 +206,40 @@ def write(run_dir: Path, data: dict[str, Any]) -> None:
     front_image = front_png(candidates, staleness_metric)
     if front_image is not None:
         write_atomic(run_dir / PARETO_FRONT_FILE, front_image)
-    write_atomic(run_dir / SWEEP_REPORT_FILE, _html(data, axes, ranked, front, images, front_image, points))
-    write_atomic(run_dir / SWEEP_SUMMARY_FILE, _markdown(data, axes, ranked, front))
+    page = _html(results, ranked, front, images, front_image, rows)
+    write_atomic(run_dir / SWEEP_REPORT_FILE, page)
+    write_atomic(run_dir / SWEEP_SUMMARY_FILE, _markdown(results, ranked, front))
 
 
-def _spec_text(spec: dict[str, Any]) -> str:
-    if spec.get("trace"):
-        where = html.escape(spec["trace"])
+def _spec_text(spec: SweepDefinition) -> str:
+    if spec.trace:
+        where = html.escape(spec.trace)
         return f"target <code>l1</code> (one process), traffic from the access log <code>{where}</code>"
-    load = f"{spec['rate_per_s']:g} req/s" if spec["rate_per_s"] else "closed loop"
+    load = f"{spec.offered_rate_per_s:g} req/s" if spec.offered_rate_per_s else "closed loop"
     return (
-        f"target <code>{spec['target']}</code> ({spec['workers']} worker(s)), scenario "
-        f"<code>{spec['scenario']}</code>, {spec['users']} users at {load}, warm-up {spec['warmup_s']:g} s, "
-        f"measured {spec['duration_s']:g} s; fixed settings {html.escape(str(spec['settings'] or '{}'))}"
+        f"target <code>{spec.target}</code> ({spec.workers} worker(s)), scenario "
+        f"<code>{spec.scenario}</code>, {spec.users} users at {load}, warm-up {spec.warmup_s:g} s, "
+        f"measured {spec.duration_s:g} s; fixed settings {html.escape(str(spec.settings or '{}'))}"
     )
 
 
-def _constraint_item(constraint: dict[str, Any]) -> str:
-    sign = "≤" if constraint["sense"] == "max" else "≥"
-    bound = CONSTRAINT_KINDS[constraint["name"]].show(constraint["bound"])
+def _constraint_item(constraint: ConstraintRecord) -> str:
+    sign = "≤" if constraint.sense == "max" else "≥"
+    bound = CONSTRAINT_KINDS[constraint.name].show(constraint.bound)
     return (
-        f"<li><code>{html.escape(constraint['text'])}</code> → {html.escape(constraint['metric'])} "
+        f"<li><code>{html.escape(constraint.text)}</code> → {html.escape(constraint.metric)} "
         f"{sign} {html.escape(bound)}</li>"
     )
 
 
-def _html(data, axes, ranked, front, images, front_image, points) -> str:
-    spec = data["spec"]
-    verdict = data["recommendation"]["verdict"]
-    simulator = data["simulator"]
-    validation = data["validation"]
+def _html(results: SweepOutcome, ranked, front, images, front_image, rows) -> str:
+    spec, simulator, axes = results.spec, results.simulator, results.axes
+    verdict = results.recommendation.verdict
+    validation = validation_rows(results.points, spec)
     worst = validation_summary(validation)
-    constraints = "".join(_constraint_item(c) for c in data["constraints"]) or "<li>none</li>"
-    live = [p for p in points if p["source"] == "live"]
-    simulated = [p for p in points if p["source"] == "simulated"]
+    constraints = "".join(_constraint_item(c) for c in results.constraints) or "<li>none</li>"
+    live = [row for row in rows if row["source"] == "live"]
+    simulated = [row for row in rows if row["source"] == "simulated"]
     sim_text = simulator_text(simulator, len(simulated))
     parts = [
         "<h1>cachebench sweep: which TTL and cache size?</h1>",
@@ -261,7 +260,7 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
         ]
     parts += [
         "<h2>Pareto front</h2>",
-        f"<p>Over every candidate ({html.escape(candidates_text(points))}): no other point has at least the "
+        f"<p>Over every candidate ({html.escape(candidates_text(rows))}): no other point has at least the "
         "hit ratio, at most the memory and at most the stale-read ratio, and is better in one.</p>",
     ]
     if front_image:
@@ -285,7 +284,7 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
     parts += [rendering.embedded_png(png, title) for title, png in images if title not in FIRST_FIGURES]
     parts += [
         "<h2>All points</h2><details><summary>table</summary>",
-        _html_table(points, axes, extra=["on_front", "feasible"]),
+        _html_table(rows, axes, extra=["on_front", "feasible"]),
         "</details>",
         "<h2>How the figures are made</h2><ul class='note'>",
         "<li><b>hit ratio</b>: share of item reads answered by a cache layer (live: the responses' "
@@ -295,7 +294,7 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
         "<b>age</b>: t minus the commit that made the returned version obsolete.</li>",
         "<li><b>memory</b>: what the caches hold, not process RSS: L1 entries (all workers; live, the "
         "most /metrics counted; simulated, the most held at once) × bytes per entry, plus Redis "
-        f"(live: used_memory; simulated: keys × bytes per key). {html.escape(entry_text(data))}</li>",
+        f"(live: used_memory; simulated: keys × bytes per key). {html.escape(entry_text(simulator))}</li>",
         "<li>The simulator replays the scenario's own streams (same seed, users, rate, warm-up) through "
         "the project's L1Backend/MeteredCache on a virtual clock; it does not model network delays, so "
         "the sub-millisecond invalidation races a live Redis or hierarchical target shows are absent.</li>",
@@ -304,21 +303,20 @@ def _html(data, axes, ranked, front, images, front_image, points) -> str:
     return rendering.page("cachebench sweep", parts)
 
 
-def _markdown(data, axes, ranked, front) -> str:
-    spec = data["spec"]
-    simulator = data["simulator"]
-    worst = validation_summary(data["validation"])
+def _markdown(results: SweepOutcome, ranked, front) -> str:
+    spec, simulator, axes = results.spec, results.simulator, results.axes
+    worst = validation_summary(validation_rows(results.points, spec))
     lines = [
         "# cachebench sweep",
         "",
-        f"{spec['target']} · {spec['scenario']} · {spec['users']} users at "
-        f"{spec['rate_per_s']:g} req/s · warm-up {spec['warmup_s']:g} s · measured {spec['duration_s']:g} s",
+        f"{spec.target} · {spec.scenario} · {spec.users} users at "
+        f"{spec.offered_rate_per_s:g} req/s · warm-up {spec.warmup_s:g} s · measured {spec.duration_s:g} s",
         "",
         "## Recommendation",
         "",
-        data["recommendation"]["verdict"],
+        results.recommendation.verdict,
         "",
-        "Constraints: " + (", ".join(f"`{c['text']}`" for c in data["constraints"]) or "none"),
+        "Constraints: " + (", ".join(f"`{c.text}`" for c in results.constraints) or "none"),
         "",
         horizon_note(spec, simulator),
         "",
@@ -326,41 +324,43 @@ def _markdown(data, axes, ranked, front) -> str:
     if ranked:
         lines += ["Feasible Pareto front, best first:", "", _md_table(ranked[:10], axes), ""]
     lines += ["## Pareto front", "", _md_table(front, axes), ""]
-    if simulator.get("simulated_requests_per_cpu_s"):
+    if simulator.simulated_requests_per_cpu_s:
         lines += [
             "## Simulator",
             "",
-            f"- engine `{simulator['engine']}`, {simulator['simulated_requests_per_cpu_s']:,.0f} simulated "
-            f"requests per CPU-second, {simulator.get('simulated_points')} points",
+            f"- engine `{simulator.engine}`, {simulator.simulated_requests_per_cpu_s:,.0f} simulated "
+            f"requests per CPU-second, {simulator.simulated_points} points",
             f"- against {worst['points']} live points: largest L1 hit-ratio error "
             f"{_pp(worst['max_abs_l1_hit_error_pp'])} pp, largest hit-ratio error "
             f"{_pp(worst['max_abs_hit_error_pp'])} pp",
             "",
         ]
     lines += [
-        f"Files: `{SWEEP_REPORT_FILE}` (heatmaps, all points), `{SWEEP_FILE}`, `{SWEEP_POINTS_FILE}`, "
+        f"Files: `{SWEEP_REPORT_FILE}` (heatmaps, all points), `{results.FILE}`, `{SWEEP_POINTS_FILE}`, "
         f"`{HEATMAP_DIR}/`.",
         "",
     ]
     return "\n".join(lines)
 
 
-def console_summary(data: dict[str, Any]) -> Table:
+def console_summary(results: SweepOutcome) -> Table:
     """The verdict and the head of the feasible front, for the terminal."""
-    by_id = {p["id"]: p for p in data["points"] if p.get("candidate")}
-    table = Table(title=data["recommendation"]["verdict"], title_justify="left", show_lines=False)
+    rows = point_rows([p for p in results.points if p.candidate], results.spec)
+    by_id = {row["id"]: row for row in rows}
+    recommendation = results.recommendation
+    table = Table(title=recommendation.verdict, title_justify="left", show_lines=False)
     for column in ("#", "point", "source", "hit ratio", "p99 ms", "memory", "stale ratio", "age max"):
         table.add_column(column, justify="left" if column in ("point", "source") else "right")
-    for n, point_id in enumerate(data["recommendation"]["recommended"][:8], 1):
-        p = by_id[point_id]
+    for n, point_id in enumerate(recommendation.recommended[:8], 1):
+        row = by_id[point_id]
         table.add_row(
             str(n),
-            p["id"],
-            p["source"],
-            _ratio(p.get("hit_ratio")),
-            _ms(p.get("p99_ms")),
-            format_bytes(p.get("memory_bytes")),
-            _ratio(p.get("stale_read_ratio"), 4),
-            format_seconds(p.get("staleness_age_max_s")),
+            row["id"],
+            row["source"],
+            _ratio(row["hit_ratio"]),
+            _ms(row["p99_ms"]),
+            format_bytes(row["memory_bytes"]),
+            _ratio(row["stale_read_ratio"], 4),
+            format_seconds(row["staleness_age_max_s"]),
         )
     return table

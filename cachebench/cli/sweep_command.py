@@ -109,7 +109,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "scenario": args.scenario,
         "duration_s": args.duration,
         "warmup_s": args.warmup,
-        "rate_per_s": args.rate,
+        "offered_rate_per_s": args.rate,
         "users": args.users,
         "workers": args.workers,
         "label": args.label,

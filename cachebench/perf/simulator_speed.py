@@ -29,12 +29,17 @@ import tomllib
 
 from cachebench.serve.backends.l1_backend import MeteredCache
 from cachebench.settings import load_settings
-from cachebench.tuning import entry_bytes, long_horizon
+from cachebench.tuning import long_horizon
 from cachebench.tuning.curves import Requests, one_pass
 from cachebench.tuning.simulator import simulate
 from cachebench.tuning.stack_distance import lru_distances
-from cachebench.tuning.sweep_run import scenario_workload
-from cachebench.tuning.sweep_spec import DEFAULT_SWEEP_FILE, complete_points, grid_points, load_sweep
+from cachebench.tuning.sweep_spec import (
+    DEFAULT_SWEEP_FILE,
+    grid_points,
+    load_sweep,
+    make_points,
+    scenario_workload,
+)
 from cachebench.tuning.trace import LoadModel, build_trace
 
 #: The one-pass curves of the default grid over a million requests (issue 11).
@@ -112,12 +117,11 @@ def one_pass_curves(trace) -> bool:
 def steady_state_sweep(requests: int) -> None:
     """The sweep's steady state of bench/sweep.toml (every point, with staleness) over ``requests``."""
     spec = load_sweep(DEFAULT_SWEEP_FILE, {"steady_state_requests": requests})
-    configs = complete_points(spec, grid_points(spec.simulate), list(spec.simulate))
-    per_entry = entry_bytes.measure(load_settings(strategy=spec.target, **spec.settings), needs_redis=False)
-    _, info, _ = long_horizon.sweep_points(spec, configs, per_entry)
+    points = make_points(spec, grid_points(spec.simulate), list(spec.simulate), "simulated")
+    _, info, _ = long_horizon.steady_state(spec, points)
     print(
-        f"  the sweep's steady state, {info['points']} points × {spec.workers} workers with staleness "
-        f"({info['measured_requests']:,} requests after the warm-up): {info['cpu_s']:.1f} CPU-s"
+        f"  the sweep's steady state, {info.points} points × {spec.workers} workers with staleness "
+        f"({info.measured_requests:,} requests after the warm-up): {info.cpu_s:.1f} CPU-s"
     )
 
 
@@ -142,17 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"  {'scenario':<12} {'L1 settings':<34} {'hit ratio':>9} {'fast engine':>17}")
     figures, per_request_us = [], {}
-    for scenario, settings in CASES:
-        trace = traces[scenario]
-        rate, result = cpu_rate(lambda t=trace, s=settings: simulate(t, "l1", s), len(trace))
+    for scenario, values in CASES:
+        trace, settings = traces[scenario], load_settings(strategy="l1", **values)
+        rate, result = cpu_rate(lambda t=trace, s=settings: simulate(t, s), len(trace))
         figures.append(rate)
         hit = result.metrics()["hit_ratio"]
         if scenario == "read_only":  # no writes: time per request is a hit's cost plus misses'
             per_request_us[1 - hit] = 1e6 / rate
-        shown = ", ".join(f"{k}={v}" for k, v in settings.items())
+        shown = ", ".join(f"{k}={v}" for k, v in values.items())
         print(f"  {scenario:<12} {shown:<34} {hit:>9.3f} {rate:>12,.0f} req/s")
     small = build_trace(scenario_workload("read_heavy", {}, 42), LoadModel(32, RATE_PER_S, 20, 0))
-    layered, _ = cpu_rate(lambda: simulate(small, "l1", CASES[0][1], engine="layered"), len(small), 1)
+    first = load_settings(strategy="l1", **CASES[0][1])
+    layered, _ = cpu_rate(lambda: simulate(small, first, engine="layered"), len(small), 1)
     print(
         f"  {'read_heavy':<12} {'(layered engine: LayeredCache itself)':<34} {'':>9} {layered:>12,.0f} req/s"
     )

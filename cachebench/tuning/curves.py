@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cachebench.results.sweep_record import CurveCheck, CurvesRecord
 from cachebench.serve.backends.l1_backend import MeteredCache
 from cachebench.tuning.stack_distance import (
     SHARDS_MIN_SIZE_PER_RATE,
@@ -95,27 +96,28 @@ class Curves:
     cpu_s: float = 0.0
     #: Three standard errors of the sampled curves (0 when every key is kept), in points.
     sampling_error_pp: float = 0.0
-    checks: list[dict] = field(default_factory=list)
+    checks: list[CurveCheck] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return {
-            "sizes": self.sizes,
-            "ttls_s": self.ttls_s,
-            "hit_ratio_by_size": self.by_size,
-            "hit_ratio_by_ttl": self.by_ttl,
-            "hit_ratio_grid": self.grid,
-            "reads": self.reads,
-            "requests": self.requests,
-            "writes_invalidate": self.invalidate,
-            "sample_rate": self.sample_rate,
-            "sampling_error_pp": self.sampling_error_pp,
-            "sampling_valid_from_size": (
+    def record(self) -> CurvesRecord:
+        """The curves as the trace sweep's record keeps them."""
+        return CurvesRecord(
+            sizes=self.sizes,
+            ttls_s=self.ttls_s,
+            hit_ratio_by_size=self.by_size,
+            hit_ratio_by_ttl=self.by_ttl,
+            hit_ratio_grid=self.grid,
+            reads=self.reads,
+            requests=self.requests,
+            writes_invalidate=self.invalidate,
+            sample_rate=self.sample_rate,
+            sampling_error_pp=self.sampling_error_pp,
+            sampling_valid_from_size=(
                 math.ceil(SHARDS_MIN_SIZE_PER_RATE / self.sample_rate) if self.sample_rate < 1 else 1
             ),
-            "cpu_s": self.cpu_s,
-            "requests_per_cpu_s": self.requests / self.cpu_s if self.cpu_s else None,
-            "checks": self.checks,
-        }
+            cpu_s=self.cpu_s,
+            requests_per_cpu_s=self.requests / self.cpu_s if self.cpu_s else None,
+            checks=self.checks,
+        )
 
 
 def one_pass(
@@ -195,7 +197,9 @@ def replay(
     return hits / reads if reads else None
 
 
-def check(curves: Curves, requests: Requests, points: list[tuple[int | None, float | None]]) -> list[dict]:
+def check(
+    curves: Curves, requests: Requests, points: list[tuple[int | None, float | None]]
+) -> list[CurveCheck]:
     """Replay sampled points ((size or None for no bound, TTL or None for none)) and record the
     one-pass figure beside the replayed one, in ``curves.checks``."""
     distinct = int(len(np.unique(requests.keys))) + 1
@@ -209,9 +213,7 @@ def check(curves: Curves, requests: Requests, points: list[tuple[int | None, flo
             predicted = curves.grid[curves.ttls_s.index(ttl_s)][curves.sizes.index(size)]
         replayed = replay(requests, size or distinct, NO_TTL_S if ttl_s is None else ttl_s, curves.invalidate)
         error = None if None in (predicted, replayed) else (predicted - replayed) * 100
-        rows.append(
-            {"size": size, "ttl_s": ttl_s, "one_pass": predicted, "replay": replayed, "error_pp": error}
-        )
+        rows.append(CurveCheck(size=size, ttl_s=ttl_s, one_pass=predicted, replay=replayed, error_pp=error))
     curves.checks.extend(rows)
     return rows
 

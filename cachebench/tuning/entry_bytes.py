@@ -20,8 +20,8 @@ from __future__ import annotations
 import gc
 import math
 import tracemalloc
-from typing import Any
 
+from cachebench.results.sweep_record import EntryBytes
 from cachebench.serve import codec
 from cachebench.serve.backends.l1_backend import MeteredCache
 from cachebench.settings import Settings
@@ -87,30 +87,30 @@ def redis_entry_bytes(settings: Settings, entries: int = SAMPLE_ENTRIES) -> floa
     return (after - before) / entries
 
 
-def measure(settings: Settings, needs_redis: bool) -> dict[str, Any]:
+def measure(settings: Settings, needs_redis: bool) -> EntryBytes:
     """Bytes per L1 item entry, per generation key, per Redis key (None without Redis), and how."""
-    return {
-        "l1_entry_bytes": l1_entry_bytes(settings),
-        "l1_generation_entry_bytes": l1_entry_bytes(settings, generation=True),
-        "redis_entry_bytes": redis_entry_bytes(settings) if needs_redis else None,
-        "value_bytes": len(codec.encode(Origin(settings).item(1))),
-        "method": METHOD.format(entries=SAMPLE_ENTRIES),
-    }
+    return EntryBytes(
+        l1_entry_bytes=l1_entry_bytes(settings),
+        l1_generation_entry_bytes=l1_entry_bytes(settings, generation=True),
+        redis_entry_bytes=redis_entry_bytes(settings) if needs_redis else None,
+        value_bytes=len(codec.encode(Origin(settings).item(1))),
+        method=METHOD.format(entries=SAMPLE_ENTRIES),
+    )
 
 
-def with_item_entries(figures: dict[str, Any], invalidation: str) -> dict[str, Any]:
+def item_entries(entries: int, invalidation: str) -> tuple[int, int]:
     """The simulator's L1 entries split into items and generation keys (under ``version`` every
     held item has its generation key beside it)."""
-    entries = figures["l1_entries_peak"]
     items = math.ceil(entries / 2) if invalidation == "version" else entries
-    return {**figures, "l1_items_peak": items, "l1_generation_keys_peak": entries - items}
+    return items, entries - items
 
 
-def cache_memory_bytes(figures: dict[str, Any], per_entry: dict[str, Any]) -> dict[str, float | None]:
-    """Memory the caches hold: L1 entries (all workers) × bytes each, plus Redis keys × bytes each."""
-    l1 = figures.get("l1_items_peak", 0) * per_entry["l1_entry_bytes"]
-    l1 += figures.get("l1_generation_keys_peak", 0) * per_entry["l1_generation_entry_bytes"]
-    redis = None
-    if per_entry.get("redis_entry_bytes") is not None:
-        redis = figures.get("redis_entries_peak", 0) * per_entry["redis_entry_bytes"]
-    return {"l1_memory_bytes": l1, "redis_memory_bytes": redis, "memory_bytes": l1 + (redis or 0)}
+def cache_memory_bytes(
+    l1_items: float, l1_generation_keys: float, redis_entries: float, per_entry: EntryBytes
+) -> tuple[float, float | None, float]:
+    """Memory the caches hold: (L1, Redis or None without it, both): L1 entries (all workers) ×
+    bytes each, plus Redis keys × bytes each."""
+    l1 = l1_items * per_entry.l1_entry_bytes
+    l1 += l1_generation_keys * per_entry.l1_generation_entry_bytes
+    redis = None if per_entry.redis_entry_bytes is None else redis_entries * per_entry.redis_entry_bytes
+    return l1, redis, l1 + (redis or 0)

@@ -23,25 +23,26 @@ bound) every point comes from one pass per worker and invalidation kind:
 - entries: per worker at most min(size, the most fills alive within one TTL), × workers.
 
 Other targets and settings run the fast engine (``cachebench.tuning.simulator``) over the same
-horizon: exact, but ~5–20 CPU-s per point per million requests. ``check_point`` replays a point
-through the fast engine so that the report can state how far the one pass is from it.
+horizon: exact, but ~5–20 CPU-s per point per million requests. Both give a ``SimResult`` per point
+(``cachebench.tuning.sweep_points`` makes the sweep's points of them). ``check_point`` replays a
+point through the fast engine so that the report can state how far the one pass is from it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from cachebench.load.workload import WorkloadSpec
-from cachebench.settings import Settings, load_settings
-from cachebench.staleness import age_summary
-from cachebench.tuning.entry_bytes import with_item_entries
+from cachebench.results.sweep_record import EngineCheck, GridPoint, Horizon, SteadyState, SweepPoint
+from cachebench.settings import Settings
+from cachebench.tuning.curves import Requests
+from cachebench.tuning.sim_model import SimResult
 from cachebench.tuning.simulator import simulate, worker_routes
 from cachebench.tuning.stack_distance import lru_distances
-from cachebench.tuning.sweep_points import RUN_SEED, simulated_row
+from cachebench.tuning.sweep_points import RUN_SEED
 from cachebench.tuning.sweep_spec import SweepSpec, scenario_workload
 from cachebench.tuning.trace import LoadModel, Trace, build_trace
 from cachebench.tuning.ttl_curve import ttl_hits
@@ -51,32 +52,16 @@ from targets import TARGETS
 ONE_PASS_AXES = ("l1_ttl_s", "l1_max_entries", "invalidation")
 
 
-@dataclass(frozen=True)
-class Horizon:
-    """The steady state's virtual phases: a warm-up of one largest TTL, then ``duration_s``."""
-
-    warmup_s: float
-    duration_s: float
-    largest_ttl_s: float
-    ttls: float
-    min_requests: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def describe(self, requests: int | None = None) -> str:
-        counted = f", {requests:,} requests" if requests else ""
-        return (
-            f"steady state: {self.duration_s:,.0f} s of virtual time{counted} after {self.warmup_s:g} s of "
-            f"warm-up (≥ {self.ttls:g} × the largest TTL, {self.largest_ttl_s:g} s, and ≥ "
-            f"{self.min_requests:,} requests)"
-        )
-
-
 def horizon_for(rate_per_s: float, largest_ttl_s: float, ttls: float, min_requests: int) -> Horizon:
     """At least ``ttls`` largest TTLs and ``min_requests`` requests at ``rate_per_s``."""
     duration_s = max(ttls * largest_ttl_s, min_requests / rate_per_s)
-    return Horizon(largest_ttl_s, duration_s, largest_ttl_s, ttls, min_requests)
+    return Horizon(
+        warmup_s=largest_ttl_s,
+        duration_s=duration_s,
+        largest_ttl_s=largest_ttl_s,
+        ttls=ttls,
+        min_requests=min_requests,
+    )
 
 
 def build_steady_trace(workload: WorkloadSpec, load: LoadModel, horizon: Horizon) -> Trace:
@@ -87,9 +72,13 @@ def build_steady_trace(workload: WorkloadSpec, load: LoadModel, horizon: Horizon
     return build_trace(workload, stretched)
 
 
-def one_pass_supported(target: str, settings: Settings) -> bool:
+def one_pass_supported(settings: Settings) -> bool:
+    """The one pass models the l1 target with fill-time TTLs and an entry bound only."""
     return (
-        target == "l1" and not settings.ttl_jitter and not settings.coalesce and settings.l1_max_bytes is None
+        settings.strategy == "l1"
+        and not settings.ttl_jitter
+        and not settings.coalesce
+        and settings.l1_max_bytes is None
     )
 
 
@@ -99,14 +88,19 @@ class _WorkerPass:
 
     def __init__(
         self,
-        trace_arrays: dict[str, np.ndarray],
+        requests: Requests,
         worker_mask: np.ndarray,
         ttls_s: list[float],
         invalidate: bool,
         latency_s: float,
         commits: tuple[np.ndarray, np.ndarray, float],
     ) -> None:
-        times, keys, writes, measured = (trace_arrays[n] for n in ("times", "keys", "writes", "measured"))
+        times, keys, writes, measured = (
+            requests.times_s,
+            requests.keys,
+            requests.is_write,
+            _measured(requests),
+        )
         reads = worker_mask & ~writes
         own_writes = worker_mask & writes
         # The worker's stream: its reads when sent, its writes when they commit (and invalidate).
@@ -160,152 +154,136 @@ class _WorkerPass:
         }
 
 
-def _trace_arrays(trace: Trace, workers: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The trace as arrays, and each request's worker (the fast engine's draw, per phase)."""
+def _measured(requests: Requests) -> np.ndarray:
+    """Which requests are in the measured phase."""
+    return np.arange(len(requests)) >= requests.measured_from
+
+
+def _workers(trace: Trace, requests: Requests, workers: int, seed: int = 0) -> np.ndarray:
+    """Each request's worker (the fast engine's draw, per phase)."""
     warmup_route, measured_route = (
         np.asarray(r, dtype=np.int64) for r in worker_routes(trace, workers, "random", seed)
     )
     users = np.asarray(trace.users, dtype=np.int64)
-    measured = np.arange(len(users)) >= trace.measured_from
-    worker = np.where(measured, measured_route[users], warmup_route[users])
-    arrays = {
-        "times": np.asarray(trace.times_s, dtype=float),
-        "keys": np.asarray(trace.items, dtype=np.int64),
-        "writes": np.asarray(trace.is_write, dtype=bool),
-        "measured": measured,
-    }
-    return arrays, worker
+    return np.where(_measured(requests), measured_route[users], warmup_route[users])
 
 
-def one_pass_points(
-    trace: Trace,
-    workers: int,
-    settings: Settings,
-    configs: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """The figures of every config (``l1_ttl_s``, ``l1_max_entries``, ``invalidation``) of the l1
-    target, as ``SimResult.metrics`` names them plus ``l1_entries_peak`` (what the workers hold)."""
-    arrays, worker = _trace_arrays(trace, workers)
-    latency_s = settings.origin_latency_ms / 1000
-    ttls_s = sorted({float(c["l1_ttl_s"]) for c in configs})
-    writes = arrays["writes"]
-    commit_order = np.lexsort((arrays["times"][writes], arrays["keys"][writes]))
-    commit_keys = arrays["keys"][writes][commit_order]
-    commit_times = arrays["times"][writes][commit_order] + latency_s
-    stride = 2.0 * (float(arrays["times"].max(initial=0.0)) + latency_s + 1.0)
+def one_pass_points(trace: Trace, workers: int, points: list[Settings]) -> list[SimResult]:
+    """What the fast engine would find for each of these l1 settings, which differ only in
+    ``ONE_PASS_AXES``, in one pass per worker and invalidation kind."""
+    requests = Requests.from_trace(trace)
+    worker = _workers(trace, requests, workers)
+    latency_s = points[0].origin_latency_ms / 1000
+    ttls_s = sorted({float(s.l1_ttl_s) for s in points})
+    writes = requests.is_write
+    commit_order = np.lexsort((requests.times_s[writes], requests.keys[writes]))
+    commit_keys = requests.keys[writes][commit_order]
+    commit_times = requests.times_s[writes][commit_order] + latency_s
+    stride = 2.0 * (float(requests.times_s.max(initial=0.0)) + latency_s + 1.0)
     passes: dict[bool, list[_WorkerPass]] = {}
-    for invalidate in sorted({c["invalidation"] != "ttl" for c in configs}):
+    for invalidate in sorted({s.invalidation != "ttl" for s in points}):
         passes[invalidate] = [
             _WorkerPass(
-                arrays, worker == w, ttls_s, invalidate, latency_s, (commit_keys, commit_times, stride)
+                requests, worker == w, ttls_s, invalidate, latency_s, (commit_keys, commit_times, stride)
             )
             for w in range(workers)
         ]
-    duration_s = trace.load.duration_s
-    rows = []
-    for config in configs:
-        mode = config["invalidation"]
-        size = int(config["l1_max_entries"])
-        items_held = max(1, size // 2) if mode == "version" else size
-        ttl_s = float(config["l1_ttl_s"])
+    measured = _measured(requests)
+    results = []
+    for settings in points:
+        mode = settings.invalidation
+        items_held = max(1, settings.l1_max_entries // 2) if mode == "version" else settings.l1_max_entries
+        ttl_s = float(settings.l1_ttl_s)
         per_worker = [p.point(ttls_s.index(ttl_s), items_held, ttl_s) for p in passes[mode != "ttl"]]
         reads = sum(w["reads"] for w in per_worker)
         hits = sum(w["hits"] for w in per_worker)
-        stale = sum(w["stale"] for w in per_worker)
-        ages = [age for w in per_worker for age in w["ages_s"]]
         items_peak = sum(min(items_held, w["alive_peak"]) for w in per_worker)
-        figures = {
-            "requests": int(arrays["measured"].sum()),
-            "reads": reads,
-            "hit_ratio": hits / reads if reads else None,
-            "l1_hit_ratio": hits / reads if reads else None,
-            "origin_reads_per_s": (reads - hits) / duration_s,
-            "stale_reads": stale,
-            "stale_read_ratio": stale / reads if reads else None,
-            "l1_items_peak": items_peak,
-            # Under version each held item has its generation key beside it.
-            "l1_generation_keys_peak": items_peak if mode == "version" else 0,
-            **age_summary(ages),
-        }
-        rows.append(figures)
-    return rows
-
-
-def engine_points(
-    trace: Trace, target: str, workers: int, values_of: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The same figures by the fast engine (any target; slow over a long horizon)."""
-    rows = []
-    for values in values_of:
-        invalidation = load_settings(strategy=target, **values).invalidation
-        figures = simulate(trace, target, values, workers=workers).metrics()
-        rows.append(with_item_entries(figures, invalidation))
-    return rows
+        results.append(
+            SimResult(
+                target=settings.strategy,
+                engine="one-pass",
+                workers=workers,
+                duration_s=trace.load.duration_s,
+                requests=int(measured.sum()),
+                reads=reads,
+                writes=int((measured & writes).sum()),
+                layer_hits={"l1": hits},
+                layer_misses={"l1": reads - hits},
+                outcomes={"l1_hit": hits, "miss": reads - hits},
+                origin_reads=reads - hits,
+                stale_reads=sum(w["stale"] for w in per_worker),
+                staleness_ages_s=[age for w in per_worker for age in w["ages_s"]],
+                # Under version each held item has its generation key beside it.
+                l1_entries_peak=2 * items_peak if mode == "version" else items_peak,
+            )
+        )
+    return results
 
 
 def check_point(
-    trace: Trace, target: str, workers: int, values: dict[str, Any], one_pass: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """One point by the one pass (unless its figures are given) and by the fast engine over the
+    trace: Trace, workers: int, settings: Settings, one_pass: SweepPoint | None = None
+) -> EngineCheck:
+    """One point by the one pass (unless its point is given) and by the fast engine over the
     same trace, and the CPU time of each."""
-    settings = load_settings(strategy=target, **values)
-    config = {k: getattr(settings, k) for k in ONE_PASS_AXES}
     started = time.process_time()
-    one_pass = one_pass or one_pass_points(trace, workers, settings, [config])[0]
+    if one_pass is None:
+        figures = one_pass_points(trace, workers, [settings])[0].metrics()
+        one_pass_hit, one_pass_stale = figures["hit_ratio"], figures["stale_read_ratio"]
+    else:
+        one_pass_hit, one_pass_stale = one_pass.hit_ratio, one_pass.stale_read_ratio
     one_pass_s = time.process_time() - started
     started = time.process_time()
-    engine = simulate(trace, target, values, workers=workers).metrics()
+    engine = simulate(trace, settings, workers=workers).metrics()
     engine_s = time.process_time() - started
-    return {
-        **config,
-        "one_pass_hit_ratio": one_pass["hit_ratio"],
-        "engine_hit_ratio": engine["hit_ratio"],
-        "hit_error_pp": (one_pass["hit_ratio"] - engine["hit_ratio"]) * 100,
-        "one_pass_stale_read_ratio": one_pass["stale_read_ratio"],
-        "engine_stale_read_ratio": engine["stale_read_ratio"],
-        "stale_error_pp": (one_pass["stale_read_ratio"] - engine["stale_read_ratio"]) * 100,
-        "one_pass_cpu_s": one_pass_s,  # 0 when the figures were given
-        "engine_cpu_s": engine_s,
-    }
+    return EngineCheck(
+        l1_ttl_s=settings.l1_ttl_s,
+        l1_max_entries=settings.l1_max_entries,
+        invalidation=settings.invalidation,
+        one_pass_hit_ratio=one_pass_hit,
+        engine_hit_ratio=engine["hit_ratio"],
+        hit_error_pp=(one_pass_hit - engine["hit_ratio"]) * 100,
+        one_pass_stale_read_ratio=one_pass_stale,
+        engine_stale_read_ratio=engine["stale_read_ratio"],
+        stale_error_pp=(one_pass_stale - engine["stale_read_ratio"]) * 100,
+        one_pass_cpu_s=one_pass_s,  # ~0 when the figures were given
+        engine_cpu_s=engine_s,
+    )
 
 
-def sweep_points(
-    spec: SweepSpec, configs: list[dict[str, Any]], per_entry: dict[str, Any]
-) -> tuple[list[dict[str, Any]], dict[str, Any], Trace]:
-    """Every config of the sweep at steady state as sweep rows; what was done (for the report);
-    and the trace (for ``check_point``)."""
-    values_of = [{**spec.settings, **c} for c in configs]
-    resolved = [load_settings(strategy=spec.target, **v) for v in values_of]
+def steady_state(spec: SweepSpec, points: list[GridPoint]) -> tuple[list[SimResult], SteadyState, Trace]:
+    """Every point of the sweep at steady state, by the one pass where it models the point and
+    by the fast engine elsewhere; what was done (for the report); and the trace (for ``check_point``)."""
+    resolved = [point.settings for point in points]
     ttls_s = [s.l1_ttl_s for s in resolved]
     if TARGETS[spec.target].needs_redis:
         ttls_s += [s.redis_ttl_s for s in resolved]
-    horizon = horizon_for(spec.rate_per_s, max(ttls_s), spec.steady_state_ttls, spec.steady_state_requests)
+    horizon = horizon_for(
+        spec.offered_rate_per_s, max(ttls_s), spec.steady_state_ttls, spec.steady_state_requests
+    )
     started = time.process_time()
     workload = scenario_workload(spec.scenario, spec.scenario_options, seed=RUN_SEED)
-    load = LoadModel(spec.users, spec.rate_per_s, locust_processes=spec.locust_processes)
+    load = LoadModel(spec.users, spec.offered_rate_per_s, locust_processes=spec.locust_processes)
     trace = build_steady_trace(workload, load, horizon)
-    figures: dict[int, dict[str, Any]] = {}
+    results: dict[int, SimResult] = {}
     by_latency: dict[float, list[int]] = {}
     for index, settings in enumerate(resolved):
-        if one_pass_supported(spec.target, settings):
+        if one_pass_supported(settings):
             by_latency.setdefault(settings.origin_latency_ms, []).append(index)
     for members in by_latency.values():
-        chosen = [{k: getattr(resolved[i], k) for k in ONE_PASS_AXES} for i in members]
-        rows = one_pass_points(trace, spec.workers, resolved[members[0]], chosen)
-        figures.update(zip(members, rows, strict=True))
-    engine = [i for i in range(len(configs)) if i not in figures]
-    rows = engine_points(trace, spec.target, spec.workers, [values_of[i] for i in engine])
-    figures.update(zip(engine, rows, strict=True))
+        found = one_pass_points(trace, spec.workers, [resolved[i] for i in members])
+        results.update(zip(members, found, strict=True))
+    engine = [i for i in range(len(points)) if i not in results]
+    for index in engine:
+        results[index] = simulate(trace, resolved[index], workers=spec.workers)
     cpu_s = time.process_time() - started
-    points = [simulated_row(spec, c, figures[i], per_entry, "steady") for i, c in enumerate(configs)]
-    info = {
-        "horizon": horizon.as_dict(),
-        "horizon_text": horizon.describe(trace.measured_requests),
-        "trace_requests": len(trace),
-        "measured_requests": trace.measured_requests,
-        "points": len(configs),
-        "one_pass_points": len(configs) - len(engine),
-        "engine_points": len(engine),
-        "cpu_s": cpu_s,
-    }
-    return points, info, trace
+    info = SteadyState(
+        horizon=horizon,
+        horizon_text=horizon.describe(trace.measured_requests),
+        trace_requests=len(trace),
+        measured_requests=trace.measured_requests,
+        points=len(points),
+        one_pass_points=len(points) - len(engine),
+        engine_points=len(engine),
+        cpu_s=cpu_s,
+    )
+    return [results[i] for i in range(len(points))], info, trace

@@ -75,13 +75,19 @@ class SimResult:
             "redis_entries_peak": self.redis_entries_peak,
             "redis_bytes_peak": self.redis_bytes_peak,
         }
-        for layer in self.layer_hits:
-            lookups = self.layer_hits[layer] + self.layer_misses.get(layer, 0)
-            figures[f"{layer}_hit_ratio"] = _ratio(self.layer_hits[layer], lookups)
+        for layer, ratio in self.hit_ratio_by_layer().items():
+            figures[f"{layer}_hit_ratio"] = ratio
         for outcome, count in sorted(self.outcomes.items()):
             figures[f"reads_{outcome}"] = count
         figures.update(age_summary(self.staleness_ages_s))
         return figures
+
+    def hit_ratio_by_layer(self) -> dict[str, float | None]:
+        """Per layer, the share of the lookups that reached it that it answered."""
+        return {
+            layer: _ratio(hits, hits + self.layer_misses.get(layer, 0))
+            for layer, hits in self.layer_hits.items()
+        }
 
     @property
     def simulated_requests_per_s(self) -> float:

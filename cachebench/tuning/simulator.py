@@ -4,7 +4,7 @@ On a virtual clock, with no HTTP, so that large TTL × size grids take seconds i
 The trace (``cachebench.tuning.trace``) is what a live fixed-rate run sends; the pieces of the
 model both engines share are in ``cachebench.tuning.sim_model``.
 
-The model (``simulate``):
+The model (``simulate``, given a target's resolved ``Settings``):
 
 - one L1 (``cachebench.serve.backends.l1_backend.L1Backend`` and its ``MeteredCache``) per target worker
   process; a user keeps its connection, so it talks to one worker for a whole phase, the one
@@ -42,9 +42,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
 
-from cachebench.settings import Settings, load_settings
+from cachebench.settings import Settings
 from cachebench.tuning.sim_fast import FastEngine
 from cachebench.tuning.sim_layered import LayeredEngine
 from cachebench.tuning.sim_model import SimResult, SimulationError, simulated_targets
@@ -82,29 +81,27 @@ def worker_routes(trace: Trace, workers: int, assignment: str = "random", seed: 
 
 def simulate(
     trace: Trace,
-    target: str,
-    settings: Mapping[str, object] | None = None,
+    settings: Settings,
     workers: int = 1,
     engine: str = "fast",
     seed: int = 0,
     assignment: str = "random",
 ) -> SimResult:
-    """Replay ``trace`` against ``target`` with these settings (Settings field names, as a cell's).
-    ``seed`` drives origin latency jitter, TTL jitter and the users' workers."""
-    values = dict(settings or {})
-    values.pop("strategy", None)
-    resolved = load_settings(strategy=target, **values)
-    _check(target, engine, workers, resolved)
+    """Replay ``trace`` against the target ``settings.strategy`` names, with those settings
+    (resolved once, by the caller). ``seed`` drives origin latency jitter, TTL jitter and the
+    users' workers."""
+    target = settings.strategy
+    _check(target, engine, workers, settings)
     if assignment not in ASSIGNMENTS:
         raise SimulationError(f"assignment must be one of {', '.join(ASSIGNMENTS)}, not {assignment!r}")
-    if max(trace.items, default=0) > resolved.origin_items:
+    if max(trace.items, default=0) > settings.origin_items:
         raise SimulationError(
-            f"the workload touches items up to {max(trace.items)} but origin_items is {resolved.origin_items}"
+            f"the workload touches items up to {max(trace.items)} but origin_items is {settings.origin_items}"
         )
     started = time.perf_counter()
     routes = worker_routes(trace, workers, assignment, seed)
     engine_class = FastEngine if engine == "fast" else LayeredEngine
-    result = engine_class(trace, target, resolved, workers, routes, seed).run()
+    result = engine_class(trace, target, settings, workers, routes, seed).run()
     result.wall_s = time.perf_counter() - started
     return result
 

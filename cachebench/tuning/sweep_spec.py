@@ -1,22 +1,26 @@
-"""What a sweep is: its file, its grids of settings, the matrix its live grid becomes, its workload.
+"""What a sweep is: its file, its points, the matrix its live grid becomes, its workload.
 
-The sweep file is ``bench/sweep.toml``; the live grid runs as an ordinary matrix (one settings
-variant per point, run by the ordinary runner); the scenario's workload is read from the
-scenario's source so that Locust is not imported.
+The sweep file is ``bench/sweep.toml`` (its fields: ``cachebench.results.SweepDefinition``). Each
+point of its grids is made once, here, as a ``GridPoint``: its value on every axis and its
+settings, resolved (``resolve``) when the point is made; the engines and the report read those.
+The live grid runs as an ordinary matrix (one settings variant per point, run by the ordinary
+runner); the scenario's workload is read from the scenario's source so that Locust is not imported.
 """
 
 from __future__ import annotations
 
 import itertools
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
 
 from analysis.sweep_report.constraints import parse_constraints
+from analysis.sweep_report.point_rows import setting_text
 from cachebench.load.workload import WorkloadSpec
+from cachebench.results.sweep_record import GridPoint, SweepDefinition
 from cachebench.run.matrix import BENCH_DIR, Matrix, available_scenarios, load_matrix
 from cachebench.run.scenario_workload import workload_of_scenario
 from cachebench.settings import Settings, SettingsError, load_settings
@@ -42,56 +46,14 @@ _SHORT = {
     "ttl_jitter": "jit",
     "coalesce": "co",
 }
-#: Settings every point reports, varied or not.
-REPORTED_SETTINGS = ("l1_ttl_s", "l1_max_entries", "redis_ttl_s", "invalidation")
 
 
 class SweepError(ValueError):
     """A sweep file or option that cannot describe a sweep; the message names the bad value."""
 
 
-class SweepSpec(BaseModel):
-    """What a sweep file holds; see ``bench/sweep.toml`` for a commented example."""
-
-    model_config = ConfigDict(extra="forbid")
-    label: str = Field("sweep", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
-    target: str = "l1"
-    scenario: str = "read_heavy"
-    workers: int = Field(1, ge=1, le=64)
-    locust_processes: int = Field(1, ge=1, le=64)
-    users: int = Field(32, ge=1, le=5000)
-    #: Total requests/s; 0 = closed loop (then nothing can be simulated).
-    rate_per_s: float = Field(200.0, ge=0)
-    duration_s: float = Field(10.0, gt=0, le=3600)
-    warmup_s: float = Field(2.0, ge=0, le=600)
-    #: Settings every point shares (Settings field names).
-    settings: dict[str, Any] = Field(default_factory=dict)
-    scenario_options: dict[str, Any] = Field(default_factory=dict)
-    #: Axes measured live: setting name -> values.
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-    #: Axes evaluated by the simulator only.
-    simulate: dict[str, list[Any]] = Field(default_factory=dict)
-    #: Default constraints, e.g. {"max_staleness": "5s", "max_memory": "256MB", "min_hit_ratio": 0.6}.
-    constraints: dict[str, Any] = Field(default_factory=dict)
-    staleness_stat: str = "max"
-    #: The simulator engine for the live points' own horizon (the simulator against live).
-    engine: str = "fast"
-    #: The steady state the recommendation is for (``cachebench.tuning.long_horizon``): a virtual
-    #: horizon of at least this many of the grid's largest TTL, and at least this many requests.
-    steady_state_ttls: float = Field(10.0, ge=1, le=1000)
-    steady_state_requests: int = Field(1_000_000, ge=1_000, le=100_000_000)
-    #: An access log whose traffic is swept instead of the scenario's (``cachebench sweep --trace``).
-    trace: str | None = None
-
-    @field_validator("grid", "simulate")
-    @classmethod
-    def _axes(cls, axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        for name, values in axes.items():
-            if name not in Settings.model_fields or name in ("strategy", "redis_url", "origin_path"):
-                raise ValueError(f"unknown setting {name!r} as a sweep axis")
-            if not isinstance(values, list) or not values:
-                raise ValueError(f"axis {name!r} needs a non-empty list of values")
-        return axes
+class SweepSpec(SweepDefinition):
+    """A sweep file, checked against the scenarios and the simulator's engines."""
 
     @field_validator("engine")
     @classmethod
@@ -99,14 +61,6 @@ class SweepSpec(BaseModel):
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
         return engine
-
-    @field_validator("settings")
-    @classmethod
-    def _fixed(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        for name in settings:
-            if name not in Settings.model_fields or name == "strategy":
-                raise ValueError(f"unknown setting {name!r}")
-        return settings
 
     @field_validator("scenario")
     @classmethod
@@ -128,6 +82,8 @@ def load_sweep(path: Path | None, overrides: dict[str, Any] | None = None) -> Sw
     for name, value in (overrides or {}).items():
         if value is None:
             continue
+        if name == "offered_rate_per_s":
+            data.pop("rate_per_s", None)  # the sweep file's older name for it
         if name == "constraints":
             data["constraints"] = {**data.get("constraints", {}), **value}
         else:
@@ -161,48 +117,61 @@ def grid_points(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(axes[n] for n in names))]
 
 
-def _value_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+def resolve(spec: SweepSpec, axes: Mapping[str, Any]) -> Settings:
+    """The settings a point runs with: the target's defaults, the sweep file's, then its axes."""
+    return load_settings(strategy=spec.target, **{**spec.settings, **axes})
 
 
-def complete_points(
-    spec: SweepSpec, points: list[dict[str, Any]], axes: Iterable[str]
-) -> list[dict[str, Any]]:
-    """Each point with a value on every axis of the sweep (the fixed setting where it has none), so
-    a live point and a simulated one of the same configuration have the same id."""
+def make_points(
+    spec: SweepSpec,
+    combinations: list[dict[str, Any]],
+    axes: Iterable[str],
+    what: str,
+    made: Iterable[GridPoint] = (),
+) -> list[GridPoint]:
+    """Each combination with a value on every axis of the sweep (the fixed setting where it has
+    none, so a live point and a simulated one of the same configuration have the same id), its
+    settings resolved once (a point already ``made`` is taken as it is); SweepError names a point
+    (``what``: live or simulated) whose settings are refused."""
     try:
-        fixed = load_settings(strategy=spec.target, **spec.settings)
+        fixed = resolve(spec, {})
     except SettingsError as exc:
         raise SweepError(f"[settings]: {exc}") from None
+    known = {point.id: point for point in made}
     names = ordered_axes(axes)
-    return [
-        {name: point[name] if name in point else getattr(fixed, name) for name in names} for point in points
-    ]
+    points = []
+    for combination in combinations:
+        values = {name: combination[name] if name in combination else getattr(fixed, name) for name in names}
+        found = known.get(point_id(values))
+        if found is None:
+            try:
+                found = GridPoint(id=point_id(values), axes=values, settings=resolve(spec, values))
+            except SettingsError as exc:
+                raise SweepError(f"{what} point {point_id(values)}: {exc}") from None
+        points.append(found)
+    return points
 
 
-def point_id(point: dict[str, Any]) -> str:
+def point_id(values: Mapping[str, Any]) -> str:
     """A short, file-name-safe name: ``l1ttl5-l1n1000-delete``."""
     parts = []
-    for name in ordered_axes(point):
-        value = _value_text(point[name])
+    for name in ordered_axes(values):
+        value = setting_text(values[name])
         parts.append(value if name == "invalidation" else f"{_SHORT.get(name, name)}{value}")
     return "-".join(parts) or "default"
 
 
-def sweep_matrix(spec: SweepSpec, points: list[dict[str, Any]]) -> Matrix:
-    """The live grid as an ordinary matrix: one settings variant per point."""
+def sweep_matrix(spec: SweepSpec, points: list[GridPoint]) -> Matrix:
+    """The live grid as an ordinary matrix: one settings variant per point (the values the sweep
+    file gives it; the target resolves them as these points were)."""
     mode: dict[str, Any] = {"kind": "capacity", "users": spec.users}
-    if spec.rate_per_s > 0:
-        mode = {"kind": "fixed_rate", "users": spec.users, "rate_per_s": spec.rate_per_s}
+    if spec.offered_rate_per_s > 0:
+        mode = {"kind": "fixed_rate", "users": spec.users, "offered_rate_per_s": spec.offered_rate_per_s}
     data = {
         "label": spec.label,
         "targets": [spec.target],
         "scenarios": [spec.scenario],
-        "settings": {point_id(p): {**spec.settings, **p} for p in points},
+        "settings": {p.id: {**spec.settings, **p.axes} for p in points},
         "modes": [mode],
         "repeat": 1,
         "duration_s": spec.duration_s,
@@ -226,19 +195,3 @@ def scenario_workload(scenario: str, options: dict[str, Any], seed: int) -> Work
         return workload_of_scenario(scenario, options, seed)
     except ValueError as exc:
         raise SweepError(str(exc)) from None
-
-
-def validate_points(spec: SweepSpec, points: list[dict[str, Any]], what: str) -> None:
-    for point in points:
-        try:
-            load_settings(strategy=spec.target, **{**spec.settings, **point})
-        except SettingsError as exc:
-            raise SweepError(f"{what} point {point_id(point)}: {exc}") from None
-
-
-def describe(point: dict[str, Any], axes: list[str]) -> str:
-    """``l1 with l1_ttl_s=5, l1_max_entries=1000 (live)``."""
-    names = axes or list(REPORTED_SETTINGS)
-    settings = ", ".join(f"{name}={_value_text(point.get(name))}" for name in names)
-    source = "simulated at steady state" if point.get("horizon") == "steady" else point["source"]
-    return f"{point['target']} with {settings} ({source})"
