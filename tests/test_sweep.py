@@ -15,7 +15,8 @@ from cachebench.cli.sweep_command import add_parsers, cmd_sweep
 from cachebench.results import read_manifest
 from cachebench.results.schema import check_folder
 from cachebench.results.sweep_record import SweepResults
-from cachebench.tuning import sweep_run
+from cachebench.settings import load_settings
+from cachebench.tuning import sweep_run, sweep_spec
 
 # -- parsing ---------------------------------------------------------------------------------------
 
@@ -273,6 +274,32 @@ def test_a_simulated_sweep_writes_its_report_into_a_results_folder(tmp_path):
     summary = (run_dir / "sweep_summary.md").read_text()
     assert "## Recommendation" in summary and "## Pareto front" in summary
     assert check_folder(run_dir) == (["manifest.json", "sweep.json"], [])
+
+
+def test_settings_are_resolved_once_per_point_and_travel_resolved(tmp_path, monkeypatch):
+    resolved = []
+
+    def counting(**values):
+        resolved.append(values)
+        return load_settings(**values)
+
+    monkeypatch.setattr(sweep_spec, "load_settings", counting)
+    spec = sweep_run.load_sweep(_sweep_file(tmp_path, SMALL))
+    sweep_run.run_sweep(spec, simulate_only=True, results_root=tmp_path / "results")
+
+    # 12 points (the live grid's 4 among them), and the fixed settings once per grid and for the
+    # bytes per entry: never again per point, in an engine or in the report.
+    assert len(resolved) == 12 + 3, resolved
+
+
+def test_the_one_pass_is_checked_only_where_it_made_the_recommended_point(tmp_path):
+    # TTL jitter has no one-pass model: every point comes from the fast engine, nothing to check.
+    jittered = SMALL.replace("origin_latency_ms = 5", "origin_latency_ms = 5\nttl_jitter = 0.1")
+    spec = sweep_run.load_sweep(_sweep_file(tmp_path, jittered))
+    run_dir = sweep_run.run_sweep(spec, simulate_only=True, results_root=tmp_path / "results")
+
+    steady = SweepResults.read(run_dir / "sweep.json").simulator.steady_state
+    assert (steady.one_pass_points, steady.engine_points, steady.check) == (0, 12, None)
 
 
 def test_recommending_again_under_other_constraints_needs_no_new_run(tmp_path):

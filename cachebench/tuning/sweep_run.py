@@ -141,7 +141,8 @@ def run_sweep(
     console.print(f"sweep: {steady.horizon_text}, {steady.cpu_s:.1f} CPU-s")
     recommend_points(points, spec, constraints, axes)
     best = next((p for p in points if p.recommended), None)
-    if best is not None and spec.target == "l1":  # how far the one pass is from the fast engine
+    # How far the one pass is from the fast engine, where the recommended point came from it.
+    if best is not None and long_horizon.one_pass_supported(best.settings):
         steady.check = long_horizon.check_point(steady_trace, spec.workers, best.settings, one_pass=best)
     simulator = SweepSimulator(
         engine=spec.engine,
