@@ -12,7 +12,6 @@ ratio then shows.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest
+from cachebench.results import SUMMARY_FILE, Headline, cell_dir, read_manifest, read_summary
 from cachebench.run.driver import run_bench
 from cachebench.run.matrix import load_matrix
 
@@ -31,8 +30,8 @@ RATE_PER_S = 2000.0
 DURATION_S = 6.0
 
 
-def runner_cpu_per_hit(rate_per_s: float = RATE_PER_S, duration_s: float = DURATION_S) -> dict[str, float]:
-    """A fixed-rate cell of pure L1 hits through the runner; its CPU µs per request and hit ratio."""
+def runner_cpu_per_hit(rate_per_s: float = RATE_PER_S, duration_s: float = DURATION_S) -> Headline:
+    """A fixed-rate cell of pure L1 hits through the runner: its headline (CPU µs per request, hit ratio)."""
     matrix = load_matrix(
         None,
         {
@@ -52,15 +51,9 @@ def runner_cpu_per_hit(rate_per_s: float = RATE_PER_S, duration_s: float = DURAT
         ):
             run_dir = run_bench(matrix, results_root=Path(scratch), console=Console(file=quiet))
             cell = read_manifest(run_dir).cells[0]
-            headline = json.loads((cell_dir(run_dir, cell.name) / SUMMARY_FILE).read_text())["headline"]
+            return read_summary(cell_dir(run_dir, cell.name) / SUMMARY_FILE).headline
     finally:
         os.sched_setaffinity(0, allowed)
-    return {
-        "cpu_us": headline.get("target_cpu_us_per_request") or float("nan"),
-        "ci95_us": headline.get("target_cpu_us_per_request_ci95") or float("nan"),
-        "hit_ratio": headline.get("l1_hit_ratio") or 0.0,
-        "busy": bool(headline.get("machine_busy")),
-    }
 
 
 def wrk_cpu_per_hit(per_cpu_s: list[float]) -> float:
@@ -68,16 +61,19 @@ def wrk_cpu_per_hit(per_cpu_s: list[float]) -> float:
     return 1e6 / statistics.median(per_cpu_s)
 
 
-def agreement_line(wrk_us: float, runner: dict[str, float]) -> tuple[str, bool]:
-    ratio = runner["cpu_us"] / wrk_us
+def agreement_line(wrk_us: float, runner: Headline) -> tuple[str, bool]:
+    cpu_us = runner.target_cpu_us_per_request or math.nan
+    ratio = cpu_us / wrk_us
     ok = abs(ratio - 1) <= AGREEMENT
-    busy = ", busy machine" if runner["busy"] else ""
+    busy = ", busy machine" if runner.machine_busy else ""
+    ci95_us = runner.target_cpu_us_per_request_ci95
     # The summary gives no interval under three full-rate seconds: say so, not "± nan".
-    spread = " µs (no interval)" if math.isnan(runner["ci95_us"]) else f" ± {runner['ci95_us']:.0f} µs"
+    spread = " µs (no interval)" if ci95_us is None else f" ± {ci95_us:.0f} µs"
+    hit_ratio = runner.hit_ratio_by_layer.get("l1") or 0.0
     text = (
         f"CPU per l1 hit: wrk at saturation {wrk_us:.0f} µs; runner at {RATE_PER_S:g} req/s, idle "
-        f"subtracted, {runner['cpu_us']:.0f}{spread} "
-        f"(hit ratio {runner['hit_ratio']:.3f}{busy}); runner ÷ wrk {ratio:.2f} "
+        f"subtracted, {cpu_us:.0f}{spread} "
+        f"(hit ratio {hit_ratio:.3f}{busy}); runner ÷ wrk {ratio:.2f} "
         f"(goal within ±{AGREEMENT:.0%})"
     )
     return text, ok
