@@ -48,9 +48,6 @@ from cachebench.tuning.trace import LoadModel, Trace, build_trace
 from cachebench.tuning.ttl_curve import ttl_hits
 from targets import TARGETS
 
-#: The settings a one-pass point varies; any other must be the same over the points of one pass.
-ONE_PASS_AXES = ("l1_ttl_s", "l1_max_entries", "invalidation")
-
 
 def horizon_for(rate_per_s: float, largest_ttl_s: float, ttls: float, min_requests: int) -> Horizon:
     """At least ``ttls`` largest TTLs and ``min_requests`` requests at ``rate_per_s``."""
@@ -169,8 +166,9 @@ def _workers(trace: Trace, requests: Requests, workers: int, seed: int = 0) -> n
 
 
 def one_pass_points(trace: Trace, workers: int, points: list[Settings]) -> list[SimResult]:
-    """What the fast engine would find for each of these l1 settings, which differ only in
-    ``ONE_PASS_AXES``, in one pass per worker and invalidation kind."""
+    """What the fast engine would find for each of these l1 settings, in one pass per worker and
+    invalidation kind: they may differ in ``l1_ttl_s``, ``l1_max_entries`` and ``invalidation``, and
+    share ``origin_latency_ms`` (the fill delay; nothing else the one pass reads)."""
     requests = Requests.from_trace(trace)
     worker = _workers(trace, requests, workers)
     latency_s = points[0].origin_latency_ms / 1000
@@ -226,25 +224,21 @@ def check_point(
     """One point by the one pass (unless its point is given) and by the fast engine over the
     same trace, and the CPU time of each."""
     started = time.process_time()
-    if one_pass is None:
-        figures = one_pass_points(trace, workers, [settings])[0].metrics()
-        one_pass_hit, one_pass_stale = figures["hit_ratio"], figures["stale_read_ratio"]
-    else:
-        one_pass_hit, one_pass_stale = one_pass.hit_ratio, one_pass.stale_read_ratio
+    figures = one_pass or one_pass_points(trace, workers, [settings])[0]
     one_pass_s = time.process_time() - started
     started = time.process_time()
-    engine = simulate(trace, settings, workers=workers).metrics()
+    engine = simulate(trace, settings, workers=workers)
     engine_s = time.process_time() - started
     return EngineCheck(
         l1_ttl_s=settings.l1_ttl_s,
         l1_max_entries=settings.l1_max_entries,
         invalidation=settings.invalidation,
-        one_pass_hit_ratio=one_pass_hit,
-        engine_hit_ratio=engine["hit_ratio"],
-        hit_error_pp=(one_pass_hit - engine["hit_ratio"]) * 100,
-        one_pass_stale_read_ratio=one_pass_stale,
-        engine_stale_read_ratio=engine["stale_read_ratio"],
-        stale_error_pp=(one_pass_stale - engine["stale_read_ratio"]) * 100,
+        one_pass_hit_ratio=figures.hit_ratio,
+        engine_hit_ratio=engine.hit_ratio,
+        hit_error_pp=(figures.hit_ratio - engine.hit_ratio) * 100,
+        one_pass_stale_read_ratio=figures.stale_read_ratio,
+        engine_stale_read_ratio=engine.stale_read_ratio,
+        stale_error_pp=(figures.stale_read_ratio - engine.stale_read_ratio) * 100,
         one_pass_cpu_s=one_pass_s,  # ~0 when the figures were given
         engine_cpu_s=engine_s,
     )

@@ -64,12 +64,12 @@ class SimResult:
             "requests": self.requests,
             "reads": self.reads,
             "writes": self.writes,
-            "hit_ratio": _ratio(self.reads - self.outcomes.get("miss", 0), self.reads),
+            "hit_ratio": self.hit_ratio,
             "origin_reads": self.origin_reads,
-            "origin_reads_per_s": self.origin_reads / self.duration_s,
+            "origin_reads_per_s": self.origin_reads_per_s,
             "collapsed": self.collapsed,
             "stale_reads": self.stale_reads,
-            "stale_read_ratio": _ratio(self.stale_reads, self.reads),
+            "stale_read_ratio": self.stale_read_ratio,
             "l1_entries_peak": self.l1_entries_peak,
             "l1_bytes_peak": self.l1_bytes_peak,
             "redis_entries_peak": self.redis_entries_peak,
@@ -81,6 +81,19 @@ class SimResult:
             figures[f"reads_{outcome}"] = count
         figures.update(age_summary(self.staleness_ages_s))
         return figures
+
+    @property
+    def hit_ratio(self) -> float | None:
+        """Share of the reads a cache layer answered."""
+        return _ratio(self.reads - self.outcomes.get("miss", 0), self.reads)
+
+    @property
+    def origin_reads_per_s(self) -> float:
+        return self.origin_reads / self.duration_s
+
+    @property
+    def stale_read_ratio(self) -> float | None:
+        return _ratio(self.stale_reads, self.reads)
 
     def hit_ratio_by_layer(self) -> dict[str, float | None]:
         """Per layer, the share of the lookups that reached it that it answered."""

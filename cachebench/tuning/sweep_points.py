@@ -207,16 +207,15 @@ def simulated_point(
     l1_memory, redis_memory, memory = cache_memory_bytes(
         items, generation_keys, result.redis_entries_peak, per_entry
     )
-    figures = result.metrics()
     return SweepPoint(
         **dict(grid),
         **dict(simulated_staleness(result.reads, result.stale_reads, result.staleness_ages_s)),
         source="simulated",
         horizon=horizon,
         status="simulated",
-        hit_ratio=figures["hit_ratio"],
+        hit_ratio=result.hit_ratio,
         hit_ratio_by_layer=result.hit_ratio_by_layer(),
-        origin_reads_per_s=figures["origin_reads_per_s"],
+        origin_reads_per_s=result.origin_reads_per_s,
         memory_bytes=memory,
         l1_memory_bytes=l1_memory,
         redis_memory_bytes=redis_memory,
@@ -233,12 +232,11 @@ def simulated_as(spec: SweepSpec, grid: GridPoint, timing: PhaseTiming) -> tuple
     started = time.process_time()
     result = simulate(trace, grid.settings, workers=spec.workers, engine=spec.engine)
     cpu_s = time.process_time() - started
-    figures = result.metrics()
     simulated = SimulatedAs(
         timing=timing,
-        hit_ratio=figures["hit_ratio"],
+        hit_ratio=result.hit_ratio,
         hit_ratio_by_layer=result.hit_ratio_by_layer(),
-        stale_read_ratio=figures["stale_read_ratio"],
+        stale_read_ratio=result.stale_read_ratio,
     )
     return simulated, len(trace), cpu_s
 
