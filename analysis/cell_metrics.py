@@ -7,6 +7,7 @@ import pandas as pd
 
 from analysis.hdr import merged_histograms, percentiles_us
 from cachebench.metrics_text import metric_sum
+from cachebench.results import BrowserCounts, LatencyRecord
 
 HEADLINE_PERCENTILES = (50, 90, 99, 99.9, 99.99)
 #: Outcomes answered without reaching the origin.
@@ -21,32 +22,37 @@ def _column_max(samples: pd.DataFrame, column: str) -> float | None:
     return float(values.max()) if not values.empty else None
 
 
+def percentile_metric(percentile: float) -> str:
+    """The metric of a latency percentile, spelt as the records spell it: ``p99_ms``, ``p999_ms``."""
+    return f"p{percentile:g}_ms".replace(".", "")
+
+
 def cell_metrics(
-    latency: dict,
+    latency: LatencyRecord | None,
     metrics_before: dict,
     metrics_after: dict,
     samples: pd.DataFrame,
     kind: str,
     duration_s: float,
 ) -> dict[str, float | None]:
-    """The headline numbers of one cell, from its files: latency.json, the /metrics snapshots
-    before and after the measured phase (parsed) and samples.csv; ``kind`` names the latency
-    histograms to read (``service`` or ``corrected``)."""
+    """The headline numbers of one cell, from its files: latency.json (None: the cell has none),
+    the /metrics snapshots before and after the measured phase (parsed) and samples.csv; ``kind``
+    names the latency histograms to read (``service`` or ``corrected``)."""
     figures: dict[str, float | None] = {}
-    requests = latency.get("requests")
-    if latency:
-        figures["throughput_per_s"] = latency.get("achieved_rate_per_s")
-        figures["offered_rate_per_s"] = latency.get("offered_rate_per_s")
+    requests = latency.requests if latency is not None else None
+    if latency is not None:
+        figures["throughput_per_s"] = latency.achieved_rate_per_s
+        figures["intended_rate_per_s"] = latency.intended_rate_per_s
         figures["requests"] = requests
-        figures["errors"] = latency.get("errors", 0)
-        figures["error_ratio"] = latency.get("errors", 0) / requests if requests else None
+        figures["errors"] = latency.errors
+        figures["error_ratio"] = latency.errors / requests if requests else None
         histogram = merged_histograms(latency, kind).get("all")
         if histogram is not None and histogram.get_total_count():
             values = percentiles_us(histogram, [*HEADLINE_PERCENTILES, 100.0]) / 1000.0
             for pct, value in zip(HEADLINE_PERCENTILES, values, strict=False):
-                figures[f"p{pct:g}_ms"] = value
+                figures[percentile_metric(pct)] = value
             figures["max_ms"] = values[-1]
-        counts = latency.get("counts", {})
+        counts = latency.counts
         gets = sum(n for key, n in counts.items() if key.endswith("|all") and key.startswith("GET"))
         all_answered = 0
         for outcome in CACHED_OUTCOMES:
@@ -103,20 +109,16 @@ def cell_metrics(
     target_cpu = figures.get("target_cpu_percent_mean")
     if target_cpu is not None and np.isfinite(target_cpu) and requests:
         figures["target_cpu_us_per_request"] = target_cpu / 100 * duration_s / requests * 1e6
-    browser_counts = latency.get("browser") or {}
-    if browser_counts:
-        figures.update(browser_shares(browser_counts))
+    if latency is not None and latency.browser is not None:
+        figures.update(browser_shares(latency.browser))
     return {k: (None if v is None else float(v)) for k, v in figures.items()}
 
 
-def browser_shares(counts: dict) -> dict[str, float | None]:
+def browser_shares(counts: BrowserCounts) -> dict[str, float | None]:
     """How the browsers' reads were answered (shares) and the body bytes their caches saved."""
-    local = counts.get("client_local", 0)
-    revalidated = counts.get("not_modified", 0)
-    network = counts.get("network", 0)
+    local, revalidated, network = counts.client_local, counts.not_modified, counts.network
     answered = local + revalidated + network
-    saved = counts.get("bytes_saved", 0)
-    received = counts.get("bytes_received", 0)
+    saved, received = counts.bytes_saved, counts.bytes_received
     return {
         "browser_local_share": local / answered if answered else None,
         "browser_not_modified_share": revalidated / answered if answered else None,

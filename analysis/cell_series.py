@@ -7,6 +7,7 @@ import pandas as pd
 
 from analysis.cell_metrics import CACHED_OUTCOMES
 from cachebench.load.histograms import LATENCY_BUCKET_PREFIX, percentile_from_buckets
+from cachebench.results import LatencyRecord, Timeline
 
 
 def locust_p99(history: pd.DataFrame) -> pd.DataFrame:
@@ -20,14 +21,16 @@ def locust_p99(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def cell_timeseries(
-    latency: dict, samples: pd.DataFrame, locust_history: pd.DataFrame, started_unix_s: float | None
+    latency: LatencyRecord | None,
+    samples: pd.DataFrame,
+    locust_history: pd.DataFrame,
+    started_unix_s: float | None,
 ) -> pd.DataFrame | None:
-    """One row per second of the cell, from latency.json's timeline, samples.csv and Locust's
-    history, with ``t_s`` (0 = the first second of the rate window) and ``in_window``; None
-    when the cell recorded none of them."""
-    timeline = latency.get("timeline") or {}
-    per_s = timeline.get("per_s") or {}
-    t0 = timeline.get("t0_unix_s")
+    """One row per second of the cell, from latency.json's timeline (None: the cell has no
+    latency.json), samples.csv and Locust's history, with ``t_s`` (0 = the first second of the
+    rate window) and ``in_window``; None when the cell recorded none of them."""
+    timeline = latency.timeline if latency is not None else Timeline()
+    per_s, t0 = timeline.per_s, timeline.t0_unix_s
     parts = []
     if t0 is not None and per_s:
         length = max(len(v) for v in per_s.values())
@@ -69,8 +72,8 @@ def cell_timeseries(
     frame = frame.sort_values("second")
     # t = 0 is the first second of the window the rates cover (all users running), so the
     # cells of a figure line up; before it is ramp-up.
-    window = latency.get("window") or {}
-    begin, end = window.get("from_unix_s"), window.get("to_unix_s")
+    window = latency.window if latency is not None else None
+    begin, end = (window.from_unix_s, window.to_unix_s) if window is not None else (None, None)
     origin = (
         begin if begin else int(started_unix_s) if pd.notna(started_unix_s) else int(frame["second"].min())
     )

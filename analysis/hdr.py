@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from cachebench.results import LatencyRecord
+
 
 def _spectrum_grid() -> np.ndarray:
     """Percentiles evenly spaced on the 1/(1-q) axis of an HDR spectrum, from 0 to 99.999."""
@@ -46,10 +48,10 @@ def add_by_outcome(into: dict[str, HdrHistogram], outcome: str, histogram: HdrHi
         into[outcome] = histogram
 
 
-def merged_histograms(latency: dict, kind: str) -> dict[str, HdrHistogram]:
+def merged_histograms(latency: LatencyRecord, kind: str) -> dict[str, HdrHistogram]:
     """Per cache outcome (and ``all``), every request name's histogram of one kind added up."""
     merged: dict[str, HdrHistogram] = {}
-    for key, encoded in latency.get("histograms", {}).items():
+    for key, encoded in latency.histograms.items():
         _, outcome, hist_kind = key.rsplit("|", 2)
         if hist_kind == kind:
             add_by_outcome(merged, outcome, HdrHistogram.decode(encoded))

@@ -12,8 +12,10 @@ which refuses unknown schema versions with a clear message). From one or many ru
   hit ratio per layer, origin reads, memory, CPU.
 - ``browser``: the browser_clients scenario's counts per cell.
 
-Each cell file is read once. A cell's numbers are computed by ``analysis.cell_metrics``, its
-seconds by ``analysis.cell_series``; latency spectra across runs by ``analysis.spectrum``. Latency
+Each cell file is read once, through its model in ``cachebench.results`` (``summary.json`` as a
+``CellSummary`` or ``SearchSummary``, ``latency.json`` as a ``LatencyRecord``), which refuses
+other schema versions. A cell's numbers are computed by ``analysis.cell_metrics``, its seconds
+by ``analysis.cell_series``; latency spectra across runs by ``analysis.spectrum``. Latency
 always comes from the HDR histograms in ``latency.json`` (``analysis.hdr``): ``corrected`` (for
 coordinated omission) in fixed-rate cells, ``service`` in capacity cells.
 """
@@ -41,14 +43,21 @@ from cachebench.results import (
     RESULTS_ROOT,
     SAMPLES_FILE,
     SUMMARY_FILE,
-    ManifestRecord,
+    CellSpec,
+    CellState,
+    CellSummary,
+    Headline,
+    LatencyRecord,
+    Manifest,
+    Saturation,
+    SearchSummary,
     cell_dir,
     read_manifest,
+    read_summary,
 )
 from targets import target_order
 
 BASELINE = "nocache"
-LATENCY_SCHEMA = 1
 #: Cells with the same values here (and different ``repetition``) are repetitions of one measurement.
 CELL_KEY = ["target", "scenario", "variant", "mode"]
 #: A headline table compares strategies within one of these groups.
@@ -63,10 +72,10 @@ class Run:
     """One results folder: its validated manifest and lazily read cell files."""
 
     path: Path
-    manifest: ManifestRecord
-    _latency: dict[str, dict] = field(default_factory=dict, repr=False)
+    manifest: Manifest
+    _latency: dict[str, LatencyRecord | None] = field(default_factory=dict, repr=False)
     _samples: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
-    _summaries: dict[str, dict] = field(default_factory=dict, repr=False)
+    _summaries: dict[str, CellSummary | SearchSummary | None] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -75,21 +84,16 @@ class Run:
     def cell_dir(self, cell: str) -> Path:
         return cell_dir(self.path, cell)
 
-    def latency(self, cell: str) -> dict:
-        """The cell's latency.json (empty when it has none); refuses a schema it cannot read."""
+    def latency(self, cell: str) -> LatencyRecord | None:
+        """The cell's latency.json (None when it has none); RecordError for one it cannot read."""
         if cell not in self._latency:
-            path = self.cell_dir(cell) / LATENCY_FILE
-            data = _read_json(path)
-            if data and data.get("schema") != LATENCY_SCHEMA:
-                raise ValueError(
-                    f"{path} has schema {data.get('schema')!r}; this analysis reads {LATENCY_SCHEMA}"
-                )
-            self._latency[cell] = data
+            self._latency[cell] = LatencyRecord.read_if_present(self.cell_dir(cell) / LATENCY_FILE)
         return self._latency[cell]
 
-    def summary(self, cell: str) -> dict:
+    def summary(self, cell: str) -> CellSummary | SearchSummary | None:
+        """The cell's summary.json (None when it wrote none); RecordError for one it cannot read."""
         if cell not in self._summaries:
-            self._summaries[cell] = _read_json(self.cell_dir(cell) / SUMMARY_FILE)
+            self._summaries[cell] = read_summary(self.cell_dir(cell) / SUMMARY_FILE)
         return self._summaries[cell]
 
     def samples(self, cell: str) -> pd.DataFrame:
@@ -125,15 +129,6 @@ class Run:
         return _browser(self)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from None
-
-
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
@@ -155,13 +150,11 @@ def load_runs(paths: Iterable[Path | str]) -> list[Run]:
 
 def newest_run(root: Path = RESULTS_ROOT) -> Path:
     """The most recent results folder under ``root`` that has cells (folder names start with the
-    UTC time; folders without cells, such as simulated sweeps, are passed over)."""
+    UTC time; folders without cells, such as simulated sweeps, are passed over). A newest folder
+    this cachebench cannot read is named, not passed over for an older one."""
     for manifest in sorted(Path(root).glob(f"*/{MANIFEST_FILE}"), reverse=True):
-        try:
-            if json.loads(manifest.read_text()).get("cells"):
-                return manifest.parent
-        except (OSError, json.JSONDecodeError, AttributeError):
-            continue
+        if read_manifest(manifest.parent).cells:
+            return manifest.parent
     raise ValueError(f"no results folder with measured cells under {root}; run `make bench` first")
 
 
@@ -228,74 +221,79 @@ def cell_flag(
 
 
 def _cells(run: Run) -> pd.DataFrame:
-    rows = []
-    for record in run.manifest.cells:
-        data = record.model_dump()
-        summary = run.summary(record.name)
-        latency = run.latency(record.name)
-        saturation = summary.get("saturation") or {}
-        verdict = saturation.get("verdict") or (record.summary or {}).get("saturation")
-        requests = latency.get("requests")
-        error_ratio = latency.get("errors", 0) / requests if requests else None
-        flag = cell_flag(
-            record.status, record.reason, verdict, error_ratio, bool(saturation.get("machine_busy"))
-        )
-        reason = record.reason
-        searched = bool(data.get("search"))  # a capacity search: its latency is in its steps
-        if flag is None and not latency and not searched:
-            flag, reason = "incomplete", "no latency.json"
-        if flag == "generator-bound":
-            share = saturation.get("generator_cpu_share")
-            reason = f"load generator at {share:.0%} of its CPUs" if share is not None else "load generator"
-        elif flag == "busy machine":
-            reason = f"other processes used {saturation['other_cpu_cores']:.2f} cores while it was measured"
-            if saturation.get("idle_cpu_cores") is not None:
-                reason += f", {saturation['idle_cpu_cores']:.2f} cores left idle"
-        elif flag == "errors":
-            reason = f"{error_ratio:.1%} of requests failed"
-        warmup = summary.get("warmup") or {}
-        rows.append(
-            {
-                "run": run.name,
-                "cell": record.name,
-                "index": record.index,
-                "target": record.target,
-                "scenario": record.scenario,
-                "variant": record.variant,
-                "mode": record.mode,
-                "repetition": record.repetition,
-                "mode_kind": _mode_kind(data),
-                "users": data.get("users"),
-                "rate_per_s": data.get("rate_per_s"),
-                "duration_s": data.get("duration_s"),
-                "warmup_s": data.get("warmup_s"),
-                "warmup_kind": warmup.get("kind"),
-                "warmed_s": warmup.get("seconds"),
-                "warmup_settled": warmup.get("settled"),
-                "workers": data.get("workers"),
-                "locust_processes": data.get("locust_processes"),
-                "settings": json.dumps(data.get("settings") or {}, sort_keys=True),
-                "scenario_options": json.dumps(data.get("scenario_options") or {}, sort_keys=True),
-                "status": record.status,
-                "reason": reason,
-                "saturation": verdict,
-                "generator_cpu_share": saturation.get("generator_cpu_share"),
-                "other_cpu_cores": saturation.get("other_cpu_cores"),
-                "target_cpu_share": saturation.get("target_cpu_share"),
-                "latency_kind": "corrected" if latency.get("mode") == "fixed_rate" else "service",
-                "started_unix_s": summary.get("started_unix_s"),
-                "code_sha256": run.manifest.code_sha256,
-                "flag": flag,
-                "usable": flag is None,
-            }
-        )
-    return pd.DataFrame(rows)
+    return pd.DataFrame([_cell_row(run, cell) for cell in run.manifest.cells])
 
 
-def _mode_kind(cell: dict) -> str:
-    if cell.get("search"):
+def _cell_row(run: Run, cell: CellState) -> dict[str, object]:
+    summary = run.summary(cell.name)
+    latency = run.latency(cell.name)
+    saturation = summary.saturation if summary is not None else Saturation()
+    measured = cell.summary if isinstance(cell.summary, Headline) else None
+    verdict = saturation.verdict or (measured.saturation if measured is not None else None)
+    flag, reason = _flag(cell, saturation, verdict, latency)
+    warmup = summary.warmup if summary is not None else None
+    return {
+        "run": run.name,
+        "cell": cell.name,
+        "index": cell.index,
+        "target": cell.target,
+        "scenario": cell.scenario,
+        "variant": cell.variant,
+        "mode": cell.mode,
+        "repetition": cell.repetition,
+        "mode_kind": mode_kind(cell),
+        "users": cell.users,
+        "offered_rate_per_s": cell.offered_rate_per_s,
+        "duration_s": cell.duration_s,
+        "warmup_s": cell.warmup_s,
+        "warmup_kind": warmup.kind if warmup is not None else None,
+        "warmed_s": warmup.seconds if warmup is not None else None,
+        "warmup_settled": warmup.settled if warmup is not None else None,
+        "workers": cell.workers,
+        "locust_processes": cell.locust_processes,
+        "settings": json.dumps(cell.settings, sort_keys=True),
+        "scenario_options": json.dumps(cell.scenario_options, sort_keys=True),
+        "status": cell.status,
+        "reason": reason,
+        "saturation": verdict,
+        "generator_cpu_share": saturation.generator_cpu_share,
+        "other_cpu_cores": saturation.other_cpu_cores,
+        "target_cpu_share": saturation.target_cpu_share,
+        "latency_kind": "corrected" if latency is not None and latency.mode == "fixed_rate" else "service",
+        "started_unix_s": summary.started_unix_s if isinstance(summary, CellSummary) else None,
+        "code_sha256": run.manifest.code_sha256,
+        "flag": flag,
+        "usable": flag is None,
+    }
+
+
+def _flag(
+    cell: CellState, saturation: Saturation, verdict: str | None, latency: LatencyRecord | None
+) -> tuple[str | None, str | None]:
+    """The cell's flag (``cell_flag``) and the reason the report gives for it."""
+    error_ratio = latency.errors / latency.requests if latency is not None and latency.requests else None
+    flag = cell_flag(cell.status, cell.reason, verdict, error_ratio, saturation.machine_busy)
+    reason = cell.reason
+    # A capacity search's latency is in its steps.
+    if flag is None and latency is None and cell.search is None:
+        flag, reason = "incomplete", f"no {LATENCY_FILE}"
+    if flag == "generator-bound":
+        share = saturation.generator_cpu_share
+        reason = f"load generator at {share:.0%} of its CPUs" if share is not None else "load generator"
+    elif flag == "busy machine":
+        reason = f"other processes used {saturation.other_cpu_cores:.2f} cores while it was measured"
+        if saturation.idle_cpu_cores is not None:
+            reason += f", {saturation.idle_cpu_cores:.2f} cores left idle"
+    elif flag == "errors":
+        reason = f"{error_ratio:.1%} of requests failed"
+    return flag, reason
+
+
+def mode_kind(cell: CellSpec) -> str:
+    """``slo`` (a capacity search), ``fixed_rate`` (open loop at the offered rate) or ``capacity``."""
+    if cell.search is not None:
         return "slo"
-    return "fixed_rate" if float(cell.get("rate_per_s") or 0) > 0 else "capacity"
+    return "fixed_rate" if cell.offered_rate_per_s > 0 else "capacity"
 
 
 # -- metrics ---------------------------------------------------------------------------------
@@ -314,15 +312,22 @@ def _metrics(run: Run) -> pd.DataFrame:
             cell.latency_kind,
             float(cell.duration_s),
         )
-        # CPU per request needs the idle baseline the runner measured: it is in the summary.
-        headline = run.summary(cell.cell).get("headline") or {}
-        for name in ("target_cpu_us_per_request", "redis_cpu_us_per_request"):
-            figures[name] = headline.get(name)
+        figures.update(_cpu_per_request(run.summary(cell.cell)))
         ids = {name: getattr(cell, name) for name in ID_COLUMNS}
         for metric, value in figures.items():
             if value is not None and not np.isnan(value):
                 rows.append({**ids, "metric": metric, "value": value})
     return pd.DataFrame(rows, columns=[*ID_COLUMNS, "metric", "value"])
+
+
+def _cpu_per_request(summary: CellSummary | SearchSummary | None) -> dict[str, float | None]:
+    """CPU per request needs the idle baseline the runner measured: a measured phase's summary
+    has it, net of idle; anything else has none (not the gross figure ``cell_metrics`` makes)."""
+    headline = summary.headline if isinstance(summary, CellSummary) else None
+    return {
+        "target_cpu_us_per_request": headline.target_cpu_us_per_request if headline else None,
+        "redis_cpu_us_per_request": headline.redis_cpu_us_per_request if headline else None,
+    }
 
 
 def wide_metrics(frame: pd.DataFrame) -> pd.DataFrame:
@@ -361,12 +366,12 @@ def _timeseries(run: Run) -> pd.DataFrame:
 def _browser(run: Run) -> pd.DataFrame:
     rows = []
     for cell in run.cells.itertuples(index=False):
-        counts = run.latency(cell.cell).get("browser") or {}
-        if not counts:
+        latency = run.latency(cell.cell)
+        counts = latency.browser if latency is not None else None
+        if counts is None:
             continue
         row = {name: getattr(cell, name) for name in ID_COLUMNS}
-        for name in ("client_local", "not_modified", "network", "bytes_saved", "bytes_received"):
-            row[name] = counts.get(name, 0)
+        row.update(counts.model_dump())
         row.update(browser_shares(counts))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -25,8 +25,7 @@ def latency_spectrum(runs: Run | Sequence[Run], by: str = "strategy") -> pd.Data
         table = run.cells
         if table.empty:
             continue
-        has_data = [bool(run.latency(c).get("histograms")) for c in table["cell"]]
-        table = table[has_data]
+        table = table[[_has_histograms(run, cell) for cell in table["cell"]]]
         keys = ["cell"] if by == "cell" else CELL_KEY
         for _, group in table.groupby(keys, sort=False):
             chosen = group[group["usable"]] if group["usable"].any() else group
@@ -58,3 +57,8 @@ def latency_spectrum(runs: Run | Sequence[Run], by: str = "strategy") -> pd.Data
                         {**base, "outcome": outcome, "count": count, "percentile": pct, "latency_ms": value}
                     )
     return pd.DataFrame(rows)
+
+
+def _has_histograms(run: Run, cell: str) -> bool:
+    latency = run.latency(cell)
+    return latency is not None and bool(latency.histograms)

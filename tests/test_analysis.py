@@ -3,23 +3,41 @@
 
 The fixture is a real run (tests/fixtures/fixture.toml): nocache, l1 and client-headers on
 read_heavy and browser_clients, closed loop and fixed rate, two repetitions each. Numbers are
-checked against what the run itself recorded (summary.json, latency.json) and against hdrh.
+checked against what the run itself recorded (summary.json, latency.json, read through their
+models) and against hdrh. Tests that alter a copy of the run do it through the models too.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hdrh.histogram import HdrHistogram
 
 from analysis import hdr, rendering, results_frames, stats
 from analysis.run_report import figures, tables
 from analysis.spectrum import latency_spectrum
-from cachebench.results import SCHEMA_VERSION
+from cachebench.results import (
+    LATENCY_FILE,
+    MANIFEST_FILE,
+    SCHEMA_VERSION,
+    SUMMARY_FILE,
+    AtCapacity,
+    CellSummary,
+    Headline,
+    LatencyRecord,
+    Manifest,
+    SearchHeadline,
+    SearchSpec,
+    StepRecord,
+    read_manifest,
+    read_summary,
+)
 
 FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -36,10 +54,45 @@ def run_copy(tmp_path: Path) -> Path:
     return Path(shutil.copytree(FIXTURE_RUN, tmp_path / FIXTURE_RUN.name))
 
 
+@pytest.fixture
+def quiet_copy(run_copy: Path) -> Path:
+    """A private copy in which no cell is flagged for its machine (busy, or the generator out of
+    CPU): for tests that flag cells themselves and need the others usable. The fixture's own flags
+    depend on how busy the machine was when it was made."""
+
+    def quiet(summary: CellSummary) -> None:
+        summary.saturation.machine_busy = False
+        if summary.saturation.verdict == "generator-bound":
+            summary.saturation.verdict = "neither"
+
+    for cell in read_manifest(run_copy).cells:
+        _edit_summary(run_copy, cell.name, quiet)
+    return run_copy
+
+
 def _edit_json(path: Path, change) -> None:
+    """Alter a file as raw JSON: for files no model would write (another schema version)."""
     data = json.loads(path.read_text())
     change(data)
     path.write_text(json.dumps(data))
+
+
+def _edit_manifest(run_dir: Path, change: Callable[[Manifest], None]) -> None:
+    manifest = read_manifest(run_dir)
+    change(manifest)
+    manifest.write(run_dir / MANIFEST_FILE)
+
+
+def _edit_summary(run_dir: Path, cell: str, change: Callable[[CellSummary], None]) -> None:
+    path = run_dir / "cells" / cell / SUMMARY_FILE
+    summary = read_summary(path)
+    change(summary)
+    summary.write(path)
+
+
+def _generator_bound(summary: CellSummary, share: float = 0.97) -> None:
+    summary.saturation.verdict = "generator-bound"
+    summary.saturation.generator_cpu_share = share
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -54,27 +107,56 @@ def test_cells_are_one_row_per_cell_with_their_parameters(run: results_frames.Ru
     fixed = cells[cells["mode_kind"] == "fixed_rate"]
     assert (fixed["latency_kind"] == "corrected").all()
     assert (cells[cells["mode_kind"] == "capacity"]["latency_kind"] == "service").all()
-    assert cells["usable"].all() and cells["flag"].isna().all()
+    assert (cells["usable"] == cells["flag"].isna()).all()
+
+
+def test_a_cell_is_flagged_exactly_when_its_own_records_give_a_reason(run: results_frames.Run) -> None:
+    """Every cell of the (complete) fixture run finished: a flag can only come from its summary's
+    saturation (a busy machine, a generator out of CPU) or its failed requests."""
+    for cell in run.cells.itertuples(index=False):
+        saturation = read_summary(FIXTURE_RUN / "cells" / cell.cell / SUMMARY_FILE).saturation
+        latency = LatencyRecord.read(FIXTURE_RUN / "cells" / cell.cell / LATENCY_FILE)
+        error_ratio = latency.errors / latency.requests
+        if saturation.verdict == "generator-bound":
+            assert cell.flag == "generator-bound", cell
+        elif saturation.machine_busy:
+            assert cell.flag == "busy machine", cell
+            assert f"other processes used {saturation.other_cpu_cores:.2f} cores" in cell.reason
+        elif error_ratio > results_frames.MAX_ERROR_RATIO:
+            assert cell.flag == "errors", cell
+        else:
+            assert pd.isna(cell.flag) and cell.usable, cell
 
 
 def test_metrics_equal_what_the_run_recorded(run: results_frames.Run) -> None:
     """Throughput, HDR percentiles and origin reads agree with each cell's summary.json."""
     wide = results_frames.wide_metrics(run.metrics).set_index("cell")
     for cell in run.cells["cell"]:
-        headline = json.loads((FIXTURE_RUN / "cells" / cell / "summary.json").read_text())["headline"]
+        headline = read_summary(FIXTURE_RUN / "cells" / cell / SUMMARY_FILE).headline
         row = wide.loc[cell]
-        assert row["throughput_per_s"] == pytest.approx(headline["requests_per_s"])
-        for name in ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms"):
-            assert row[name] == pytest.approx(headline[name]), (cell, name)
-        assert row["origin_reads_per_s"] == pytest.approx(headline["origin_reads_per_s"])
-        assert row["requests"] == headline["requests"]
+        recorded = {
+            "throughput_per_s": headline.achieved_rate_per_s,
+            "intended_rate_per_s": headline.intended_rate_per_s,
+            "p50_ms": headline.p50_ms,
+            "p90_ms": headline.p90_ms,
+            "p99_ms": headline.p99_ms,
+            "p999_ms": headline.p999_ms,
+            "max_ms": headline.max_ms,
+            "origin_reads_per_s": headline.origin_reads_per_s,
+            "requests": headline.requests,
+        }
+        for metric, value in recorded.items():
+            if value is None:  # a closed loop has no intended rate
+                assert pd.isna(row.get(metric)), (cell, metric)
+            else:
+                assert row[metric] == pytest.approx(value), (cell, metric)
 
 
 def test_fixed_rate_latency_uses_the_corrected_histogram(run: results_frames.Run) -> None:
     cell = run.cells[run.cells["mode_kind"] == "fixed_rate"]["cell"].iloc[0]
-    latency = json.loads((FIXTURE_RUN / "cells" / cell / "latency.json").read_text())
+    latency = LatencyRecord.read(FIXTURE_RUN / "cells" / cell / LATENCY_FILE)
     corrected = [
-        HdrHistogram.decode(v) for k, v in latency["histograms"].items() if k.endswith("|all|corrected")
+        HdrHistogram.decode(v) for k, v in latency.histograms.items() if k.endswith("|all|corrected")
     ]
     merged = corrected[0]
     for histogram in corrected[1:]:
@@ -99,14 +181,18 @@ def test_spectrum_rises_with_the_percentile_and_counts_every_request(run: result
         values = line.sort_values("percentile")["latency_ms"].to_numpy()
         assert (np.diff(values) >= 0).all()
     everything = spectrum[(spectrum["outcome"] == "all") & (spectrum["percentile"] == 100)]
+    assert len(everything) == len(run.cells.groupby(results_frames.CELL_KEY))
     for row in everything.itertuples():
         cells = run.cells[
             (run.cells["target"] == row.target)
             & (run.cells["scenario"] == row.scenario)
             & (run.cells["mode"] == row.mode)
         ]
-        assert row.count == sum(run.latency(c)["requests"] for c in cells["cell"])
-        assert row.repetitions == 2
+        # A strategy's usable repetitions are merged; only when it has none, its flagged ones.
+        merged = cells[cells["usable"]] if cells["usable"].any() else cells
+        assert row.count == sum(run.latency(c).requests for c in merged["cell"])
+        assert row.repetitions == len(merged)
+        assert pd.isna(row.left_out) == (len(merged) == len(cells))
 
 
 def test_timeseries_puts_t0_at_the_first_second_of_the_rate_window(run: results_frames.Run) -> None:
@@ -115,8 +201,8 @@ def test_timeseries_puts_t0_at_the_first_second_of_the_rate_window(run: results_
     for cell, rows in series.groupby("cell"):
         inside = rows[rows["in_window"]]
         assert inside["t_s"].min() == 0, cell
-        window = run.latency(cell)["window"]
-        assert len(inside.dropna(subset=["completed_per_s"])) == window["seconds"]
+        window = run.latency(cell).window
+        assert len(inside.dropna(subset=["completed_per_s"])) == window.seconds
     assert series["target_rss_bytes"].notna().any()
 
 
@@ -129,16 +215,20 @@ def test_browser_counts_only_caching_targets_answer_locally(run: results_frames.
 
 
 def test_a_schema_mismatch_is_refused_with_a_clear_message(run_copy: Path) -> None:
-    _edit_json(run_copy / "manifest.json", lambda m: m.update(schema_version=SCHEMA_VERSION + 1))
-    with pytest.raises(ValueError, match=r"schema_version 2; this cachebench reads 1"):
+    _edit_json(run_copy / MANIFEST_FILE, lambda m: m.update(schema_version=SCHEMA_VERSION + 1))
+    with pytest.raises(
+        ValueError, match=rf"schema_version {SCHEMA_VERSION + 1}; this cachebench reads {SCHEMA_VERSION}$"
+    ):
         results_frames.load_run(run_copy)
 
 
-def test_an_unknown_latency_schema_is_refused(run_copy: Path) -> None:
+@pytest.mark.parametrize("name", [LATENCY_FILE, SUMMARY_FILE])
+def test_a_cell_file_of_another_schema_is_refused(run_copy: Path, name: str) -> None:
     cell = next((run_copy / "cells").iterdir())
-    _edit_json(cell / "latency.json", lambda d: d.update(schema=99))
-    with pytest.raises(ValueError, match=r"latency.json has schema 99"):
-        results_frames.load_run(run_copy).cells  # noqa: B018 - reading the cells reads latency.json
+    _edit_json(cell / name, lambda d: d.update(schema_version=99))
+    refused = rf"{name} has schema_version 99; this cachebench reads {SCHEMA_VERSION}"
+    with pytest.raises(ValueError, match=refused):
+        results_frames.load_run(run_copy).cells  # noqa: B018 - reading the cells reads the cell files
 
 
 def test_a_folder_without_a_manifest_is_refused(tmp_path: Path) -> None:
@@ -154,16 +244,13 @@ def test_failed_and_generator_bound_cells_are_flagged_and_left_out(run_copy: Pat
     failed = "002-l1-read_heavy-default-capacity-r1"
     bound = "014-l1-read_heavy-default-capacity-r2"
 
-    def fail(manifest: dict) -> None:
-        for cell in manifest["cells"]:
-            if cell["name"] == failed:
-                cell.update(status="failed", reason="CellFailed: verification failed")
+    def fail(manifest: Manifest) -> None:
+        for cell in manifest.cells:
+            if cell.name == failed:
+                cell.status, cell.reason = "failed", "CellFailed: verification failed"
 
-    _edit_json(run_copy / "manifest.json", fail)
-    _edit_json(
-        run_copy / "cells" / bound / "summary.json",
-        lambda s: s["saturation"].update(verdict="generator-bound", generator_cpu_share=0.97),
-    )
+    _edit_manifest(run_copy, fail)
+    _edit_summary(run_copy, bound, _generator_bound)
     altered = results_frames.load_run(run_copy)
     flags = altered.cells.set_index("cell")["flag"]
     assert flags[failed] == "failed"
@@ -281,9 +368,9 @@ def test_latency_spectrum_is_log_scaled_and_names_every_strategy(frames: dict) -
     assert "p99" in [t.get_text() for t in ax.get_xticklabels()]
 
 
-def test_a_generator_bound_strategy_faster_than_the_winner_makes_the_answer_say_so(run_copy: Path) -> None:
+def test_a_generator_bound_strategy_faster_than_the_winner_makes_the_answer_say_so(quiet_copy: Path) -> None:
     """Its throughput is a lower bound: crowning the fastest valid strategy would be wrong."""
-    before = results_frames.load_run(run_copy)
+    before = results_frames.load_run(quiet_copy)
     table = tables.headline(before.metrics, before.cells)
     group = table[(table["scenario"] == "read_heavy") & (table["mode"] == "capacity")]
     throughput = group[group["metric"] == "throughput_per_s"].set_index("target")["mean"]
@@ -292,11 +379,8 @@ def test_a_generator_bound_strategy_faster_than_the_winner_makes_the_answer_say_
     for cell in before.cells[(before.cells["target"] == fastest) & (before.cells["mode"] == "capacity")][
         "cell"
     ]:
-        _edit_json(
-            run_copy / "cells" / cell / "summary.json",
-            lambda s: s["saturation"].update(verdict="generator-bound", generator_cpu_share=0.97),
-        )
-    after = results_frames.load_run(run_copy)
+        _edit_summary(quiet_copy, cell, _generator_bound)
+    after = results_frames.load_run(quiet_copy)
     table = tables.headline(after.metrics, after.cells)
     group = table[(table["scenario"] == "read_heavy") & (table["mode"] == "capacity")]
     text = tables.answer(group, "capacity")
@@ -304,13 +388,15 @@ def test_a_generator_bound_strategy_faster_than_the_winner_makes_the_answer_say_
     assert f"**{fastest}** reached {throughput[fastest]:,.0f} req/s" in text
 
 
-def test_a_cell_measured_on_a_busy_machine_is_flagged_and_left_out(run_copy: Path) -> None:
+def test_a_cell_measured_on_a_busy_machine_is_flagged_and_left_out(quiet_copy: Path) -> None:
     busy = "014-l1-read_heavy-default-capacity-r2"
-    _edit_json(
-        run_copy / "cells" / busy / "summary.json",
-        lambda s: s["saturation"].update(machine_busy=True, other_cpu_cores=0.62, idle_cpu_cores=0.1),
-    )
-    altered = results_frames.load_run(run_copy)
+
+    def busy_machine(summary: CellSummary) -> None:
+        summary.saturation.machine_busy = True
+        summary.saturation.other_cpu_cores, summary.saturation.idle_cpu_cores = 0.62, 0.1
+
+    _edit_summary(quiet_copy, busy, busy_machine)
+    altered = results_frames.load_run(quiet_copy)
     cells = altered.cells.set_index("cell")
     assert cells.loc[busy, "flag"] == "busy machine"
     assert (
@@ -326,20 +412,73 @@ def test_a_cell_measured_on_a_busy_machine_is_flagged_and_left_out(run_copy: Pat
 
 
 def test_capacities_within_a_searchs_repeatability_are_not_ranked():
-    import pandas as pd
+    from analysis.run_report.capacity_section import Search, answer
 
-    from analysis.run_report.capacity_section import answer
+    spec = SearchSpec(slo_p99_ms=50, max_rate_per_s=20_000, step_s=3.0, lead_in_s=3.0, max_steps=10)
 
-    row = {"scenario": "read_heavy", "bound": "origin", "bound_utilisation": 0.95, "lower_bound": False,
-           "step_s": 3.0, "lead_in_s": 3.0, "origin_capacity_per_s": 500.0}  # fmt: skip
-    table = pd.DataFrame(
-        [
-            {**row, "target": "nocache", "capacity_at_slo_per_s": 430.0},
-            {**row, "target": "l1", "capacity_at_slo_per_s": 1_030.0},
-            {**row, "target": "redis", "capacity_at_slo_per_s": 1_174.0},
-        ]  # fmt: skip
+    def search(target: str, capacity_per_s: float) -> Search:
+        headline = SearchHeadline(
+            capacity_at_slo_per_s=capacity_per_s, slo_p99_ms=50, bound="origin", bound_utilisation=0.95,
+            lower_bound=False, search_steps=5,
+        )  # fmt: skip
+        return Search(
+            cell=f"001-{target}-read_heavy-default-slo-r1", target=target, scenario="read_heavy",
+            variant="default", spec=spec, headline=headline, origin_capacity_per_s=500.0,
+        )  # fmt: skip
+
+    text = answer(
+        [search("nocache", 430.0), search("l1", 1_030.0), search("redis", 1_174.0)], "read_heavy", 50
     )
-    text = answer(table, "read_heavy", 50)
+    assert "**nocache** 430 req/s, origin-bound (its connection pool was busy), 95% busy" in text
+    assert "(pool ÷ origin latency ≈ 500 operations/s)" in text
     assert "**l1** 1,030 req/s" in text and "2.4× nocache" in text
     assert "3 s unrecorded, then 3 s" in text
     assert "failed next" in text and "varies from run to run" in text and "do not rank" in text
+
+
+def test_a_search_that_wrote_no_summary_is_named_without_a_figure():
+    from analysis.run_report.capacity_section import COLUMNS, Search, answer, bound_text, capacity_text
+
+    spec = SearchSpec(slo_p99_ms=50, max_rate_per_s=20_000, step_s=3.0, lead_in_s=0.0, max_steps=10)
+    failed = Search(
+        cell="001-l1-read_heavy-default-slo-r1", target="l1", scenario="read_heavy", variant="default",
+        spec=spec, flag="failed",
+    )  # fmt: skip
+    assert (capacity_text(failed), bound_text(failed)) == ("below – req/s", "–")
+    assert [column(failed) for _, column in COLUMNS[2:]] == ["–"] * (len(COLUMNS) - 2)
+    text = answer([failed], "read_heavy", 50)
+    assert "**l1** below – req/s, – (flagged failed)" in text and "unrecorded" not in text
+
+
+def test_the_capacity_table_and_figure_read_the_step_at_capacity():
+    from analysis.run_report.capacity_section import Search, Section, figure, markdown
+
+    spec = SearchSpec(slo_p99_ms=50, max_rate_per_s=20_000, step_s=3.0, lead_in_s=3.0, max_steps=10)
+    at_capacity = AtCapacity(p99_ms=41.25, origin_reads_per_s=380.4, hit_ratio_by_layer={"l1": 0.5})
+    headline = SearchHeadline(
+        capacity_at_slo_per_s=800.0, slo_p99_ms=50, failed_at_per_s=1_200.0, bound="target CPU",
+        bound_utilisation=0.9, lower_bound=False, search_steps=2, at_capacity=at_capacity,
+    )  # fmt: skip
+    steps = tuple(
+        StepRecord(
+            offered_rate_per_s=rate,
+            p99_ms=p99,
+            passed=passed,
+            dir=f"step-{rate:g}",
+            headline=Headline(latency_kind="corrected"),
+        )  # fmt: skip
+        for rate, p99, passed in ((800.0, 41.25, True), (1_200.0, 95.0, False))
+    )
+    search = Search(
+        cell="001-l1-read_heavy-default-slo-r1", target="l1", scenario="read_heavy", variant="default",
+        spec=spec, headline=headline, steps=steps,
+    )  # fmt: skip
+    (row,) = markdown(Section("read_heavy", "default", 50.0, [search], "answer"))[2:]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[0:2] == ["`l1`", "800 req/s"] and cells[2].startswith("bound by the target's cores")
+    assert cells[3:] == ["41.2", "380", "50.0%", "–", "1,200 req/s", "2"]
+    ax = figure([search], "read_heavy", 50.0).axes[0]
+    filled, hollow = ax.collections
+    assert filled.get_offsets().tolist() == [[800.0, 41.25]] and hollow.get_offsets().tolist() == [
+        [1_200.0, 95.0]
+    ]

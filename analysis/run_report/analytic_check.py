@@ -56,10 +56,10 @@ def checks(run: results_frames.Run, wide: pd.DataFrame) -> list[dict[str, object
         for cell in group.itertuples(index=False):
             figures = wide[wide["cell"] == cell.cell]
             latency = run.latency(cell.cell)
-            if figures.empty or not latency.get("achieved_rate_per_s"):
+            if figures.empty or latency is None or not latency.achieved_rate_per_s:
                 continue
             model = expected_l1_hit_ratio(
-                latency.get("options") or {}, json.loads(cell.settings), float(latency["achieved_rate_per_s"])
+                latency.options, json.loads(cell.settings), latency.achieved_rate_per_s
             )
             if model is None or pd.isna(figures["l1_hit_ratio"].iloc[0]):
                 continue

@@ -10,16 +10,16 @@ table gives no interval, and the answer says so; the fixed-rate repetitions carr
 from __future__ import annotations
 
 import html
-import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import rendering, results_frames
 from analysis.results_frames import BASELINE
 from analysis.run_report.figures.style import color
+from cachebench.results import AtCapacity, SearchHeadline, SearchSpec, SearchSummary, StepRecord
 from cachebench.settings import load_settings
 from targets import TARGETS
 
@@ -33,52 +33,75 @@ BOUND_TEXT = {
 }
 
 
+@dataclass(frozen=True)
+class Search:
+    """One strategy's capacity search: its cell, its summary's headline and steps (none when it
+    wrote no summary), its flag, and what the origin's pool can serve at most."""
+
+    cell: str
+    target: str
+    scenario: str
+    variant: str
+    spec: SearchSpec
+    headline: SearchHeadline | None = None
+    steps: tuple[StepRecord, ...] = ()
+    flag: str | None = None
+    reason: str | None = None
+    origin_capacity_per_s: float | None = None
+
+    @property
+    def capacity_per_s(self) -> float | None:
+        return self.headline.capacity_at_slo_per_s if self.headline is not None else None
+
+    @property
+    def at_capacity(self) -> AtCapacity:
+        return self.headline.at_capacity if self.headline is not None else AtCapacity()
+
+
 @dataclass
 class Section:
-    """One scenario × variant: its strategies' capacities, steps, answer and figure."""
+    """One scenario × variant: its strategies' searches, answer and figure."""
 
     scenario: str
     variant: str
     slo_p99_ms: float
-    table: pd.DataFrame
-    steps: pd.DataFrame
+    searches: list[Search]
     answer: str
     figure: bytes | None = None
-    caveats: list[str] = field(default_factory=list)
 
     @property
     def slug(self) -> str:
         return f"capacity-{self.scenario}-{self.variant}"
 
 
-def rows(run: results_frames.Run) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(one row per capacity-search cell, one row per step of every search)."""
-    cells = run.cells
-    searched = cells[cells["mode_kind"] == "slo"] if not cells.empty else cells
-    found, steps = [], []
-    for cell in searched.itertuples(index=False):
-        summary = run.summary(cell.cell)
-        headline = summary.get("headline") or {}
-        settings = load_settings(**json.loads(cell.settings))
-        ids = {"cell": cell.cell, "target": cell.target, "scenario": cell.scenario, "variant": cell.variant}
+def searches(run: results_frames.Run) -> list[Search]:
+    """Every capacity-search cell of the run, in the manifest's order."""
+    found = []
+    for cell, row in zip(run.manifest.cells, run.cells.itertuples(index=False), strict=True):
+        if cell.search is None:
+            continue
+        summary = run.summary(cell.name)
+        searched = summary if isinstance(summary, SearchSummary) else None
+        settings = load_settings(**cell.settings)
         found.append(
-            {
-                **ids,
-                **headline,
-                "flag": cell.flag,
-                "reason": cell.reason,
-                "step_s": (summary.get("cell") or {}).get("search", {}).get("step_s"),
-                "lead_in_s": (summary.get("cell") or {}).get("search", {}).get("lead_in_s"),
-                "origin_capacity_per_s": settings.origin_concurrency
-                * int(cell.workers)
+            Search(
+                cell=cell.name,
+                target=cell.target,
+                scenario=cell.scenario,
+                variant=cell.variant,
+                spec=cell.search,
+                headline=searched.headline if searched is not None else None,
+                steps=tuple(searched.steps) if searched is not None else (),
+                flag=row.flag if isinstance(row.flag, str) else None,
+                reason=row.reason,
+                origin_capacity_per_s=settings.origin_concurrency
+                * cell.workers
                 / (settings.origin_latency_ms / 1000)
                 if settings.origin_latency_ms
                 else None,
-            }
+            )
         )
-        for step in summary.get("steps") or []:
-            steps.append({**ids, **{k: v for k, v in step.items() if k not in ("headline", "failures")}})
-    return pd.DataFrame(found), pd.DataFrame(steps)
+    return found
 
 
 def _rate(value: float | None) -> str:
@@ -89,50 +112,58 @@ def _rate_or_dash(value: object) -> str:
     return f"{_rate(value)} req/s" if isinstance(value, (int, float)) and np.isfinite(value) else "–"
 
 
-def capacity_text(row: pd.Series) -> str:
+def capacity_text(search: Search) -> str:
     """``470 req/s`` or ``≥ 4,650 req/s`` (a lower bound), or why there is none."""
-    capacity = row.get("capacity_at_slo_per_s")
-    if capacity is None or not np.isfinite(capacity):
-        return f"below {_rate(row.get('failed_at_per_s'))} req/s"
-    return ("≥ " if row.get("lower_bound") else "") + f"{_rate(capacity)} req/s"
+    capacity = search.capacity_per_s
+    if capacity is None:
+        failed_at = search.headline.failed_at_per_s if search.headline is not None else None
+        return f"below {_rate(failed_at)} req/s"
+    return ("≥ " if search.headline.lower_bound else "") + f"{_rate(capacity)} req/s"
 
 
-def bound_text(row: pd.Series) -> str:
-    bound = row.get("bound")
-    text = BOUND_TEXT.get(bound, str(bound))
-    if bound == "load generator" and row.get("generator_processes_needed"):
-        text += f"; about {int(row['generator_processes_needed'])} generator processes would measure it"
-    share = row.get("bound_utilisation")
+def bound_text(search: Search) -> str:
+    headline = search.headline
+    if headline is None:
+        return "–"
+    bound = headline.bound
+    text = BOUND_TEXT.get(bound, bound)
+    if bound == "load generator" and headline.generator_processes_needed:
+        text += f"; about {headline.generator_processes_needed} generator processes would measure it"
+    share = headline.bound_utilisation
     if bound in ("origin", "target CPU", "Redis") and share is not None and np.isfinite(share):
         text += f", {share:.0%} busy"
     return text
 
 
-def answer(table: pd.DataFrame, scenario: str, slo_p99_ms: float) -> str:
+def answer(found: list[Search], scenario: str, slo_p99_ms: float) -> str:
     """The capacities in words: the baseline, then each strategy as a multiple of it."""
     where = f"For {scenario}, capacity at p99 ≤ {slo_p99_ms:g} ms (open loop, one search per strategy)"
     parts = []
-    base = table[table["target"] == BASELINE]
-    base_capacity = base["capacity_at_slo_per_s"].iloc[0] if not base.empty else np.nan
-    for row in (r for _, r in table.iterrows()):
-        text = f"**{row['target']}** {capacity_text(row)}, {bound_text(row)}"
-        if row["target"] == BASELINE and row.get("bound") == "origin" and row.get("origin_capacity_per_s"):
-            text += f" (pool ÷ origin latency ≈ {_rate(row['origin_capacity_per_s'])} operations/s)"
-        capacity = row.get("capacity_at_slo_per_s")
-        if row["target"] != BASELINE and np.isfinite(base_capacity) and np.isfinite(capacity or np.nan):
-            text += f"; {'≥ ' if row.get('lower_bound') else ''}{capacity / base_capacity:.1f}× {BASELINE}"
-        if isinstance(row.get("flag"), str):
-            text += f" (flagged {row['flag']})"
+    base = next((search for search in found if search.target == BASELINE), None)
+    base_capacity = base.capacity_per_s if base is not None else None
+    for search in found:
+        text = f"**{search.target}** {capacity_text(search)}, {bound_text(search)}"
+        origin_bound = search.headline is not None and search.headline.bound == "origin"
+        if search.target == BASELINE and origin_bound and search.origin_capacity_per_s:
+            text += f" (pool ÷ origin latency ≈ {_rate(search.origin_capacity_per_s)} operations/s)"
+        capacity = search.capacity_per_s
+        if search.target != BASELINE and base_capacity and capacity is not None:
+            at_least = "≥ " if search.headline.lower_bound else ""
+            text += f"; {at_least}{capacity / base_capacity:.1f}× {BASELINE}"
+        if search.flag:
+            text += f" (flagged {search.flag})"
         parts.append(text)
     if not parts:
         return f"{where}: no search produced a figure."
-    step_s, lead_in_s = (_first(table, column) for column in ("step_s", "lead_in_s"))
-    caching = [t for t in table["target"] if t in TARGETS and TARGETS[t].caches]
+    spec = found[0].spec
+    caching = [s.target for s in found if s.target in TARGETS and TARGETS[s.target].caches]
     note = ""
-    if caching and step_s:
+    if caching:
         # The steps follow each other on the cache as the previous ones left it: at a higher rate a
         # TTL cache comes to hold more, but only over a TTL, longer than a step.
-        run_for = f"{lead_in_s:g} s unrecorded, then {step_s:g} s" if lead_in_s else f"{step_s:g} s"
+        run_for = f"{spec.step_s:g} s"
+        if spec.lead_in_s:
+            run_for = f"{spec.lead_in_s:g} s unrecorded, then {run_for}"
         note = (
             f" Each step offers its rate for {run_for}, with requests of its own, to the cache as the "
             "steps before left it, so "
@@ -151,21 +182,19 @@ def answer(table: pd.DataFrame, scenario: str, slo_p99_ms: float) -> str:
     return f"{where}: " + "; ".join(parts) + "." + note
 
 
-def _first(table: pd.DataFrame, column: str) -> float | None:
-    values = table[column].dropna() if column in table else pd.Series(dtype=float)
-    return float(values.iloc[0]) if not values.empty else None
-
-
-def figure(steps: pd.DataFrame, scenario: str, slo_p99_ms: float) -> Figure:
+def figure(found: list[Search], scenario: str, slo_p99_ms: float) -> Figure:
     """p99 against the offered rate, every step of every search; failed steps hollow."""
     fig, ax = rendering.new_figure(figsize=(8, 4.2))
-    for target in results_frames.strategy_order(steps["target"]):
-        own = steps[steps["target"] == target].sort_values("offered_rate_per_s")
-        ax.plot(own["offered_rate_per_s"], own["p99_ms"], "-", color=color(target), alpha=0.5)
+    for target in results_frames.strategy_order(search.target for search in found):
+        steps = sorted(
+            (step for search in found if search.target == target for step in search.steps),
+            key=lambda step: step.offered_rate_per_s,
+        )
+        ax.plot(_rates(steps), _p99s(steps), "-", color=color(target), alpha=0.5)
         for passed, marker_face in ((True, color(target)), (False, "none")):
-            part = own[own["passed"] == passed]
+            part = [step for step in steps if step.passed == passed]
             ax.scatter(
-                part["offered_rate_per_s"], part["p99_ms"], s=28, facecolors=marker_face,
+                _rates(part), _p99s(part), s=28, facecolors=marker_face,
                 edgecolors=color(target), label=target if passed else None,
             )  # fmt: skip
     ax.axhline(slo_p99_ms, color="#444444", linestyle="--", linewidth=1)
@@ -179,38 +208,29 @@ def figure(steps: pd.DataFrame, scenario: str, slo_p99_ms: float) -> Figure:
     return fig
 
 
+def _rates(steps: list[StepRecord]) -> list[float]:
+    return [step.offered_rate_per_s for step in steps]
+
+
+def _p99s(steps: list[StepRecord]) -> list[float]:
+    return [np.nan if step.p99_ms is None else step.p99_ms for step in steps]
+
+
 def build(run: results_frames.Run, with_figures: bool = True) -> list[Section]:
     """One section per scenario × variant that has capacity searches."""
-    table, steps = rows(run)
-    if table.empty:
-        return []
+    groups: dict[tuple[str, str], list[Search]] = {}
+    for search in searches(run):
+        groups.setdefault((search.scenario, search.variant), []).append(search)
     sections = []
-    for (scenario, variant), own in table.groupby(["scenario", "variant"], sort=False):
-        order = results_frames.strategy_order(own["target"])
-        own = own.set_index("target").loc[order].reset_index()
-        slo = float(own["slo_p99_ms"].iloc[0])
-        own_steps = (
-            steps[(steps["scenario"] == scenario) & (steps["variant"] == variant)]
-            if not steps.empty
-            else steps
-        )
-        section = Section(scenario, variant, slo, own, own_steps, answer(own, scenario, slo))
-        if with_figures and not own_steps.empty:
-            section.figure = rendering.to_png(figure(own_steps, scenario, slo))
+    for (scenario, variant), own in groups.items():
+        order = results_frames.strategy_order(search.target for search in own)
+        own.sort(key=lambda search: order.index(search.target))
+        slo = own[0].spec.slo_p99_ms
+        section = Section(scenario, variant, slo, own, answer(own, scenario, slo))
+        if with_figures and any(search.steps for search in own):
+            section.figure = rendering.to_png(figure(own, scenario, slo))
         sections.append(section)
     return sections
-
-
-COLUMNS = (
-    ("capacity at SLO", capacity_text),
-    ("bound", bound_text),
-    ("p99 at capacity (ms)", lambda r: _number(r.get("p99_ms_at_capacity"), 1)),
-    ("origin reads/s at capacity", lambda r: _number(r.get("origin_reads_per_s_at_capacity"), 0)),
-    ("L1 hit", lambda r: _share(r.get("l1_hit_ratio"))),
-    ("Redis hit", lambda r: _share(r.get("redis_hit_ratio"))),
-    ("next step failed at", lambda r: _rate_or_dash(r.get("failed_at_per_s"))),
-    ("steps", lambda r: _number(r.get("search_steps"), 0)),
-)
 
 
 def _number(value: object, digits: int) -> str:
@@ -225,18 +245,38 @@ def _share(value: object) -> str:
     return f"{float(value):.1%}"
 
 
+def _failed_at(search: Search) -> str:
+    return _rate_or_dash(search.headline.failed_at_per_s if search.headline is not None else None)
+
+
+def _step_count(search: Search) -> str:
+    return _number(search.headline.search_steps if search.headline is not None else None, 0)
+
+
+COLUMNS: tuple[tuple[str, Callable[[Search], str]], ...] = (
+    ("capacity at SLO", capacity_text),
+    ("bound", bound_text),
+    ("p99 at capacity (ms)", lambda search: _number(search.at_capacity.p99_ms, 1)),
+    ("origin reads/s at capacity", lambda search: _number(search.at_capacity.origin_reads_per_s, 0)),
+    ("L1 hit", lambda search: _share(search.at_capacity.hit_ratio_by_layer.get("l1"))),
+    ("Redis hit", lambda search: _share(search.at_capacity.hit_ratio_by_layer.get("redis"))),
+    ("next step failed at", _failed_at),
+    ("steps", _step_count),
+)
+
+
 def markdown(section: Section) -> list[str]:
     header = ["strategy", *(name for name, _ in COLUMNS)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for _, row in section.table.iterrows():
-        lines.append("| " + " | ".join([f"`{row['target']}`", *(f(row) for _, f in COLUMNS)]) + " |")
+    for search in section.searches:
+        lines.append("| " + " | ".join([f"`{search.target}`", *(f(search) for _, f in COLUMNS)]) + " |")
     return lines
 
 
 def html_table(section: Section) -> str:
     header = ["strategy", *(name for name, _ in COLUMNS)]
     body = [
-        [f"<code>{html.escape(row['target'])}</code>", *(html.escape(f(row)) for _, f in COLUMNS)]
-        for _, row in section.table.iterrows()
+        [f"<code>{html.escape(search.target)}</code>", *(html.escape(f(search)) for _, f in COLUMNS)]
+        for search in section.searches
     ]
     return rendering.table(header, body)

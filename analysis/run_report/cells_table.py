@@ -13,7 +13,7 @@ CELL_COLUMNS = [
     ("throughput_per_s", "req/s", 0, 1.0),
     ("p50_ms", "p50 ms", 2, 1.0),
     ("p99_ms", "p99 ms", 1, 1.0),
-    ("p99.9_ms", "p99.9 ms", 1, 1.0),
+    ("p999_ms", "p99.9 ms", 1, 1.0),
     ("origin_reads_per_s", "origin reads/s", 0, 1.0),
     ("l1_hit_ratio", "L1 hit", 2, 1.0),
     ("redis_hit_ratio", "Redis hit", 2, 1.0),

@@ -19,12 +19,13 @@ from analysis import results_frames
 from analysis.results_frames import CELL_KEY
 from analysis.run_report.tables import NEGLIGIBLE, Metric
 from analysis.stats import bootstrap_ratio
+from cachebench.results.manifest import Machine
 
 COMPARE_METRICS = (
     Metric("throughput_per_s", "throughput", "req/s", True, digits=0),
     Metric("p50_ms", "p50", "ms", False, digits=2),
     Metric("p99_ms", "p99", "ms", False, digits=1),
-    Metric("p99.9_ms", "p99.9", "ms", False, digits=1),
+    Metric("p999_ms", "p99.9", "ms", False, digits=1),
     Metric("origin_reads_per_request", "origin reads per request", "", False, digits=3),
     Metric("l1_hit_ratio", "L1 hit ratio", "", True, digits=3),
     Metric("redis_hit_ratio", "Redis hit ratio", "", True, digits=3),
@@ -34,7 +35,7 @@ COMPARE_METRICS = (
 SETTING_COLUMNS = (
     "settings",
     "users",
-    "rate_per_s",
+    "offered_rate_per_s",
     "duration_s",
     "warmup_s",
     "workers",
@@ -76,6 +77,16 @@ def _setting_differences(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
     return changed
 
 
+def _machine_differences(a: Machine, b: Machine) -> list[str]:
+    """A note per figure of the machine that bears on the numbers, where the runs' differ."""
+    figures = (
+        ("cpu_model", a.cpu_model, b.cpu_model),
+        ("usable_cores", a.usable_cores, b.usable_cores),
+        ("memory_bytes", a.memory_bytes, b.memory_bytes),
+    )
+    return [f"The machines differ ({name}: {was} → {now})." for name, was, now in figures if was != now]
+
+
 def compare(run_a: results_frames.Run, run_b: results_frames.Run) -> Comparison:
     """Every matched cell × metric of two runs (see the module docstring)."""
     notes = []
@@ -85,10 +96,7 @@ def compare(run_a: results_frames.Run, run_b: results_frames.Run) -> Comparison:
             f"**Not comparable**: the measured code differs (code_sha256 {run_a.manifest.code_sha256[:12]} → "
             f"{run_b.manifest.code_sha256[:12]}); the numbers are shown, flagged."
         )
-    machine_a, machine_b = run_a.manifest.machine, run_b.manifest.machine
-    for key in ("cpu_model", "usable_cores", "memory_bytes"):
-        if machine_a.get(key) != machine_b.get(key):
-            notes.append(f"The machines differ ({key}: {machine_a.get(key)} → {machine_b.get(key)}).")
+    notes += _machine_differences(run_a.manifest.machine, run_b.manifest.machine)
     cells_a, cells_b = run_a.cells, run_b.cells
     metrics_a, metrics_b = run_a.metrics, run_b.metrics
     keys_a = set(map(tuple, cells_a[CELL_KEY].to_numpy().tolist()))
@@ -167,7 +175,7 @@ def _mark(ratio: float | None, significant: bool | None, higher_is_better: bool)
 
 def _describe(run: results_frames.Run) -> str:
     manifest = run.manifest
-    commit = str(manifest.git.get("commit") or "–")[:12]
+    commit = (manifest.git.commit or "–")[:12]
     return f"`{run.name}` — code {manifest.code_sha256[:12]}, git {commit}, {manifest.started_at}"
 
 

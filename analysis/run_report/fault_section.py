@@ -7,7 +7,7 @@ phases before / during / after each fault, goals) and the cells' per-second seri
 from __future__ import annotations
 
 import html
-import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import pandas as pd
 from analysis import rendering
 from analysis.results_frames import Run, strategy_order
 from analysis.run_report.figures.style import color
-from cachebench.results import FAULTS_FILE, write_atomic
+from cachebench.results import FAULTS_FILE, FaultPhase, FaultsEvaluation, FaultsFile, write_atomic
 
 #: The timeline's panels: (label, [(column, legend)]) from the cell's per-second series.
 PANELS = [
@@ -34,17 +34,17 @@ PANELS = [
     ),
     ("breaker open", [("redis_circuit_open_workers", "workers with it open")]),
 ]
-PHASE_COLUMNS = [
-    ("requests", "requests", "{:,.0f}"),
-    ("errors", "failed", "{:,.0f}"),
-    ("server_5xx", "5xx", "{:,.0f}"),
-    ("p99_ms", "p99 ms", "{:,.1f}"),
-    ("redis_errors", "failed Redis calls", "{:,.0f}"),
-    ("redis_open_timeouts", "timeouts waited while open", "{:,.0f}"),
-    ("stale_reads", "stale reads", "{:,.0f}"),
-    ("staleness_max_s", "oldest stale s", "{:.2f}"),
+#: The phase table's columns: (figure of the phase, label, format).
+PHASE_COLUMNS: list[tuple[Callable[[FaultPhase], float | None], str, str]] = [
+    (lambda phase: phase.requests, "requests", "{:,.0f}"),
+    (lambda phase: phase.errors, "failed", "{:,.0f}"),
+    (lambda phase: phase.server_5xx, "5xx", "{:,.0f}"),
+    (lambda phase: phase.p99_ms, "p99 ms", "{:,.1f}"),
+    (lambda phase: phase.redis_errors, "failed Redis calls", "{:,.0f}"),
+    (lambda phase: phase.redis_open_timeouts, "timeouts waited while open", "{:,.0f}"),
+    (lambda phase: phase.stale_reads, "stale reads", "{:,.0f}"),
+    (lambda phase: phase.staleness_max_s, "oldest stale s", "{:.2f}"),
 ]
-VERDICTS = {True: "met", False: "MISSED", None: "n/a"}
 
 
 @dataclass
@@ -53,7 +53,7 @@ class FaultCell:
 
     cell: str
     target: str
-    data: dict
+    faults: FaultsEvaluation
     png: bytes | None = None
 
 
@@ -66,9 +66,9 @@ def build(run: Run, with_figures: bool = True) -> Section | None:
     """The fault section of a run, or None when no cell ran a fault schedule."""
     found = []
     for cell in run.cells.itertuples(index=False):
-        path = run.cell_dir(cell.cell) / FAULTS_FILE
-        if path.is_file():
-            found.append(FaultCell(cell.cell, cell.target, json.loads(path.read_text())))
+        faults = FaultsFile.read_if_present(run.cell_dir(cell.cell) / FAULTS_FILE)
+        if faults is not None:
+            found.append(FaultCell(cell.cell, cell.target, faults))
     if not found:
         return None
     order = {name: i for i, name in enumerate(strategy_order(c.target for c in found))}
@@ -84,7 +84,7 @@ def build(run: Run, with_figures: bool = True) -> Section | None:
 def timeline(fault_cell: FaultCell, series: pd.DataFrame):
     """Throughput, p99, hit ratio by layer, 5xx and errors, breaker state; faults shaded."""
     figure, axes = rendering.new_figure(len(PANELS), 1, figsize=(11, 9), sharex=True)
-    started = fault_cell.data["started_unix_s"]
+    started = fault_cell.faults.started_unix_s
     # Each second is drawn at its middle, so it lines up with the shaded fault times.
     x = series["second"] + 0.5 - started if not series.empty else pd.Series(dtype=float)
     for ax, (label, columns) in zip(axes, PANELS, strict=True):
@@ -100,10 +100,10 @@ def timeline(fault_cell: FaultCell, series: pd.DataFrame):
                     markersize=3,
                     label=legend,
                 )
-        for window in fault_cell.data["windows"]:
+        for window in fault_cell.faults.windows:
             ax.axvspan(
-                window["from_unix_s"] - started,
-                window["to_unix_s"] - started,
+                window.from_unix_s - started,
+                window.to_unix_s - started,
                 color="#f4b6b6",
                 alpha=0.5,
                 lw=0,
@@ -111,10 +111,10 @@ def timeline(fault_cell: FaultCell, series: pd.DataFrame):
         ax.set_ylabel(label, fontsize=8)
         if len(columns) > 1 and ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="upper right")
-    for window in fault_cell.data["windows"]:
+    for window in fault_cell.faults.windows:
         axes[0].annotate(
-            window["kind"],
-            (window["from_unix_s"] - started, 1.02),
+            window.kind,
+            (window.from_unix_s - started, 1.02),
             xycoords=("data", "axes fraction"),
             fontsize=8,
         )
@@ -129,16 +129,16 @@ def _fmt(value: object, pattern: str) -> str:
 
 def phase_rows(fault_cell: FaultCell) -> list[list[str]]:
     """Per fault and phase: the figures, and on "after" the time to the first Redis hit."""
-    windows = fault_cell.data["windows"]
+    windows = fault_cell.faults.windows
     rows = []
-    for phase in fault_cell.data["phases"]:
-        first = windows[phase["fault"]].get("first_redis_hit_s") if phase["phase"] == "after" else None
+    for phase in fault_cell.faults.phases:
+        first = windows[phase.fault].first_redis_hit_s if phase.phase == "after" else None
         rows.append(
             [
-                f"{phase['fault'] + 1} {phase['kind']}",
-                phase["phase"],
-                _fmt(phase.get("seconds"), "{:.1f}"),
-                *(_fmt(phase.get(key), pattern) for key, _, pattern in PHASE_COLUMNS),
+                f"{phase.fault + 1} {phase.kind}",
+                phase.phase,
+                _fmt(phase.seconds, "{:.1f}"),
+                *(_fmt(figure(phase), pattern) for figure, _, pattern in PHASE_COLUMNS),
                 _fmt(first, "{:.2f}"),
             ]
         )
@@ -150,11 +150,8 @@ def _header() -> list[str]:
 
 
 def goal_lines(fault_cell: FaultCell) -> list[tuple[bool | None, str]]:
-    lines = []
-    for goal in fault_cell.data["goals"]:
-        bound = f" (goal {goal['bound']})" if goal.get("bound") else ""
-        lines.append((goal["met"], f"{VERDICTS[goal['met']]}: {goal['text']}: {goal['value']}{bound}"))
-    return lines
+    """Each goal: met, missed or not applicable (None), and its line."""
+    return [(goal.met, goal.line()) for goal in fault_cell.faults.goals]
 
 
 def render_html(section: Section) -> list[str]:

@@ -21,7 +21,7 @@ from analysis.run_report import figures as fig
 from analysis.run_report.cells_table import cells_table
 from analysis.run_report.tables import HEADLINE_METRICS, METRICS_BY_NAME
 from analysis.spectrum import latency_spectrum
-from cachebench.results import FIGURES_DIR, REPORT_FILE, REPORT_SUMMARY_FILE, ManifestRecord, write_atomic
+from cachebench.results import FIGURES_DIR, REPORT_FILE, REPORT_SUMMARY_FILE, Manifest, write_atomic
 
 #: Where the report also writes its figures as PNG files, in the run folder.
 #: Cells measured for less than this are a smoke test, and the report says so.
@@ -87,7 +87,9 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
         first = group_cells.iloc[0]
         if first["mode_kind"] == "slo":
             continue  # capacity searches have their own section
-        load_text = tables.load_text(first["mode_kind"], int(first["users"]), float(first["rate_per_s"] or 0))
+        load_text = tables.load_text(
+            first["mode_kind"], int(first["users"]), float(first["offered_rate_per_s"])
+        )
         table = (
             headline[
                 (headline["scenario"] == scenario)
@@ -178,7 +180,7 @@ def caveats(run: Run, cells: pd.DataFrame) -> list[str]:
         if not transient.empty:
             names = ", ".join(sorted(set(transient["scenario"])))
             notes.append(f"{names}: measured as a transient on purpose (the hit ratio is meant to move).")
-    if manifest.git.get("dirty"):
+    if manifest.git.dirty:
         notes.append("The measured code had uncommitted changes (git dirty); record the code hash below.")
     return notes
 
@@ -234,9 +236,9 @@ def markdown_table(group: Group) -> str:
     return "\n".join(lines)
 
 
-def _git(manifest: ManifestRecord) -> str:
-    commit = str(manifest.git.get("commit") or "–")[:12]
-    return f"git {commit}" + (" (dirty)" if manifest.git.get("dirty") else "")
+def _git(manifest: Manifest) -> str:
+    commit = (manifest.git.commit or "–")[:12]
+    return f"git {commit}" + (" (dirty)" if manifest.git.dirty else "")
 
 
 def render_markdown(report: Report) -> str:
@@ -264,8 +266,8 @@ def render_markdown(report: Report) -> str:
         "request; memory is peak target RSS plus peak Redis used_memory.",
         "",
         f"Run: {manifest.status}, {manifest.started_at} → {manifest.finished_at or '–'}; {_git(manifest)}; "
-        f"code {manifest.code_sha256[:12]}; {manifest.machine.get('cpu_model', '?')}, "
-        f"{manifest.machine.get('usable_cores', '?')} cores. Full report with figures: `{REPORT_FILE}`.",
+        f"code {manifest.code_sha256[:12]}; {manifest.machine.cpu_model}, "
+        f"{manifest.machine.usable_cores} cores. Full report with figures: `{REPORT_FILE}`.",
         "",
     ]
     return "\n".join(out)
@@ -303,7 +305,7 @@ def render_html(report: Report) -> str:
     machine = manifest.machine
     meta = (
         f"{manifest.status} · {manifest.started_at} → {manifest.finished_at or '–'} · "
-        f"{machine.get('cpu_model', '?')}, {machine.get('usable_cores', '?')} usable cores · "
+        f"{machine.cpu_model}, {machine.usable_cores} usable cores · "
         f"{_git(manifest)} · "
         f"code {manifest.code_sha256[:12]} · Redis {manifest.redis_version or '–'}"
     )

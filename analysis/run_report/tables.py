@@ -167,10 +167,10 @@ def _ms(value: float) -> str:
     return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
 
 
-def load_text(mode_kind: str, users: int, rate_per_s: float) -> str:
+def load_text(mode_kind: str, users: int, offered_rate_per_s: float) -> str:
     """``closed loop, 32 users`` or ``fixed rate 200 req/s, 32 users``."""
     if mode_kind == "fixed_rate":
-        return f"fixed rate {rate_per_s:g} req/s, {users} users"
+        return f"fixed rate {offered_rate_per_s:g} req/s, {users} users"
     return f"closed loop, {users} users"
 
 

@@ -80,10 +80,12 @@ def throughput(wide: pd.DataFrame, cells: pd.DataFrame, scenario: str, variant: 
         empty_panel(ax, "no throughput measured in these cells")
         return figure
     targets = _bars(ax, rows, "throughput_per_s")
-    offered = rows["offered_rate_per_s"].dropna() if "offered_rate_per_s" in rows else pd.Series(dtype=float)
-    if not offered.empty:
-        label = f"offered (fixed) rate {offered.mean():,.0f}/s"
-        ax.axhline(offered.mean(), color="black", linestyle="--", linewidth=1, label=label)
+    # The sends the generator meant to make, counted: what the answers are held against.
+    column = "intended_rate_per_s"
+    intended = rows[column].dropna() if column in rows else pd.Series(dtype=float)
+    if not intended.empty:
+        label = f"intended (fixed) rate {intended.mean():,.0f}/s"
+        ax.axhline(intended.mean(), color="black", linestyle="--", linewidth=1, label=label)
         ax.legend(loc="lower right", fontsize=8, framealpha=1)
     ax.margins(y=0.1)
     labels = []
