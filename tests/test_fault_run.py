@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import pytest
 
 from analysis.run_report import run_page
-from cachebench.results import read_manifest
+from cachebench.results import FAULTS_FILE, SUMMARY_FILE, FaultsFile, read_manifest, read_summary
 from cachebench.run.driver import run_bench
 from cachebench.run.matrix import load_matrix
 
@@ -44,35 +42,35 @@ def test_a_paused_redis_cell_writes_its_fault_timeline_and_meets_its_goals(tmp_p
     (cell,) = read_manifest(run_dir).cells
     assert cell.status == "complete", cell.reason
     cell_dir = run_dir / "cells" / cell.name
-    faults = json.loads((cell_dir / "faults.json").read_text())
+    faults = FaultsFile.read(cell_dir / FAULTS_FILE)
 
-    assert [e["action"] for e in faults["events"]] == ["pause", "resume"]
-    assert all(e["applied"] for e in faults["events"])
-    window = faults["windows"][0]
-    assert 2.5 <= window["to_unix_s"] - window["from_unix_s"] <= 3.5
-    phases = {p["phase"]: p for p in faults["phases"]}
+    assert [e.action for e in faults.events] == ["pause", "resume"]
+    assert all(e.applied for e in faults.events)
+    window = faults.windows[0]
+    assert 2.5 <= window.to_unix_s - window.from_unix_s <= 3.5
+    phases = {p.phase: p for p in faults.phases}
     assert list(phases) == ["before", "during", "after"]
-    assert all(phases[name]["requests"] > 0 for name in phases)
+    assert all(phases[name].requests > 0 for name in phases)
     # Calls met the paused Redis and failed; whether a request waited for them depends on who met
     # it first: a request, or the background retry of a delete a write left pending (which then
     # opens the breaker, and no request waits). Either way no request waits for more than its
     # read and its store timing out once each before the breaker opens (the origin takes 2 ms).
-    assert phases["during"]["p99_ms"] <= 2 * TIMEOUT_S * 1000 + 50
-    assert phases["during"]["redis_errors"] > 0 and phases["before"]["redis_errors"] == 0
-    assert sum(p["server_5xx"] for p in phases.values()) == 0
+    assert phases["during"].p99_ms <= 2 * TIMEOUT_S * 1000 + 50
+    assert phases["during"].redis_errors > 0 and phases["before"].redis_errors == 0
+    assert sum(p.server_5xx for p in phases.values()) == 0
 
-    goals = {g["goal"]: g for g in faults["goals"]}
-    assert goals["no_5xx"]["met"] is True, goals["no_5xx"]
-    assert goals["redis_hits_resume"]["met"] is True, goals["redis_hits_resume"]
-    assert 0 <= window["first_redis_hit_s"] <= COOLDOWN_S + 1
-    assert goals["one_timeout_per_cooldown"]["met"] is not False, goals["one_timeout_per_cooldown"]
+    goals = {g.goal: g for g in faults.goals}
+    assert goals["no_5xx"].met is True, goals["no_5xx"]
+    assert goals["redis_hits_resume"].met is True, goals["redis_hits_resume"]
+    assert 0 <= window.first_redis_hit_s <= COOLDOWN_S + 1
+    assert goals["one_timeout_per_cooldown"].met is not False, goals["one_timeout_per_cooldown"]
 
     samples = pd.read_csv(cell_dir / "samples.csv")
     assert samples["redis_circuit_open_workers"].max() == 1  # the sampler saw the breaker open
     assert samples["redis_errors_per_s"].sum() > 0
     assert samples["server_5xx_per_s"].sum() == 0
-    summary = json.loads((cell_dir / "summary.json").read_text())
-    assert any(line.startswith("met: 0 5xx") for line in summary["headline"]["fault_goals"])
+    summary = read_summary(cell_dir / SUMMARY_FILE)
+    assert any(line.startswith("met: 0 5xx") for line in summary.headline.fault_goals)
 
     html_path, md_path = run_page.write(run_dir)
     markdown = md_path.read_text()

@@ -3,11 +3,10 @@ that a cell measured after it sits at the analytic steady state."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from analysis.analytic_hit_ratio import lru_hit_ratio, ttl_hit_ratio, zipf_popularity
+from cachebench.results import CellSummary
 from cachebench.run.matrix import clients_keep_caches
 from cachebench.run.warmup_settle import TTL_PASSES, SettleWatch, Window, agree, ttl_by_layer, window_between
 from cachebench.settings import load_settings
@@ -95,8 +94,8 @@ RATE_PER_S = 1200.0
 TOLERANCE = 0.01
 
 
-def _steady_cell(tmp_path, settings: dict[str, object]) -> dict:
-    from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest
+def _steady_cell(tmp_path, settings: dict[str, object]) -> CellSummary:
+    from cachebench.results import SUMMARY_FILE, cell_dir, read_manifest, read_summary
     from cachebench.run.driver import run_bench
     from cachebench.run.matrix import load_matrix
 
@@ -111,27 +110,27 @@ def _steady_cell(tmp_path, settings: dict[str, object]) -> dict:
     run_dir = run_bench(matrix, results_root=tmp_path)
     cell = read_manifest(run_dir).cells[0]
     assert cell.status == "complete", cell.reason
-    return json.loads((cell_dir(run_dir, cell.name) / SUMMARY_FILE).read_text())
+    return read_summary(cell_dir(run_dir, cell.name) / SUMMARY_FILE)
 
 
 def test_a_ttl_bound_l1_settles_after_its_ttl_and_matches_the_renewal_formula(tmp_path):
     ttl_s = 4.0
     summary = _steady_cell(tmp_path, {"l1_ttl_s": ttl_s})
-    warmup, headline = summary["warmup"], summary["headline"]
-    assert warmup["kind"] == "steady_state" and warmup["settled"], warmup
-    assert TTL_PASSES * ttl_s <= warmup["seconds"] < 40
-    expected = ttl_hit_ratio(zipf_popularity(KEYS, ALPHA), headline["achieved_rate_per_s"], ttl_s)
-    assert headline["l1_hit_ratio"] == pytest.approx(expected, abs=TOLERANCE)
+    warmup, headline = summary.warmup, summary.headline
+    assert warmup.kind == "steady_state" and warmup.settled, warmup
+    assert TTL_PASSES * ttl_s <= warmup.seconds < 40
+    expected = ttl_hit_ratio(zipf_popularity(KEYS, ALPHA), headline.achieved_rate_per_s, ttl_s)
+    assert headline.hit_ratio_by_layer["l1"] == pytest.approx(expected, abs=TOLERANCE)
     # The keep-warm read again only once Locust stopped its users (the loads never overlap), and
     # the summary says when, from Locust's own stop time.
-    after = summary["after_recorded_s"]
-    assert after["keep_warm_resumed_s"] > 0 and after["generator_exited_s"] > 0, after
+    after = summary.after_recorded_s
+    assert after.keep_warm_resumed_s > 0 and after.generator_exited_s > 0, after
 
 
 def test_a_size_bound_l1_settles_once_it_evicts_and_matches_ches_approximation(tmp_path):
     capacity = 500
     summary = _steady_cell(tmp_path, {"l1_ttl_s": 3600, "l1_max_entries": capacity})
-    warmup, headline = summary["warmup"], summary["headline"]
-    assert warmup["settled"] and warmup["evicting"] == ["l1"], warmup
+    warmup, headline = summary.warmup, summary.headline
+    assert warmup.settled and warmup.evicting == ["l1"], warmup
     expected = lru_hit_ratio(zipf_popularity(KEYS, ALPHA), capacity)
-    assert headline["l1_hit_ratio"] == pytest.approx(expected, abs=TOLERANCE)
+    assert headline.hit_ratio_by_layer["l1"] == pytest.approx(expected, abs=TOLERANCE)
