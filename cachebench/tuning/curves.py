@@ -28,6 +28,7 @@ from cachebench.tuning.stack_distance import (
     SHARDS_MIN_SIZE_PER_RATE,
     hits_by_size,
     lru_distances,
+    lru_hits,
     sampled_keys,
     sampling_error,
 )
@@ -150,7 +151,7 @@ def one_pass(
     if sample_rate < 1:
         kept = [s for s in sizes if s >= SHARDS_MIN_SIZE_PER_RATE / sample_rate]
         read_depths = depths[measured].astype(float)[:, None] * scale
-        size_hits = (read_depths >= 1) & (read_depths <= np.asarray(kept, dtype=float)[None, :])
+        size_hits = lru_hits(read_depths, np.asarray(kept, dtype=float)[None, :])
         hits = np.hstack([size_hits, ttl_mask[measured]])
         error_pp = 100 * sampling_error(stream.keys[measured], hits, sample_rate)
     return Curves(

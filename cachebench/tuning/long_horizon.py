@@ -41,7 +41,7 @@ from cachebench.settings import Settings
 from cachebench.tuning.curves import Requests
 from cachebench.tuning.sim_model import SimResult
 from cachebench.tuning.simulator import simulate, worker_routes
-from cachebench.tuning.stack_distance import lru_distances
+from cachebench.tuning.stack_distance import lru_distances, lru_hits
 from cachebench.tuning.sweep_points import RUN_SEED
 from cachebench.tuning.sweep_spec import SweepSpec, scenario_workload
 from cachebench.tuning.trace import LoadModel, Trace, build_trace
@@ -137,7 +137,7 @@ class _WorkerPass:
         return self._alive[ttl_index]
 
     def point(self, ttl_index: int, size: int, ttl_s: float) -> dict[str, Any]:
-        hit = self.ttl_mask[:, ttl_index] & (self.depths >= 1) & (self.depths <= size)
+        hit = self.ttl_mask[:, ttl_index] & lru_hits(self.depths, size)
         # A key's first read is a miss (depth COLD), so the running maximum stays within the key.
         fill = np.maximum.accumulate(np.where(hit, 0, self.positions))
         obsolete_s = self.next_commit_s[fill]

@@ -97,6 +97,12 @@ def lru_distances(
     return out
 
 
+def lru_hits(depths: np.ndarray, size: float | np.ndarray) -> np.ndarray:
+    """Which reads an LRU cache of ``size`` entries answers (``size`` may be an array that
+    broadcasts): those at depth 1 to ``size`` in the recency stack (``COLD`` reads and writes miss)."""
+    return (depths >= 1) & (depths <= size)
+
+
 def hits_by_size(depths: np.ndarray, sizes: list[int], scale: float = 1.0) -> np.ndarray:
     """How many reads hit an LRU cache of each size: those with ``1 <= depth * scale <= size``."""
     found = np.sort(depths[depths >= 1].astype(float) * scale)

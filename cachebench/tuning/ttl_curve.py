@@ -12,6 +12,10 @@ per miss of the key with the most misses.
 With a fill delay ``d`` (the origin's latency: a miss fills when its origin read completes), the
 entry of a miss at m lives from m + d to m + d + ttl, and a read of the key before m + d misses too
 (it starts its own origin read, whose later fill replaces the entry: the chain goes on from it).
+The simulator's engines differ there: a read after the first fill landed but before the second
+one does hits the first entry, where the chain counts a miss (reads at 0, 15 and 25 ms with a
+20 ms fill: here three misses, there two and a hit). So the one pass errs low where reads of a
+key come closer together than the origin's latency.
 """
 
 from __future__ import annotations
