@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cachebench.results import ORIGIN_WRITES_FILE, READS_GLOB, WRITES_GLOB
+from cachebench.results import ORIGIN_WRITES_FILE, READS_GLOB, WRITES_GLOB, StaleFigures, Staleness
 
 #: Items start at version 1 (seeded); write n of an item commits version n + 1.
 SEEDED_VERSION = 1
@@ -103,38 +103,42 @@ def classify(reads: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame:
     return merged.reset_index(drop=True)
 
 
-def _figures(frame: pd.DataFrame) -> dict[str, object]:
+def _figures(frame: pd.DataFrame) -> StaleFigures:
     reads = len(frame)
     stale = frame[frame["stale"]]
-    return {
-        "reads": reads,
-        "stale_reads": len(stale),
-        "stale_read_ratio": len(stale) / reads if reads else None,
+    return StaleFigures(
+        reads=reads,
+        stale_reads=len(stale),
+        stale_read_ratio=len(stale) / reads if reads else None,
         **age_summary(stale["age_s"].dropna().to_numpy()),
-    }
+    )
 
 
-def summarize(reads: pd.DataFrame, writes: pd.DataFrame) -> dict[str, object]:
+def summarize(reads: pd.DataFrame, writes: pd.DataFrame) -> Staleness:
     """Stale-read ratio and staleness age overall and per outcome (``l1_hit``, ``miss``...)."""
     classified = classify(reads, writes)
-    result = _figures(classified)
-    result["origin_writes"] = len(writes)
-    result["unexplained_reads"] = int(classified["unexplained"].sum())
-    result["by_outcome"] = {
-        str(outcome): _figures(group) for outcome, group in classified.groupby("outcome", sort=True)
-    }
-    return result
+    return Staleness(
+        available=True,
+        **_figures(classified).model_dump(),
+        origin_writes=len(writes),
+        unexplained_reads=int(classified["unexplained"].sum()),
+        by_outcome={
+            str(outcome): _figures(group) for outcome, group in classified.groupby("outcome", sort=True)
+        },
+    )
 
 
-def summarize_cell(cell_dir: Path) -> dict[str, object]:
-    """Staleness of one cell from its files; ``{"available": False, "reason": ...}`` without them."""
+def summarize_cell(cell_dir: Path) -> Staleness:
+    """Staleness of one cell from its files; not ``available``, with the reason, without them."""
     cell_dir = Path(cell_dir)
     if not (cell_dir / ORIGIN_WRITES_FILE).exists():
-        return {"available": False, "reason": f"no {ORIGIN_WRITES_FILE} (a target cachebench did not start)"}
+        return Staleness(
+            available=False, reason=f"no {ORIGIN_WRITES_FILE} (a target cachebench did not start)"
+        )
     reads = load_reads(cell_dir)
     if reads.empty:
-        return {"available": False, "reason": f"no {READS_GLOB} with rows"}
-    return {"available": True, **summarize(reads, load_origin_writes(cell_dir))}
+        return Staleness(available=False, reason=f"no {READS_GLOB} with rows")
+    return summarize(reads, load_origin_writes(cell_dir))
 
 
 __all__ = [

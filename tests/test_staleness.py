@@ -62,28 +62,28 @@ def known_cell(tmp_path: Path) -> Path:
 def test_stale_reads_and_ages_of_a_constructed_case(known_cell):
     found = staleness.summarize_cell(known_cell)
 
-    assert found["available"] is True
-    assert found["reads"] == 11
-    assert found["stale_reads"] == 5
-    assert found["stale_read_ratio"] == pytest.approx(5 / 11)
+    assert found.available is True
+    assert found.reads == 11
+    assert found.stale_reads == 5
+    assert found.stale_read_ratio == pytest.approx(5 / 11)
     # Ages 0, 5, 1, 15, 1 -> sorted 0, 1, 1, 5, 15; nearest-rank p50 is the 3rd, p99 the 5th.
-    assert found["staleness_age_p50_s"] == pytest.approx(1.0)
-    assert found["staleness_age_p99_s"] == pytest.approx(15.0)
-    assert found["staleness_age_max_s"] == pytest.approx(15.0)
-    assert found["origin_writes"] == 3
-    assert found["unexplained_reads"] == 1
+    assert found.staleness_age_p50_s == pytest.approx(1.0)
+    assert found.staleness_age_p99_s == pytest.approx(15.0)
+    assert found.staleness_age_max_s == pytest.approx(15.0)
+    assert found.origin_writes == 3
+    assert found.unexplained_reads == 1
 
 
 def test_staleness_per_outcome(known_cell):
-    by_outcome = staleness.summarize_cell(known_cell)["by_outcome"]
+    by_outcome = staleness.summarize_cell(known_cell).by_outcome
 
     assert set(by_outcome) == {"l1_hit", "miss", "redis_hit"}
-    assert (by_outcome["l1_hit"]["reads"], by_outcome["l1_hit"]["stale_reads"]) == (7, 4)
-    assert by_outcome["l1_hit"]["staleness_age_max_s"] == pytest.approx(15.0)
-    assert by_outcome["l1_hit"]["staleness_age_p50_s"] == pytest.approx(1.0)  # of 0, 1, 5, 15
-    assert (by_outcome["miss"]["reads"], by_outcome["miss"]["stale_reads"]) == (3, 0)
-    assert by_outcome["miss"]["staleness_age_max_s"] is None
-    assert by_outcome["redis_hit"]["stale_read_ratio"] == 1.0
+    assert (by_outcome["l1_hit"].reads, by_outcome["l1_hit"].stale_reads) == (7, 4)
+    assert by_outcome["l1_hit"].staleness_age_max_s == pytest.approx(15.0)
+    assert by_outcome["l1_hit"].staleness_age_p50_s == pytest.approx(1.0)  # of 0, 1, 5, 15
+    assert (by_outcome["miss"].reads, by_outcome["miss"].stale_reads) == (3, 0)
+    assert by_outcome["miss"].staleness_age_max_s is None
+    assert by_outcome["redis_hit"].stale_read_ratio == 1.0
 
 
 def test_classify_keeps_the_reads_in_their_order(known_cell):
@@ -97,13 +97,14 @@ def test_classify_keeps_the_reads_in_their_order(known_cell):
 
 
 def test_a_cell_without_records_says_why(tmp_path):
-    assert staleness.summarize_cell(tmp_path) == {
-        "available": False,
-        "reason": "no origin_writes.csv.gz (a target cachebench did not start)",
-    }
+    missing = staleness.summarize_cell(tmp_path)
+    assert (missing.available, missing.reason) == (
+        False,
+        "no origin_writes.csv.gz (a target cachebench did not start)",
+    )
     _write_gz(tmp_path / "origin_writes.csv.gz", "item_id,version,at_unix_s", [])
     _write_gz(tmp_path / "reads-h-1.csv.gz", "t_unix_s,item_id,version,outcome", [])
-    assert staleness.summarize_cell(tmp_path)["available"] is False
+    assert staleness.summarize_cell(tmp_path).available is False
 
 
 def test_age_summary_of_nothing_is_unknown():
@@ -150,11 +151,11 @@ def test_two_workers_and_two_locust_processes_give_stale_reads_bounded_by_the_tt
     read_logs = list(cell_dir.glob("reads-*.csv.gz"))
     assert len(read_logs) == 2, "one read log per Locust process"
     found = staleness.summarize_cell(cell_dir)
-    assert found["reads"] == sum(_rows(path) for path in read_logs)
-    assert found["unexplained_reads"] == 0
-    assert found["stale_reads"] > 0
-    assert 0 <= found["staleness_age_max_s"] < TTL_S + 0.1
-    assert found["by_outcome"].get("miss", {}).get("stale_reads", 0) == 0
+    assert found.reads == sum(_rows(path) for path in read_logs)
+    assert found.unexplained_reads == 0
+    assert found.stale_reads > 0
+    assert 0 <= found.staleness_age_max_s < TTL_S + 0.1
+    assert (found.by_outcome["miss"].stale_reads if "miss" in found.by_outcome else 0) == 0
 
 
 def test_one_worker_with_delete_invalidation_serves_nothing_stale(tmp_path):
@@ -172,6 +173,6 @@ def test_one_worker_with_delete_invalidation_serves_nothing_stale(tmp_path):
     cell_dir = _only_cell(run_bench(matrix, results_root=tmp_path))
 
     found = staleness.summarize_cell(cell_dir)
-    assert found["reads"] > 100 and found["origin_writes"] > 100
-    assert found["stale_reads"] == 0
-    assert found["unexplained_reads"] == 0
+    assert found.reads > 100 and found.origin_writes > 100
+    assert found.stale_reads == 0
+    assert found.unexplained_reads == 0

@@ -29,6 +29,7 @@ from cachebench.results.summaries import (
     IdleCpu,
     Saturation,
     SearchSummary,
+    StaleFigures,
     Staleness,
     StepFigures,
     StepRecord,

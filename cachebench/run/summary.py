@@ -19,7 +19,6 @@ from cachebench.results import (
     IdleCpu,
     LatencyRecord,
     Saturation,
-    Staleness,
     rows_csv,
     write_atomic,
 )
@@ -195,7 +194,7 @@ def summarize(
     costs = cpu_per_request(rows, requests, cell.duration_s, idle_cpu, latency.window if latency else None)
     rss = [r["target_rss_bytes"] for r in rows if r.get("target_rss_bytes")]
     redis_memory = [r["redis_used_memory_bytes"] for r in rows if r.get("redis_used_memory_bytes")]
-    stale = Staleness.model_validate(staleness.summarize_cell(cell_dir))
+    stale = staleness.summarize_cell(cell_dir)
     verdict = saturation(rows, cpus)
     headline = Headline(
         latency_kind=kind,

@@ -188,7 +188,7 @@ def evaluate(
     per_s, rows = _per_second(latency), pd.DataFrame(samples)
     stale = staleness.summarize_cell(cell_dir)
     reads = None
-    if stale.get("available"):
+    if stale.available:
         reads = staleness.classify(staleness.load_reads(cell_dir), staleness.load_origin_writes(cell_dir))
     phases = [
         phase_figures(span, per_s, rows, reads) for span in phase_spans(windows, started_unix_s, ended_unix_s)
