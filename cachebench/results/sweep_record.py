@@ -333,7 +333,6 @@ class TraceSimulator(Part):
 class SweepOutcome(Record):
     """What every sweep's record holds: the sweep as run, its points and the recommendation."""
 
-    FILE: ClassVar[str]
     #: The sweep file as run.
     spec: SweepDefinition
     axes: list[str]
