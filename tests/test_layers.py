@@ -1,4 +1,5 @@
-"""The layout holds: import-linter's contracts (pyproject.toml), no import cycle, a docstring per module.
+"""The layout holds: import-linter's contracts (pyproject.toml), no import cycle, one name per module, a
+docstring per module.
 
 A long module is a prompt to look, not a failure: it draws a ``LongModuleWarning``.
 """
@@ -57,3 +58,17 @@ def test_every_module_says_what_it_is_for_and_long_ones_are_flagged(folder):
             )
         if text.strip():
             assert text.lstrip().startswith(('"""', "#")), f"{path.relative_to(ROOT)} has no docstring"
+
+
+def test_no_two_modules_or_packages_share_a_name():
+    """One name, one thing: a reader who meets ``steady_state`` or ``faults`` knows which is meant.
+    (``__init__`` and ``__main__`` are Python's own names.)"""
+    seen: dict[str, list[str]] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*")):
+            if "__pycache__" in path.parts or path.stem in ("__init__", "__main__"):
+                continue
+            if path.suffix == ".py" or (path.is_dir() and (path / "__init__.py").exists()):
+                seen.setdefault(path.stem, []).append(path.relative_to(ROOT).as_posix())
+    shared = {name: places for name, places in seen.items() if len(places) > 1}
+    assert not shared, shared
