@@ -9,14 +9,13 @@ models) and against hdrh. Tests that alter a copy of the run do it through the m
 
 from __future__ import annotations
 
-import json
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 
+import fixture_run
 import numpy as np
 import pandas as pd
 import pytest
+from fixture_run import FIXTURE_RUN, copy_run, edit_json, edit_manifest, edit_summary
 from hdrh.histogram import HdrHistogram
 
 from analysis import hdr, rendering, results_frames, stats
@@ -27,19 +26,12 @@ from cachebench.results import (
     MANIFEST_FILE,
     SCHEMA_VERSION,
     SUMMARY_FILE,
-    AtCapacity,
     CellSummary,
-    Headline,
     LatencyRecord,
     Manifest,
-    SearchHeadline,
-    SearchSpec,
-    StepRecord,
-    read_manifest,
     read_summary,
 )
 
-FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -50,44 +42,13 @@ def run() -> results_frames.Run:
 
 @pytest.fixture
 def run_copy(tmp_path: Path) -> Path:
-    """A private copy of the fixture run, for tests that alter it."""
-    return Path(shutil.copytree(FIXTURE_RUN, tmp_path / FIXTURE_RUN.name))
+    return copy_run(tmp_path)
 
 
 @pytest.fixture
-def quiet_copy(run_copy: Path) -> Path:
-    """A private copy in which no cell is flagged for its machine (busy, or the generator out of
-    CPU): for tests that flag cells themselves and need the others usable. The fixture's own flags
-    depend on how busy the machine was when it was made."""
-
-    def quiet(summary: CellSummary) -> None:
-        summary.saturation.machine_busy = False
-        if summary.saturation.verdict == "generator-bound":
-            summary.saturation.verdict = "neither"
-
-    for cell in read_manifest(run_copy).cells:
-        _edit_summary(run_copy, cell.name, quiet)
-    return run_copy
-
-
-def _edit_json(path: Path, change) -> None:
-    """Alter a file as raw JSON: for files no model would write (another schema version)."""
-    data = json.loads(path.read_text())
-    change(data)
-    path.write_text(json.dumps(data))
-
-
-def _edit_manifest(run_dir: Path, change: Callable[[Manifest], None]) -> None:
-    manifest = read_manifest(run_dir)
-    change(manifest)
-    manifest.write(run_dir / MANIFEST_FILE)
-
-
-def _edit_summary(run_dir: Path, cell: str, change: Callable[[CellSummary], None]) -> None:
-    path = run_dir / "cells" / cell / SUMMARY_FILE
-    summary = read_summary(path)
-    change(summary)
-    summary.write(path)
+def quiet_copy(tmp_path: Path) -> Path:
+    """For tests that flag cells themselves and need the others usable."""
+    return fixture_run.quiet_copy(tmp_path)
 
 
 def _generator_bound(summary: CellSummary, share: float = 0.97) -> None:
@@ -215,7 +176,7 @@ def test_browser_counts_only_caching_targets_answer_locally(run: results_frames.
 
 
 def test_a_schema_mismatch_is_refused_with_a_clear_message(run_copy: Path) -> None:
-    _edit_json(run_copy / MANIFEST_FILE, lambda m: m.update(schema_version=SCHEMA_VERSION + 1))
+    edit_json(run_copy / MANIFEST_FILE, lambda m: m.update(schema_version=SCHEMA_VERSION + 1))
     with pytest.raises(
         ValueError, match=rf"schema_version {SCHEMA_VERSION + 1}; this cachebench reads {SCHEMA_VERSION}$"
     ):
@@ -225,7 +186,7 @@ def test_a_schema_mismatch_is_refused_with_a_clear_message(run_copy: Path) -> No
 @pytest.mark.parametrize("name", [LATENCY_FILE, SUMMARY_FILE])
 def test_a_cell_file_of_another_schema_is_refused(run_copy: Path, name: str) -> None:
     cell = next((run_copy / "cells").iterdir())
-    _edit_json(cell / name, lambda d: d.update(schema_version=99))
+    edit_json(cell / name, lambda d: d.update(schema_version=99))
     refused = rf"{name} has schema_version 99; this cachebench reads {SCHEMA_VERSION}"
     with pytest.raises(ValueError, match=refused):
         results_frames.load_run(run_copy).cells  # noqa: B018 - reading the cells reads the cell files
@@ -249,8 +210,8 @@ def test_failed_and_generator_bound_cells_are_flagged_and_left_out(run_copy: Pat
             if cell.name == failed:
                 cell.status, cell.reason = "failed", "CellFailed: verification failed"
 
-    _edit_manifest(run_copy, fail)
-    _edit_summary(run_copy, bound, _generator_bound)
+    edit_manifest(run_copy, fail)
+    edit_summary(run_copy, bound, _generator_bound)
     altered = results_frames.load_run(run_copy)
     flags = altered.cells.set_index("cell")["flag"]
     assert flags[failed] == "failed"
@@ -379,7 +340,7 @@ def test_a_generator_bound_strategy_faster_than_the_winner_makes_the_answer_say_
     for cell in before.cells[(before.cells["target"] == fastest) & (before.cells["mode"] == "capacity")][
         "cell"
     ]:
-        _edit_summary(quiet_copy, cell, _generator_bound)
+        edit_summary(quiet_copy, cell, _generator_bound)
     after = results_frames.load_run(quiet_copy)
     table = tables.headline(after.metrics, after.cells)
     group = table[(table["scenario"] == "read_heavy") & (table["mode"] == "capacity")]
@@ -395,7 +356,7 @@ def test_a_cell_measured_on_a_busy_machine_is_flagged_and_left_out(quiet_copy: P
         summary.saturation.machine_busy = True
         summary.saturation.other_cpu_cores, summary.saturation.idle_cpu_cores = 0.62, 0.1
 
-    _edit_summary(quiet_copy, busy, busy_machine)
+    edit_summary(quiet_copy, busy, busy_machine)
     altered = results_frames.load_run(quiet_copy)
     cells = altered.cells.set_index("cell")
     assert cells.loc[busy, "flag"] == "busy machine"
@@ -409,76 +370,3 @@ def test_a_cell_measured_on_a_busy_machine_is_flagged_and_left_out(quiet_copy: P
         (table["target"] == "l1") & (table["mode"] == "capacity") & (table["metric"] == "throughput_per_s")
     ]
     assert l1["n_usable"].iloc[0] == l1["n_cells"].iloc[0] - 1
-
-
-def test_capacities_within_a_searchs_repeatability_are_not_ranked():
-    from analysis.run_report.capacity_section import Search, answer
-
-    spec = SearchSpec(slo_p99_ms=50, max_rate_per_s=20_000, step_s=3.0, lead_in_s=3.0, max_steps=10)
-
-    def search(target: str, capacity_per_s: float) -> Search:
-        headline = SearchHeadline(
-            capacity_at_slo_per_s=capacity_per_s, slo_p99_ms=50, bound="origin", bound_utilisation=0.95,
-            lower_bound=False, search_steps=5,
-        )  # fmt: skip
-        return Search(
-            cell=f"001-{target}-read_heavy-default-slo-r1", target=target, scenario="read_heavy",
-            variant="default", spec=spec, headline=headline, origin_capacity_per_s=500.0,
-        )  # fmt: skip
-
-    text = answer(
-        [search("nocache", 430.0), search("l1", 1_030.0), search("redis", 1_174.0)], "read_heavy", 50
-    )
-    assert "**nocache** 430 req/s, origin-bound (its connection pool was busy), 95% busy" in text
-    assert "(pool ÷ origin latency ≈ 500 operations/s)" in text
-    assert "**l1** 1,030 req/s" in text and "2.4× nocache" in text
-    assert "3 s unrecorded, then 3 s" in text
-    assert "failed next" in text and "varies from run to run" in text and "do not rank" in text
-
-
-def test_a_search_that_wrote_no_summary_is_named_without_a_figure():
-    from analysis.run_report.capacity_section import COLUMNS, Search, answer, bound_text, capacity_text
-
-    spec = SearchSpec(slo_p99_ms=50, max_rate_per_s=20_000, step_s=3.0, lead_in_s=0.0, max_steps=10)
-    failed = Search(
-        cell="001-l1-read_heavy-default-slo-r1", target="l1", scenario="read_heavy", variant="default",
-        spec=spec, flag="failed",
-    )  # fmt: skip
-    assert (capacity_text(failed), bound_text(failed)) == ("below – req/s", "–")
-    assert [column(failed) for _, column in COLUMNS[2:]] == ["–"] * (len(COLUMNS) - 2)
-    text = answer([failed], "read_heavy", 50)
-    assert "**l1** below – req/s, – (flagged failed)" in text and "unrecorded" not in text
-
-
-def test_the_capacity_table_and_figure_read_the_step_at_capacity():
-    from analysis.run_report.capacity_section import Search, Section, figure, markdown
-
-    spec = SearchSpec(slo_p99_ms=50, max_rate_per_s=20_000, step_s=3.0, lead_in_s=3.0, max_steps=10)
-    at_capacity = AtCapacity(p99_ms=41.25, origin_reads_per_s=380.4, hit_ratio_by_layer={"l1": 0.5})
-    headline = SearchHeadline(
-        capacity_at_slo_per_s=800.0, slo_p99_ms=50, failed_at_per_s=1_200.0, bound="target CPU",
-        bound_utilisation=0.9, lower_bound=False, search_steps=2, at_capacity=at_capacity,
-    )  # fmt: skip
-    steps = tuple(
-        StepRecord(
-            offered_rate_per_s=rate,
-            p99_ms=p99,
-            passed=passed,
-            dir=f"step-{rate:g}",
-            headline=Headline(latency_kind="corrected"),
-        )  # fmt: skip
-        for rate, p99, passed in ((800.0, 41.25, True), (1_200.0, 95.0, False))
-    )
-    search = Search(
-        cell="001-l1-read_heavy-default-slo-r1", target="l1", scenario="read_heavy", variant="default",
-        spec=spec, headline=headline, steps=steps,
-    )  # fmt: skip
-    (row,) = markdown(Section("read_heavy", "default", 50.0, [search], "answer"))[2:]
-    cells = [cell.strip() for cell in row.strip("|").split("|")]
-    assert cells[0:2] == ["`l1`", "800 req/s"] and cells[2].startswith("bound by the target's cores")
-    assert cells[3:] == ["41.2", "380", "50.0%", "–", "1,200 req/s", "2"]
-    ax = figure([search], "read_heavy", 50.0).axes[0]
-    filled, hollow = ax.collections
-    assert filled.get_offsets().tolist() == [[800.0, 41.25]] and hollow.get_offsets().tolist() == [
-        [1_200.0, 95.0]
-    ]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from fixture_run import FIXTURE_RUN
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "analysis" / "compare.ipynb"
-FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
 CELL_TIMEOUT_S = 120
 
 

@@ -8,84 +8,30 @@ alter a copy of the run do it through the records' models.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
-from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from fixture_run import FIXTURE_RUN, copy_run, edit_json, edit_manifest, edit_summary, quiet_copy
 from hdrh.histogram import HdrHistogram
 
-from analysis import rendering, results_frames
-from analysis.run_report import compare, fault_section, question, run_page
+from analysis import results_frames
+from analysis.run_report import compare, question, run_page
 from cachebench.cli import report_command
 from cachebench.results import (
     LATENCY_FILE,
     MANIFEST_FILE,
     REPORT_FILE,
     REPORT_SUMMARY_FILE,
-    SUMMARY_FILE,
     CellSummary,
-    FaultGoal,
-    FaultPhase,
-    FaultsEvaluation,
-    FaultSpec,
-    FaultWindow,
     LatencyRecord,
     Manifest,
     WarmupRecord,
     read_manifest,
-    read_summary,
 )
 from cachebench.settings import load_settings
-
-FIXTURE_RUN = next(p for p in sorted((Path(__file__).parent / "fixtures" / "run").iterdir()) if p.is_dir())
-
-
-def _copy(tmp_path: Path, name: str = FIXTURE_RUN.name) -> Path:
-    return Path(shutil.copytree(FIXTURE_RUN, tmp_path / name))
-
-
-def _quiet_copy(tmp_path: Path, name: str = FIXTURE_RUN.name) -> Path:
-    """A copy in which no cell is flagged for its machine: busy, or the generator out of CPU.
-
-    For tests of the report's arithmetic and wording, which need every repetition usable; the
-    fixture's own flags depend on how busy the machine was when it was made (they are tested on
-    the fixture itself in tests/test_analysis.py).
-    """
-    run_dir = _copy(tmp_path, name)
-
-    def quiet(summary: CellSummary) -> None:
-        summary.saturation.machine_busy = False
-        if summary.saturation.verdict == "generator-bound":
-            summary.saturation.verdict = "neither"
-
-    for cell in read_manifest(run_dir).cells:
-        _edit_summary(run_dir, cell.name, quiet)
-    return run_dir
-
-
-def _edit_json(path: Path, change) -> None:
-    """Alter a file as raw JSON: for files no model would write (another schema version)."""
-    data = json.loads(path.read_text())
-    change(data)
-    path.write_text(json.dumps(data))
-
-
-def _edit_manifest(run_dir: Path, change: Callable[[Manifest], None]) -> None:
-    manifest = read_manifest(run_dir)
-    change(manifest)
-    manifest.write(run_dir / MANIFEST_FILE)
-
-
-def _edit_summary(run_dir: Path, cell: str, change: Callable[[CellSummary], None]) -> None:
-    path = run_dir / "cells" / cell / SUMMARY_FILE
-    summary = read_summary(path)
-    change(summary)
-    summary.write(path)
 
 
 def _cli(*argv: str) -> int:
@@ -98,7 +44,7 @@ def _cli(*argv: str) -> int:
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A full report (every figure) written once into a quiet copy of the fixture run, via the CLI."""
-    run_dir = _quiet_copy(tmp_path_factory.mktemp("report"))
+    run_dir = quiet_copy(tmp_path_factory.mktemp("report"))
     assert _cli("report", str(run_dir)) == 0
     return run_dir
 
@@ -197,12 +143,12 @@ def test_html_is_self_contained_with_every_figure_inline(written: Path) -> None:
 
 
 def test_single_repetition_says_no_confidence_can_be_given(tmp_path: Path) -> None:
-    run_dir = _quiet_copy(tmp_path)
+    run_dir = quiet_copy(tmp_path)
 
     def first_repetition_only(manifest: Manifest) -> None:
         manifest.cells = [c for c in manifest.cells if c.repetition == 1]
 
-    _edit_manifest(run_dir, first_repetition_only)
+    edit_manifest(run_dir, first_repetition_only)
     built = run_page.build(run_dir, with_figures=False)
     markdown = run_page.render_markdown(built)
     assert "no confidence can be given (1 repetition)" in markdown
@@ -212,13 +158,13 @@ def test_single_repetition_says_no_confidence_can_be_given(tmp_path: Path) -> No
 
 
 def test_flagged_cells_are_marked_and_not_averaged_in(tmp_path: Path) -> None:
-    run_dir = _quiet_copy(tmp_path)
+    run_dir = quiet_copy(tmp_path)
     bound = "014-l1-read_heavy-default-capacity-r2"
 
     def generator_bound(summary: CellSummary) -> None:
         summary.saturation.verdict, summary.saturation.generator_cpu_share = "generator-bound", 0.95
 
-    _edit_summary(run_dir, bound, generator_bound)
+    edit_summary(run_dir, bound, generator_bound)
     markdown = run_page.render_markdown(run_page.build(run_dir, with_figures=False))
     assert f"`{bound}` is flagged **generator-bound**: load generator at 95% of its CPUs" in markdown
     row = _row(markdown, "read_heavy · capacity (closed loop, 8 users)", "l1")
@@ -228,7 +174,7 @@ def test_flagged_cells_are_marked_and_not_averaged_in(tmp_path: Path) -> None:
 
 
 def test_cells_measured_before_steady_state_are_named_in_the_caveats(tmp_path: Path) -> None:
-    run_dir = _copy(tmp_path)
+    run_dir = copy_run(tmp_path)
     cells = sorted(p.name for p in (run_dir / "cells").iterdir())
     unsettled = set(cells[:2])
     for name in cells:
@@ -236,13 +182,13 @@ def test_cells_measured_before_steady_state_are_named_in_the_caveats(tmp_path: P
         def warmed(summary: CellSummary, settled: bool = name not in unsettled) -> None:
             summary.warmup = WarmupRecord(kind="steady_state", seconds=3.1, settled=settled, window_s=1.0)
 
-        _edit_summary(run_dir, name, warmed)
+        edit_summary(run_dir, name, warmed)
     markdown = run_page.render_markdown(run_page.build(run_dir, with_figures=False))
     assert f"2 of {len(cells)} cells were measured before their caches reached steady state" in markdown
 
 
 def test_an_interrupted_run_still_gets_a_report_with_its_gaps_marked(tmp_path: Path) -> None:
-    run_dir = _quiet_copy(tmp_path)
+    run_dir = quiet_copy(tmp_path)
     failed, not_run = "002-l1-read_heavy-default-capacity-r1", "014-l1-read_heavy-default-capacity-r2"
 
     def interrupt(manifest: Manifest) -> None:
@@ -255,7 +201,7 @@ def test_an_interrupted_run_still_gets_a_report_with_its_gaps_marked(tmp_path: P
             if cell.name == not_run:
                 cell.status, cell.reason, cell.summary = "not_run", "run interrupted", None
 
-    _edit_manifest(run_dir, interrupt)
+    edit_manifest(run_dir, interrupt)
     shutil.rmtree(run_dir / "cells" / failed)  # a cell that failed early leaves little or nothing
     shutil.rmtree(run_dir / "cells" / not_run)
     html_path, md_path = run_page.write(run_dir)
@@ -272,8 +218,8 @@ def test_an_interrupted_run_still_gets_a_report_with_its_gaps_marked(tmp_path: P
 
 
 def test_report_without_a_run_dir_takes_the_newest(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    older = _copy(tmp_path, "20200101T000000Z-old")
-    newer = _copy(tmp_path, "20300101T000000Z-new")
+    older = copy_run(tmp_path, "20200101T000000Z-old")
+    newer = copy_run(tmp_path, "20300101T000000Z-new")
 
     def first_three(manifest: Manifest) -> None:
         manifest.cells = manifest.cells[:3]
@@ -281,19 +227,19 @@ def test_report_without_a_run_dir_takes_the_newest(tmp_path: Path, capsys: pytes
     def no_cells(manifest: Manifest) -> None:
         manifest.cells = []
 
-    _edit_manifest(newer, first_three)
+    edit_manifest(newer, first_three)
     simulated = tmp_path / "20400101T000000Z-simulated"  # a folder with no measured cells is passed over
     simulated.mkdir()
     shutil.copy(FIXTURE_RUN / MANIFEST_FILE, simulated / MANIFEST_FILE)
-    _edit_manifest(simulated, no_cells)
+    edit_manifest(simulated, no_cells)
     assert _cli("report", "--results", str(tmp_path)) == 0
     assert (newer / REPORT_FILE).exists() and not (older / REPORT_FILE).exists()
     assert str(newer / REPORT_SUMMARY_FILE) in capsys.readouterr().out
 
 
 def test_report_refuses_an_unreadable_run(tmp_path: Path) -> None:
-    run_dir = _copy(tmp_path)
-    _edit_json(run_dir / MANIFEST_FILE, lambda m: m.update(schema_version=7))
+    run_dir = copy_run(tmp_path)
+    edit_json(run_dir / MANIFEST_FILE, lambda m: m.update(schema_version=7))
     with pytest.raises(ValueError, match="schema_version 7"):
         _cli("report", str(run_dir))
     assert not (run_dir / REPORT_FILE).exists()
@@ -328,8 +274,8 @@ def test_comparing_a_run_with_itself_finds_nothing_significant() -> None:
 
 
 def test_compare_marks_a_clear_improvement_and_a_regression(tmp_path: Path) -> None:
-    before = _quiet_copy(tmp_path / "a")
-    faster = _quiet_copy(tmp_path / "b")
+    before = quiet_copy(tmp_path / "a")
+    faster = quiet_copy(tmp_path / "b")
     for cell in (faster / "cells").glob("*-l1-read_heavy-default-capacity-*"):
         latency = LatencyRecord.read(cell / LATENCY_FILE)
         latency.achieved_rate_per_s *= 2
@@ -346,8 +292,8 @@ def test_compare_marks_a_clear_improvement_and_a_regression(tmp_path: Path) -> N
 
 
 def test_compare_flags_different_code_and_settings_as_not_comparable(tmp_path: Path) -> None:
-    same = _quiet_copy(tmp_path / "a")
-    other = _quiet_copy(tmp_path / "b")
+    same = quiet_copy(tmp_path / "a")
+    other = quiet_copy(tmp_path / "b")
 
     def change(manifest: Manifest) -> None:
         manifest.code_sha256 = "0" * 64
@@ -355,7 +301,7 @@ def test_compare_flags_different_code_and_settings_as_not_comparable(tmp_path: P
             if cell.target == "l1":
                 cell.users = 64
 
-    _edit_manifest(other, change)
+    edit_manifest(other, change)
     comparison = compare.compare(results_frames.load_run(same), results_frames.load_run(other))
     assert not comparison.comparable
     text = compare.render_markdown(comparison)
@@ -381,54 +327,3 @@ def test_the_report_opens_with_the_question_and_its_bounds():
     assert f"L1 TTL {load_settings(**manifest.cells[0].settings).l1_ttl_s:g} s" in under
     assert f"{manifest.machine.usable_cores} cores" in under
     assert "pool connections" in under and "reads/s reach it" in under
-
-
-def test_the_fault_section_shows_each_phase_and_goal_as_faults_json_records_them():
-    """The fixture has no fault cell (tests/test_fault_run.py makes a real one): a hand-built record."""
-    started = 1_000.0
-    phases = [
-        FaultPhase(
-            fault=0,
-            kind="pause",
-            phase=name,
-            from_unix_s=started + begin,
-            to_unix_s=started + end,
-            seconds=end - begin,
-            requests=requests,
-            errors=0,
-            p99_ms=p99,
-            server_5xx=0,
-            redis_errors=errors,
-            stale_reads=stale,
-        )
-        for name, begin, end, requests, p99, errors, stale in (
-            ("before", 0, 2, 120, 4.5, 0, None),
-            ("during", 2, 5, 180, 101.0, 7, 3),
-            ("after", 5, 8, 180, 5.0, 0, 0),
-        )
-    ]
-    faults = FaultsEvaluation(
-        schedule=[FaultSpec(kind="pause", at_s=2, duration_s=3)], events=[], started_unix_s=started,
-        ended_unix_s=started + 8, cooldown_s=1.0, staleness_bound_s=2.0,
-        windows=[FaultWindow(fault=0, kind="pause", from_unix_s=started + 2, to_unix_s=started + 5,
-                             first_redis_hit_s=0.4)],
-        phases=phases,
-        goals=[
-            FaultGoal(goal="no_5xx", text="0 5xx through every fault", met=True, value="0"),
-            FaultGoal(goal="redis_hits_resume", text="Redis hits resume", met=False, value="4.0 s",
-                      bound="≤ 2 s"),
-        ],
-    )  # fmt: skip
-    cell = fault_section.FaultCell("001-redis-read_heavy-default-rate60-r1", "redis", faults)
-    markdown = "\n".join(fault_section.render_markdown(fault_section.Section([cell])))
-    assert "- met: 0 5xx through every fault: 0\n" in markdown
-    assert "- **MISSED**: Redis hits resume: 4.0 s (goal ≤ 2 s)\n" in markdown
-    header = fault_section._header()
-    rows = {row[1]: dict(zip(header, row, strict=True)) for row in fault_section.phase_rows(cell)}
-    assert list(rows) == ["before", "during", "after"] and rows["during"]["fault"] == "1 pause"
-    during = rows["during"]
-    assert (during["s"], during["p99 ms"], during["failed Redis calls"]) == ("3.0", "101.0", "7")
-    # No read records before the fault: its stale reads are unknown, not 0.
-    assert (rows["before"]["stale reads"], rows["after"]["stale reads"]) == ("–", "0")
-    assert rows["after"]["first Redis hit after, s"] == "0.40" and during["first Redis hit after, s"] == "–"
-    assert rendering.to_png(fault_section.timeline(cell, pd.DataFrame())).startswith(b"\x89PNG")

@@ -87,9 +87,8 @@ def build(run_dir: Path | str, with_figures: bool = True) -> Report:
         first = group_cells.iloc[0]
         if first["mode_kind"] == "slo":
             continue  # capacity searches have their own section
-        load_text = tables.load_text(
-            first["mode_kind"], int(first["users"]), float(first["offered_rate_per_s"])
-        )
+        offered = float(first["offered_rate_per_s"])
+        load_text = tables.load_text(first["mode_kind"], int(first["users"]), offered)
         table = (
             headline[
                 (headline["scenario"] == scenario)
