@@ -313,7 +313,9 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--scenario", type=argtypes.names, help="comma-separated scenarios")
     run.add_argument("--duration", type=argtypes.positive_float, help="measured seconds per cell")
     run.add_argument("--users", type=argtypes.positive_int, help="Locust users (closed loop unless --rate)")
-    run.add_argument("--rate", type=argtypes.positive_float, help="fixed total request rate per second")
+    run.add_argument(
+        "--rate", type=argtypes.positive_float, help="offered rate, req/s of all users (an open loop)"
+    )
     run.add_argument("--repeat", type=argtypes.positive_int, help="repetitions of every cell")
     run.add_argument("--workers", type=argtypes.positive_int, help="uvicorn workers per target")
     run.add_argument("--label", help="name suffix of the results folder")
