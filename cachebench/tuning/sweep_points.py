@@ -174,7 +174,7 @@ def live_points(run_dir: Path, grid: list[GridPoint], per_entry: EntryBytes) -> 
             memory = (l1_memory or 0) + (redis_memory or 0)
         found = measured.staleness if measured else None
         if found is None and cell.status in ("complete", "incomplete"):
-            found = Staleness.model_validate(staleness.summarize_cell(directory))
+            found = staleness.summarize_cell(directory)
         points.append(
             SweepPoint(
                 **dict(by_id[cell.variant]),
