@@ -24,7 +24,10 @@ What both reports share, at the top:
 
 ``analysis.sweep_report``: the report of a sweep (``cachebench sweep``).
 
-- ``constraints``, ``pareto``: a sweep's constraints, Pareto front and recommendation.
+- ``point_rows``: a sweep's points as flat rows (tables, heatmaps, curves, the front, ``sweep.csv``,
+  the live-against-simulated table), built from its records only.
+- ``constraints``, ``pareto``: a sweep's constraints and Pareto front; ``sweep_verdict``: the
+  recommendation over its points (candidates, front, verdict).
 - ``sweep_page``: the sweep's HTML report, Markdown summary and console table.
 - ``sweep_figures`` (heatmaps, the front), ``curve_figures`` (hit ratio by size, staleness by TTL)
   and ``sweep_horizons`` (which horizon each figure is for); ``trace_report``: an access log's sweep.

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cachebench.results.sweep_record import TraceLog
+
 FORMATS = ("auto", "clf", "combined", "jsonl", "csv")
 READ_METHODS = frozenset({"GET", "HEAD"})
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
@@ -97,8 +99,11 @@ class LogSummary:
     def requests(self) -> int:
         return self.reads + self.writes
 
-    def as_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__} | {"requests": self.requests}
+    def record(self) -> TraceLog:
+        """As the trace sweep's record keeps it."""
+        return TraceLog(
+            **{name: getattr(self, name) for name in self.__dataclass_fields__}, requests=self.requests
+        )
 
     def describe(self) -> str:
         text = (

@@ -45,6 +45,7 @@ __all__ = [
     "REPORT_FILE",
     "REPORT_SUMMARY_FILE",
     "SWEEP_FILE",
+    "TRACE_SWEEP_FILE",
     "SWEEP_POINTS_FILE",
     "SWEEP_REPORT_FILE",
     "SWEEP_SUMMARY_FILE",
@@ -94,6 +95,7 @@ LOCUST_WARMUP_LOG_FILE = "locust-warmup.log"
 REPORT_FILE = "report.html"
 REPORT_SUMMARY_FILE = "summary.md"
 SWEEP_FILE = "sweep.json"
+TRACE_SWEEP_FILE = "trace_sweep.json"
 SWEEP_POINTS_FILE = "sweep.csv"
 SWEEP_REPORT_FILE = "sweep_report.html"
 SWEEP_SUMMARY_FILE = "sweep_summary.md"

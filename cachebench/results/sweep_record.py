@@ -13,13 +13,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, field_serializer, field_validator
 
-from cachebench.results.folder import SWEEP_FILE
+from cachebench.results.folder import SWEEP_FILE, TRACE_SWEEP_FILE
 from cachebench.results.record import Part, Record
 from cachebench.results.summaries import StaleFigures
 from cachebench.settings import Settings
 
 #: The trace sweep's file (``cachebench sweep --trace``), beside where ``sweep.json`` would be.
-TRACE_SWEEP_FILE = "trace_sweep.json"
 #: Settings a sweep cannot vary: the target's name is the sweep's, the rest are where things are.
 _NOT_AXES = ("strategy", "redis_url", "origin_path")
 

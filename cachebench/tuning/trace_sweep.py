@@ -16,7 +16,7 @@ from rich.console import Console
 from analysis.sweep_report.constraints import parse_constraints
 from cachebench.load import access_log
 from cachebench.results import RESULTS_ROOT, Manifest, new_run_dir
-from cachebench.results.sweep_record import EntryBytes, GridPoint, SweepPoint, TraceLog, TraceSimulator
+from cachebench.results.sweep_record import EntryBytes, GridPoint, SweepPoint, TraceSimulator
 from cachebench.tuning import entry_bytes
 from cachebench.tuning.curves import Curves, Requests, check, one_pass, sampled_points
 from cachebench.tuning.sweep_points import simulated_staleness
@@ -118,13 +118,13 @@ def run_trace_sweep(
     )
     per_entry = _entry_bytes(spec, log)
     run_dir = new_run_dir(spec.label, results_root)
-    Manifest.start(run_dir, {"sweep": spec.model_dump(mode="json"), "trace": log.as_dict()}, []).finish(
-        "complete"
-    )
+    Manifest.start(
+        run_dir, {"sweep": spec.model_dump(mode="json"), "trace": log.record().model_dump(mode="json")}, []
+    ).finish("complete")
     points = _points(spec, curves, log, per_entry)
     curves_record = curves.record()
     simulator = TraceSimulator(
-        trace=TraceLog.model_validate(log.as_dict()),
+        trace=log.record(),
         trace_text=log.describe(),
         curves=curves_record,
         checks_note=checks_note,
