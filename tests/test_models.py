@@ -14,6 +14,7 @@ from conftest import FakeClock
 from analysis.analytic_hit_ratio import lru_hit_ratio, ttl_hit_ratio, zipf_popularity
 from cachebench.load.workload import WorkloadSpec, operations
 from cachebench.serve.backends.l1_backend import MeteredCache
+from cachebench.settings import Settings
 
 KEYS = 2_000
 ALPHA = 0.99
@@ -105,10 +106,10 @@ def test_the_reports_model_check_applies_where_the_ttl_model_holds_and_judges_th
     from analysis.run_report.analytic_check import expected_l1_hit_ratio, sentence
 
     options = {"keys": 2_000, "distribution": "zipf", "zipf_alpha": ALPHA, "write_ratio": 0.05}
-    expected = expected_l1_hit_ratio(options, {"l1_ttl_s": 10, "ttl_jitter": 0.2}, 200.0)
+    expected = expected_l1_hit_ratio(options, Settings(strategy="l1", l1_ttl_s=10, ttl_jitter=0.2), 200.0)
     assert expected == pytest.approx(ttl_hit_ratio(zipf_popularity(2_000, ALPHA), 190.0, 9.0, 10.0))
-    assert expected_l1_hit_ratio({**options, "distribution": "uniform"}, {}, 200.0) is None
-    assert expected_l1_hit_ratio(options, {"l1_max_entries": 500}, 200.0) is None  # size-bound too
+    assert expected_l1_hit_ratio({**options, "distribution": "uniform"}, Settings(), 200.0) is None
+    assert expected_l1_hit_ratio(options, Settings(l1_max_entries=500), 200.0) is None  # size-bound too
     check = {"scenario": "read_heavy", "mode": "rate200", "n": 3, "low": 0.5, "high": 0.6, "expected": 0.56}
     assert "within 1 pp" in sentence({**check, "measured": 0.555, "stderr": 0.001})
     assert "own noise" in sentence({**check, "measured": 0.545, "stderr": 0.01})

@@ -9,23 +9,21 @@ state; further apart, the caveat says the cache was still filling (or something 
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
 from analysis import results_frames
 from analysis.analytic_hit_ratio import ttl_hit_ratio, zipf_popularity
-from cachebench.settings import load_settings
+from cachebench.settings import Settings
 
 #: Measured and analytic steady state within this agree (the issue's bound: 1 percentage point).
 TOLERANCE = 0.01
 TARGET = "l1"
 
 
-def expected_l1_hit_ratio(options: dict, settings: dict, achieved_rate_per_s: float) -> float | None:
-    """The TTL model's L1 hit ratio for one cell, or None where the model does not apply."""
-    resolved = load_settings(**settings)
+def expected_l1_hit_ratio(options: dict, resolved: Settings, achieved_rate_per_s: float) -> float | None:
+    """The TTL model's L1 hit ratio for one cell (its settings as the run resolved them), or None
+    where the model does not apply."""
     keys = int(options.get("keys") or 0)
     if (
         options.get("distribution") != "zipf"
@@ -50,6 +48,7 @@ def checks(run: results_frames.Run, wide: pd.DataFrame) -> list[dict[str, object
     if cells.empty or wide.empty or "l1_hit_ratio" not in wide:
         return []
     own = cells[(cells["target"] == TARGET) & (cells["mode_kind"] == "fixed_rate") & cells["usable"]]
+    resolved = {cell.name: cell.resolved for cell in run.manifest.cells}
     found = []
     for (scenario, variant, mode), group in own.groupby(results_frames.GROUP_KEY, sort=False):
         measured, expected = [], []
@@ -58,9 +57,7 @@ def checks(run: results_frames.Run, wide: pd.DataFrame) -> list[dict[str, object
             latency = run.latency(cell.cell)
             if figures.empty or latency is None or not latency.achieved_rate_per_s:
                 continue
-            model = expected_l1_hit_ratio(
-                latency.options, json.loads(cell.settings), latency.achieved_rate_per_s
-            )
+            model = expected_l1_hit_ratio(latency.options, resolved[cell.cell], latency.achieved_rate_per_s)
             if model is None or pd.isna(figures["l1_hit_ratio"].iloc[0]):
                 continue
             measured.append(float(figures["l1_hit_ratio"].iloc[0]))

@@ -20,7 +20,6 @@ from analysis import rendering, results_frames
 from analysis.results_frames import BASELINE
 from analysis.run_report.figures.style import color
 from cachebench.results import AtCapacity, SearchHeadline, SearchSpec, SearchSummary, StepRecord
-from cachebench.settings import load_settings
 from targets import TARGETS
 
 #: What a bound means, in the words the answer uses.
@@ -82,7 +81,7 @@ def searches(run: results_frames.Run) -> list[Search]:
             continue
         summary = run.summary(cell.name)
         searched = summary if isinstance(summary, SearchSummary) else None
-        settings = load_settings(**cell.settings)
+        settings = cell.resolved
         found.append(
             Search(
                 cell=cell.name,

@@ -49,7 +49,7 @@ def lines(manifest: Manifest) -> list[str]:
     loads = _loads(cells)
     asked = "; ".join(loads) if loads else "the matrix's load modes"
     variants = list(dict.fromkeys(cell.variant for cell in cells)) or ["default"]
-    settings = load_settings(**(cells[0].settings if cells else {}))
+    settings = cells[0].resolved if cells else load_settings()
     workers = cells[0].workers if cells else 1
     pool = settings.origin_concurrency * workers
     origin = (

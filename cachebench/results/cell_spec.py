@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, computed_field, model_validator
+from pydantic import ConfigDict, Field, computed_field, field_serializer, model_validator
 
 from cachebench.results.folder import CELL_FILE
 from cachebench.results.record import Part, Record
+from cachebench.settings import Settings
 
 FaultKind = Literal["pause", "kill", "restart", "slow", "flap"]
 WarmupKind = Literal["steady_state", "fixed", "transient"]
@@ -76,8 +77,12 @@ class CellSpec(Part):
     target: str
     scenario: str
     variant: str
-    #: The settings variant's values (``Settings`` field names); the target's defaults fill the rest.
+    #: The settings variant's values (``Settings`` field names), as the bench file gave them ...
     settings: dict[str, Any]
+    #: ... and every setting the target ran with: those values over the target's defaults and the
+    #: environment's ``CACHEBENCH_`` variables, resolved once when the matrix was expanded (the
+    #: Redis URL the runner gives the target is not among them; a password is never written).
+    resolved: Settings
     mode: str
     users: int
     #: The rate asked of the load generator (0: a closed loop, as fast as ``users`` go).
@@ -109,14 +114,18 @@ class CellSpec(Part):
             data = {k: v for k, v in data.items() if k != "name"}
         return data
 
+    @field_serializer("resolved")
+    def _masked(self, resolved: Settings) -> dict[str, Any]:
+        return resolved.public_dump()
+
     @computed_field
     @property
     def name(self) -> str:
         return f"{self.index:03d}-{self.target}-{self.scenario}-{self.variant}-{self.mode}-r{self.repetition}"
 
     def replace(self, **changes: Any) -> CellSpec:
-        """A copy with ``changes``, validated as a new cell is."""
-        return type(self).model_validate({**self.model_dump(), **changes})
+        """A copy with ``changes`` (a search step's rate and seed, say)."""
+        return self.model_copy(update=changes)
 
 
 class CellFile(Record, CellSpec):

@@ -29,7 +29,7 @@ from cachebench.arg_types import is_loopback_url
 from cachebench.results import PROJECT_ROOT, CellSpec, FaultSpec, SearchSpec
 from cachebench.run.faults.fault_schedule import check_schedule
 from cachebench.run.processes.children import plan_cpus
-from cachebench.settings import Settings
+from cachebench.settings import Settings, load_settings
 from targets import default_targets, find_target
 
 #: The target name of cells run with ``--url`` against a service cachebench did not start.
@@ -270,6 +270,7 @@ def expand(matrix: Matrix, base_seed: int = 42) -> list[CellSpec]:
                 scenario=scenario,
                 variant=variant,
                 settings=dict(values),
+                resolved=load_settings(strategy=target, **values),
                 mode=mode.name,
                 users=mode.users,
                 offered_rate_per_s=mode.offered_rate_per_s,

@@ -20,7 +20,6 @@ from cachebench.metrics_text import metric_sum
 from cachebench.results import CellSpec, WarmupRecord
 from cachebench.results.cell_spec import WarmupKind
 from cachebench.run.matrix import clients_keep_caches
-from cachebench.settings import load_settings
 from targets import TARGETS
 
 #: Seconds between two scrapes of /metrics while warming up.
@@ -154,7 +153,7 @@ def settle_watch(cell: CellSpec) -> SettleWatch:
     row = TARGETS.get(cell.target)  # None for a service we did not start
     if row is None:
         return SettleWatch()
-    settings = load_settings(**cell.settings)
+    settings = cell.resolved
     browsers_cache = clients_keep_caches(cell.scenario) and (row.client_headers or settings.client_headers)
     return SettleWatch(
         ttl_s_by_layer=ttl_by_layer(row.layers, settings, row.library_redis),

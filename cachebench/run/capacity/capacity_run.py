@@ -38,7 +38,6 @@ from cachebench.results import (
 )
 from cachebench.run.capacity.capacity_search import NOT_REACHED, RateSearch, bound_of, failures, step_record
 from cachebench.run.summary import window_rows
-from cachebench.settings import load_settings
 
 #: Growth per step once the prediction has been tried. Doubling overshoots a predicted knee, and
 #: so did 1.5: in three default runs every step at 1.5x the jump failed, most by far (p99 110 ms
@@ -85,7 +84,7 @@ def step_of(summary: CellSummary, cell: CellSpec, samples: Path) -> StepFigures:
     generator_cores = len(summary.cpus.generator or []) or 1
     # One Locust process is one thread: it is full at one core, whatever the side has.
     processes = min(generator_cores, max(cell.locust_processes, 1))
-    settings = load_settings(**cell.settings)
+    settings = cell.resolved
     rows = window_rows(_sample_rows(samples), latency.window if latency is not None else None)
 
     def share(column: str, capacity: float, busiest: bool = False, also: str | None = None) -> float | None:

@@ -21,7 +21,6 @@ from cachebench.run.faults import fault_goals
 from cachebench.run.faults.fault_schedule import FaultAction, fault_actions
 from cachebench.run.faults.tcp_delay import DelayProxy
 from cachebench.run.processes.redis_server import RedisServer
-from cachebench.settings import load_settings
 from targets import TARGETS
 
 
@@ -145,5 +144,5 @@ def evaluate_faults(
         list(cell.faults), injector.events, injector.started_unix_s or time.time(), injector.stopped_unix_s,
         cell_dir, LatencyRecord.read_if_present(cell_dir / results.LATENCY_FILE), rows,
         metrics_before, metrics_after, row.layers if row else (),
-        load_settings(**cell.settings).redis_cooldown_s,
+        cell.resolved.redis_cooldown_s,
     )  # fmt: skip
