@@ -54,8 +54,8 @@ def test_settled_needs_agreement_twice_in_a_row_and_the_ttl_passed():
         settled_at.append(watch.settled(float(elapsed_s)))
     # windows 4-5 and 5-6 agree at t=5 (two agreements), but two passes of the 3 s TTL hold it to t=6
     assert settled_at == [False, False, False, False, False, False, True, True]
-    record = watch.record(6.0, True)
-    assert record["settled"] is True and len(record["hit_ratio_by_window"]) == len(ratios)
+    record = watch.record("steady_state", 6.0, True)
+    assert record.settled is True and len(record.hit_ratio_by_window) == len(ratios)
 
 
 def test_an_evicting_layer_needs_no_ttl_to_pass():
@@ -81,7 +81,7 @@ def test_a_target_without_cache_is_settled_after_one_window_and_ttls_come_from_s
 def test_browsers_that_keep_caches_are_given_two_max_ages_and_only_where_they_cache():
     watch = SettleWatch(caches=False, client_ttl_s=10.0)
     assert not watch.settled(19.0) and watch.settled(20.0)
-    assert watch.record(20.0, True)["client_ttl_s"] == 10.0
+    assert watch.record("steady_state", 20.0, True).client_ttl_s == 10.0
     assert clients_keep_caches("browser_clients")
     assert not clients_keep_caches("read_heavy") and not clients_keep_caches("no_such_scenario")
 
