@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from cachebench.load.workload import zipf_cdf
+
 
 def zipf_popularity(keys: int, alpha: float) -> np.ndarray:
-    """Request probability of each key, by popularity rank: proportional to 1/(rank+1)^alpha."""
-    weights = 1.0 / np.arange(1, keys + 1, dtype=float) ** alpha
-    return weights / weights.sum()
+    """Request probability of each key, by popularity rank (proportional to 1/(rank+1)^alpha): the
+    law the scenarios' users draw from (``cachebench.load.workload.zipf_cdf``), so there is one."""
+    cdf = np.asarray(zipf_cdf(keys, alpha))
+    return np.diff(cdf, prepend=0.0) / cdf[-1]
 
 
 def lru_hit_ratio(popularity: np.ndarray, capacity: int) -> float:

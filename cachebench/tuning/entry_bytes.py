@@ -24,6 +24,7 @@ import tracemalloc
 from cachebench.results.sweep_record import EntryBytes
 from cachebench.serve import codec
 from cachebench.serve.backends.l1_backend import MeteredCache
+from cachebench.serve.backends.redis_backend import redis_ttl_ms
 from cachebench.settings import Settings
 from cachebench.tuning.sim_model import Origin
 
@@ -79,7 +80,7 @@ def redis_entry_bytes(settings: Settings, entries: int = SAMPLE_ENTRIES) -> floa
             before = int(client.info("memory")["used_memory"])
             pipe = client.pipeline(transaction=False)
             for key, value in _values(settings, entries):
-                pipe.set(key, value, px=max(1, int(settings.redis_ttl_s * 1000)))
+                pipe.set(key, value, px=redis_ttl_ms(settings.redis_ttl_s))
             pipe.execute()
             after = int(client.info("memory")["used_memory"])
         finally:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachebench.serve import codec
+from cachebench.serve.backends.redis_backend import redis_ttl_ms
 from cachebench.serve.origin import SEEDED_AT
 from cachebench.settings import Settings
 from cachebench.staleness import age_summary
@@ -178,5 +179,5 @@ class Latency:
 
 
 def redis_ttl_s(ttl_s: float) -> float:
-    """Redis keeps a TTL in whole milliseconds (``SET ... PX``), at least 1."""
-    return max(1, int(ttl_s * 1000)) / 1000
+    """The TTL Redis really keeps, in seconds (``redis_backend.redis_ttl_ms``)."""
+    return redis_ttl_ms(ttl_s) / 1000

@@ -41,6 +41,11 @@ def unavailable(exc: BaseException) -> BackendUnavailable:
     return BackendUnavailable(str(exc), timed_out=isinstance(exc, (RedisTimeout, TimeoutError)))
 
 
+def redis_ttl_ms(ttl_s: float) -> int:
+    """The TTL as Redis keeps it: whole milliseconds (``SET ... PX``), at least 1."""
+    return max(1, int(ttl_s * 1000))
+
+
 class RedisBackend:
     """Shared cache layer: values are visible to every process; TTL set per key by Redis."""
 
@@ -89,7 +94,7 @@ class RedisBackend:
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         try:
-            await self.client.set(key, value, px=max(1, int(ttl_s * 1000)))
+            await self.client.set(key, value, px=redis_ttl_ms(ttl_s))
         except (RedisError, OSError) as exc:
             raise unavailable(exc) from exc
 
