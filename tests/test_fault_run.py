@@ -33,7 +33,7 @@ def test_a_paused_redis_cell_writes_its_fault_timeline_and_meets_its_goals(tmp_p
                     "redis_cooldown_s": COOLDOWN_S,
                 }
             },
-            "modes": [{"kind": "fixed_rate", "users": 8, "rate_per_s": 60}],
+            "modes": [{"kind": "fixed_rate", "users": 8, "offered_rate_per_s": 60}],
             "scenario_options": {"keys": 200},
             "faults": [{"kind": "pause", "at_s": 2, "duration_s": 3}],
         },

@@ -104,7 +104,7 @@ def _steady_cell(tmp_path, settings: dict[str, object]) -> CellSummary:
         {
             "label": "steady", "targets": ["l1"], "scenarios": ["read_only"], "duration_s": 10,
             "warmup_s": 40, "settings": {"model": {"origin_latency_ms": 2, **settings}},
-            "modes": [{"kind": "fixed_rate", "users": 24, "rate_per_s": RATE_PER_S}],
+            "modes": [{"kind": "fixed_rate", "users": 24, "offered_rate_per_s": RATE_PER_S}],
         },
     )  # fmt: skip
     run_dir = run_bench(matrix, results_root=tmp_path)
