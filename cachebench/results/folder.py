@@ -95,6 +95,7 @@ LOCUST_WARMUP_LOG_FILE = "locust-warmup.log"
 REPORT_FILE = "report.html"
 REPORT_SUMMARY_FILE = "summary.md"
 SWEEP_FILE = "sweep.json"
+#: The trace sweep's record (``cachebench sweep --trace``), where a sweep of a scenario has ``sweep.json``.
 TRACE_SWEEP_FILE = "trace_sweep.json"
 SWEEP_POINTS_FILE = "sweep.csv"
 SWEEP_REPORT_FILE = "sweep_report.html"

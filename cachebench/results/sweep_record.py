@@ -18,7 +18,6 @@ from cachebench.results.record import Part, Record
 from cachebench.results.summaries import StaleFigures
 from cachebench.settings import Settings
 
-#: The trace sweep's file (``cachebench sweep --trace``), beside where ``sweep.json`` would be.
 #: Settings a sweep cannot vary: the target's name is the sweep's, the rest are where things are.
 _NOT_AXES = ("strategy", "redis_url", "origin_path")
 
