@@ -4,11 +4,13 @@ versioned model per file, shared by the runner that writes it and the analysis t
 
 ``folder``: where files go; ``record``: the versioned base; ``cell_spec``, ``headlines``,
 ``summaries``, ``latency_record``, ``fault_record``, ``verify_record``, ``manifest``,
-``sweep_record``: the records; ``schema``: the table of files and their schemas;
+``sweep_record``: the records; ``csv_row``, ``sample_record``, ``row_log_record``: the CSV
+files' rows and their column names; ``schema``: the tables of files and their schemas;
 ``provenance``: code hash, git state, machine, versions.
 """
 
 from cachebench.results.cell_spec import CellFile, CellSpec, FaultSpec, SearchSpec
+from cachebench.results.csv_row import Columns, CsvRow
 from cachebench.results.fault_record import (
     FaultEvent,
     FaultGoal,
@@ -22,6 +24,25 @@ from cachebench.results.headlines import AtCapacity, Headline, SearchHeadline
 from cachebench.results.latency_record import BrowserCounts, HistogramSummary, LatencyRecord, Timeline, Window
 from cachebench.results.manifest import CellState, Manifest, read_manifest
 from cachebench.results.record import SCHEMA_VERSION, RecordError
+from cachebench.results.row_log_record import (
+    CLIENT_WRITE,
+    ORIGIN_WRITE,
+    READ,
+    ClientWriteRow,
+    OriginWriteRow,
+    ReadRow,
+)
+from cachebench.results.sample_record import (
+    LAYER,
+    SAMPLE,
+    LayerSample,
+    SampleRow,
+    by_layer,
+    layer_column,
+    samples_csv,
+    samples_header,
+    split_layer_column,
+)
 from cachebench.results.summaries import (
     AfterRecorded,
     CellSummary,

@@ -55,6 +55,7 @@ __all__ = [
     "cell_dir",
     "write_atomic",
     "write_json",
+    "csv_text",
     "rows_csv",
     "new_run_dir",
 ]
@@ -131,16 +132,21 @@ def write_json(path: Path, value: object) -> None:
     write_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def csv_text(columns: list[str], rows: list[dict]) -> str:
+    """CSV text of dict rows under these columns (a column a row lacks is left empty)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def rows_csv(rows: list[dict], empty_header: str) -> str:
     """CSV text of dict rows whose keys may differ: the union of keys, in first-seen order."""
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns or [empty_header])
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(columns or [empty_header], rows)
 
 
 def new_run_dir(label: str, root: Path = RESULTS_ROOT) -> Path:
