@@ -7,7 +7,7 @@ import pandas as pd
 
 from analysis.hdr import merged_histograms, percentiles_us
 from cachebench.metrics_text import metric_sum
-from cachebench.results import BrowserCounts, LatencyRecord
+from cachebench.results import SAMPLE, BrowserCounts, LatencyRecord
 
 HEADLINE_PERCENTILES = (50, 90, 99, 99.9, 99.99)
 #: Outcomes answered without reaching the origin.
@@ -87,22 +87,22 @@ def cell_metrics(
             figures["l1_entries"] = entries
             figures["l1_bytes"] = metric_sum(after, "cachebench_l1_bytes")
             figures["l1_bytes_per_entry"] = figures["l1_bytes"] / entries if entries else None
-    rss = _column_max(samples, "target_rss_bytes")
-    redis_memory = _column_max(samples, "redis_used_memory_bytes")
+    rss = _column_max(samples, SAMPLE.target_rss_bytes)
+    redis_memory = _column_max(samples, SAMPLE.redis_used_memory_bytes)
     figures["target_rss_bytes_max"] = rss
-    if rss is not None and "target_processes" in samples:
-        per_worker = samples["target_rss_bytes"] / samples["target_processes"].where(
-            samples["target_processes"] > 0
+    if rss is not None and SAMPLE.target_processes in samples:
+        per_worker = samples[SAMPLE.target_rss_bytes] / samples[SAMPLE.target_processes].where(
+            samples[SAMPLE.target_processes] > 0
         )
         figures["target_rss_per_worker_bytes_max"] = float(per_worker.max())
     figures["redis_used_memory_bytes_max"] = redis_memory
     figures["memory_bytes"] = (rss or 0) + (redis_memory or 0) if rss is not None else None
-    keys = _column_max(samples, "redis_keys")  # recorded by newer samplers only
+    keys = _column_max(samples, SAMPLE.redis_keys)  # recorded by newer samplers only
     if keys and redis_memory is not None:
-        last = samples.dropna(subset=["redis_keys", "redis_used_memory_bytes"]).iloc[-1]
-        if last["redis_keys"] > 0:
-            figures["redis_bytes_per_key"] = last["redis_used_memory_bytes"] / last["redis_keys"]
-    for name in ("generator_cpu_percent", "target_cpu_percent"):
+        last = samples.dropna(subset=[SAMPLE.redis_keys, SAMPLE.redis_used_memory_bytes]).iloc[-1]
+        if last[SAMPLE.redis_keys] > 0:
+            figures["redis_bytes_per_key"] = last[SAMPLE.redis_used_memory_bytes] / last[SAMPLE.redis_keys]
+    for name in (SAMPLE.generator_cpu_percent, SAMPLE.target_cpu_percent):
         if name in samples:
             figures[f"{name}_mean"] = float(pd.to_numeric(samples[name], errors="coerce").mean())
     # CPU per request, unlike throughput, is a cost the load generator cannot distort.

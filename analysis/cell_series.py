@@ -7,7 +7,7 @@ import pandas as pd
 
 from analysis.cell_metrics import CACHED_OUTCOMES
 from cachebench.load.histograms import LATENCY_BUCKET_PREFIX, percentile_from_buckets
-from cachebench.results import LatencyRecord, Timeline
+from cachebench.results import SAMPLE, LatencyRecord, Timeline
 
 
 def locust_p99(history: pd.DataFrame) -> pd.DataFrame:
@@ -52,15 +52,17 @@ def cell_timeseries(
             ]
             counts["p99_ms"] = pd.Series(p99_us, dtype=float) / 1000.0
         parts.append(counts.rename(columns={"completed": "completed_per_s"}))
-    if not samples.empty and "unix_s" in samples:
+    if not samples.empty and SAMPLE.unix_s in samples:
         # A sample at unix time t covers the second before it.
-        samples = samples.assign(second=(samples["unix_s"] - 0.5).round().astype(int))
-        samples = samples.drop(columns=["t_s", "unix_s"]).rename(
-            columns={"requests_per_s": "server_requests_per_s"}
+        samples = samples.assign(second=(samples[SAMPLE.unix_s] - 0.5).round().astype(int))
+        # The other columns keep their samples.csv names in the frame, but the server's request
+        # rate, which is told apart from Locust's.
+        samples = samples.drop(columns=[SAMPLE.t_s, SAMPLE.unix_s]).rename(
+            columns={SAMPLE.requests_per_s: "server_requests_per_s"}
         )
-        if "target_processes" in samples:
-            processes = samples["target_processes"].where(samples["target_processes"] > 0)
-            samples["target_rss_per_worker_bytes"] = samples["target_rss_bytes"] / processes
+        if SAMPLE.target_processes in samples:
+            processes = samples[SAMPLE.target_processes].where(samples[SAMPLE.target_processes] > 0)
+            samples["target_rss_per_worker_bytes"] = samples[SAMPLE.target_rss_bytes] / processes
         parts.append(samples.drop_duplicates("second", keep="last"))
     parts.append(locust_p99(locust_history))
     parts = [p for p in parts if not p.empty]

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from cachebench.results import LAYER, SAMPLE, layer_column
+
 
 def parse_metrics(text: str) -> dict[tuple[str, tuple], float]:
     """Every sample of a Prometheus exposition as {(name, sorted labels): value}."""
@@ -36,11 +38,18 @@ class MetricChanges:
     hit_ratio_by_layer: dict[str, float | None] = field(default_factory=dict)
 
     def sample_columns(self) -> dict[str, float | None]:
-        """As the sampler's columns (``samples.csv``): one ``<layer>_hit_ratio`` per layer."""
-        columns = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        del columns["hit_ratio_by_layer"]
-        columns.update({f"{layer}_hit_ratio": ratio for layer, ratio in self.hit_ratio_by_layer.items()})
-        return columns
+        """As the sampler's columns (``samples.csv``): the rates, and each layer's hit ratio."""
+        return {
+            SAMPLE.requests_per_s: self.requests_per_s,
+            SAMPLE.origin_reads_per_s: self.origin_reads_per_s,
+            SAMPLE.origin_writes_per_s: self.origin_writes_per_s,
+            SAMPLE.origin_queue_ms_mean: self.origin_queue_ms_mean,
+            SAMPLE.origin_connections_in_use: self.origin_connections_in_use,
+            **{
+                layer_column(layer, LAYER.hit_ratio): ratio
+                for layer, ratio in self.hit_ratio_by_layer.items()
+            },
+        }
 
 
 def metric_changes(before: dict, after: dict, elapsed_s: float) -> MetricChanges:

@@ -2,10 +2,12 @@
 
 Records (all in one cell folder, all on one machine, so wall clocks agree):
 
-- ``reads-<host>-<pid>.csv.gz`` from every Locust process: ``t_unix_s,item_id,version,outcome``,
-  ``t`` the time the read was sent, ``version`` what the body (or ETag) said;
-- ``origin_writes.csv.gz`` exported by the runner from the origin: ``item_id,version,at_unix_s``
-  for every write any worker committed (warm-up included), the ground truth.
+- ``reads-<host>-<pid>.csv.gz`` from every Locust process: a ``ReadRow`` per read,
+  ``t_unix_s`` the time it was sent, ``version`` what the body (or ETag) said;
+- ``origin_writes.csv.gz`` exported by the runner from the origin: an ``OriginWriteRow`` for
+  every write any worker committed (warm-up included), the ground truth.
+
+(``cachebench.results.row_log_record``: the rows, and the column names used here.)
 
 A read sent at ``t`` that returned version ``v`` of an item is stale when the origin had
 committed a version newer than ``v`` at or before ``t``. A write committed after the read was
@@ -24,7 +26,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cachebench.results import ORIGIN_WRITES_FILE, READS_GLOB, WRITES_GLOB, StaleFigures, Staleness
+from cachebench.results import (
+    ORIGIN_WRITE,
+    ORIGIN_WRITES_FILE,
+    READ,
+    READS_GLOB,
+    WRITES_GLOB,
+    ClientWriteRow,
+    ReadRow,
+    StaleFigures,
+    Staleness,
+)
 
 #: Items start at version 1 (seeded); write n of an item commits version n + 1.
 SEEDED_VERSION = 1
@@ -48,7 +60,7 @@ def load_reads(cell_dir: Path) -> pd.DataFrame:
     frames = [pd.read_csv(path) for path in sorted(Path(cell_dir).glob(READS_GLOB))]
     frames = [frame for frame in frames if len(frame)]
     if not frames:
-        return pd.DataFrame({"t_unix_s": [], "item_id": [], "version": [], "outcome": []})
+        return pd.DataFrame({column: [] for column in ReadRow.columns()})
     return pd.concat(frames, ignore_index=True)
 
 
@@ -57,11 +69,11 @@ def load_origin_writes(cell_dir: Path) -> pd.DataFrame:
 
 
 def load_client_writes(cell_dir: Path) -> pd.DataFrame:
-    """The writes the measured Locust processes had acknowledged (``t_unix_s,item_id,new_version``)."""
+    """The writes the measured Locust processes had acknowledged (``ClientWriteRow``s)."""
     frames = [pd.read_csv(path) for path in sorted(Path(cell_dir).glob(WRITES_GLOB))]
     frames = [frame for frame in frames if len(frame)]
     if not frames:
-        return pd.DataFrame({"t_unix_s": [], "item_id": [], "new_version": []})
+        return pd.DataFrame({column: [] for column in ClientWriteRow.columns()})
     return pd.concat(frames, ignore_index=True)
 
 
@@ -71,32 +83,38 @@ def classify(reads: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame:
     Also ``unexplained``: a stale read whose obsoleting write is missing from the log, or a read
     of a version the origin never committed — either means the records disagree.
     """
-    reads = reads.astype({"t_unix_s": float, "item_id": "int64", "version": "int64"})
-    writes = writes.astype({"item_id": "int64", "version": "int64", "at_unix_s": float})
-    ordered = reads.reset_index(drop=True).reset_index(names="_row").sort_values("t_unix_s", kind="stable")
-    log = writes.sort_values("at_unix_s", kind="stable").rename(
-        columns={"version": "current_version", "at_unix_s": "_current_at"}
+    # The two logs name the item alike (ReadRow, OriginWriteRow): the merges below join on it.
+    item = READ.item_id
+    reads = reads.astype({READ.t_unix_s: float, item: "int64", READ.version: "int64"})
+    writes = writes.astype(
+        {ORIGIN_WRITE.item_id: "int64", ORIGIN_WRITE.version: "int64", ORIGIN_WRITE.at_unix_s: float}
+    )
+    ordered = reads.reset_index(drop=True).reset_index(names="_row").sort_values(READ.t_unix_s, kind="stable")
+    log = writes.sort_values(ORIGIN_WRITE.at_unix_s, kind="stable").rename(
+        columns={ORIGIN_WRITE.version: "current_version", ORIGIN_WRITE.at_unix_s: "_current_at"}
     )
     # The newest write of the same item committed at or before the read was sent.
     merged = pd.merge_asof(
         ordered,
         log,
-        left_on="t_unix_s",
+        left_on=READ.t_unix_s,
         right_on="_current_at",
-        by="item_id",
+        by=item,
         direction="backward",
         allow_exact_matches=True,
     )
     merged["current_version"] = merged["current_version"].fillna(SEEDED_VERSION).astype("int64")
-    merged["stale"] = merged["version"] < merged["current_version"]
-    obsoleting = writes.rename(columns={"version": "_next", "at_unix_s": "_obsoleted_at"})
-    merged["_next"] = merged["version"] + 1
-    merged = merged.merge(obsoleting, on=["item_id", "_next"], how="left")
-    merged["age_s"] = np.where(merged["stale"], merged["t_unix_s"] - merged["_obsoleted_at"], np.nan)
-    committed = set(zip(writes["item_id"], writes["version"], strict=True))
+    merged["stale"] = merged[READ.version] < merged["current_version"]
+    obsoleting = writes.rename(
+        columns={ORIGIN_WRITE.version: "_next", ORIGIN_WRITE.at_unix_s: "_obsoleted_at"}
+    )
+    merged["_next"] = merged[READ.version] + 1
+    merged = merged.merge(obsoleting, on=[item, "_next"], how="left")
+    merged["age_s"] = np.where(merged["stale"], merged[READ.t_unix_s] - merged["_obsoleted_at"], np.nan)
+    committed = set(zip(writes[ORIGIN_WRITE.item_id], writes[ORIGIN_WRITE.version], strict=True))
     never = [
         v > SEEDED_VERSION and (i, v) not in committed
-        for i, v in zip(merged["item_id"], merged["version"], strict=True)
+        for i, v in zip(merged[item], merged[READ.version], strict=True)
     ]
     merged["unexplained"] = (merged["stale"] & merged["_obsoleted_at"].isna()) | np.asarray(never, bool)
     merged = merged.sort_values("_row").drop(columns=["_row", "_current_at", "_next", "_obsoleted_at"])
@@ -123,7 +141,7 @@ def summarize(reads: pd.DataFrame, writes: pd.DataFrame) -> Staleness:
         origin_writes=len(writes),
         unexplained_reads=int(classified["unexplained"].sum()),
         by_outcome={
-            str(outcome): _figures(group) for outcome, group in classified.groupby("outcome", sort=True)
+            str(outcome): _figures(group) for outcome, group in classified.groupby(READ.outcome, sort=True)
         },
     )
 

@@ -6,7 +6,16 @@ import math
 
 import pytest
 
-from cachebench.results import CellSummary, Cpus, Headline, LatencyRecord, Saturation, Staleness, StepFigures
+from cachebench.results import (
+    SAMPLE,
+    CellSummary,
+    Cpus,
+    Headline,
+    LatencyRecord,
+    Saturation,
+    Staleness,
+    StepFigures,
+)
 from cachebench.results.latency_record import Timeline, Window
 from cachebench.run.capacity.capacity_run import predicted_capacity
 from cachebench.run.capacity.capacity_search import ACHIEVED_FRACTION, RateSearch, bound_of, failures
@@ -208,7 +217,12 @@ def test_the_targets_cores_are_as_busy_as_the_target_and_the_redis_pinned_beside
 
     cell = _slo_cell()
     samples = tmp_path / "samples.csv"
-    columns = ["unix_s", "target_cpu_percent", "redis_cpu_percent", "generator_cpu_percent"]
+    columns = [
+        SAMPLE.unix_s,
+        SAMPLE.target_cpu_percent,
+        SAMPLE.redis_cpu_percent,
+        SAMPLE.generator_cpu_percent,
+    ]
     with open(samples, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(columns)
@@ -222,7 +236,7 @@ def test_the_targets_cores_are_as_busy_as_the_target_and_the_redis_pinned_beside
 
     without_redis = tmp_path / "no-redis" / "samples.csv"
     without_redis.parent.mkdir()
-    without_redis.write_text("unix_s,target_cpu_percent,redis_cpu_percent\n101.0,66.0,\n102.0,68.0,\n")
+    without_redis.write_text(",".join(columns[:3]) + "\n101.0,66.0,\n102.0,68.0,\n")
     assert step_of(summary, cell, without_redis).target_cpu == pytest.approx(0.67)
 
 

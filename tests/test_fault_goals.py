@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cachebench.results import FaultWindow
+from cachebench.results import LAYER, FaultWindow, layer_column
 from cachebench.run.faults.fault_goals import phase_spans, timeout_goal
 
 COOLDOWN_S = 2.0
@@ -25,12 +25,15 @@ def test_the_phases_cover_the_measured_phase_once_in_order() -> None:
     assert edges == [(100, 105), (105, 110), (110, 115), (115, 119), (119, 130)]
 
 
+OPEN_WORKERS = layer_column("redis", LAYER.circuit_open_workers)
+
+
 def samples(open_workers: list[int], open_timeouts: list[float], refused: float = 0.0) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "redis_circuit_open_workers": open_workers,
-            "redis_open_timeouts_per_s": open_timeouts,
-            "redis_errors_per_s": [refused] * len(open_workers),
+            OPEN_WORKERS: open_workers,
+            layer_column("redis", LAYER.open_timeouts_per_s): open_timeouts,
+            layer_column("redis", LAYER.errors_per_s): [refused] * len(open_workers),
         }
     )
 
@@ -55,7 +58,7 @@ def test_one_probe_per_cooldown_per_worker_meets_the_goal() -> None:
     ("frame", "says"),
     [
         (samples([0, 0, 0], [0, 0, 0]), "never opened"),
-        (pd.DataFrame({"redis_circuit_open_workers": [0, 1, 0]}), "no count"),
+        (pd.DataFrame({OPEN_WORKERS: [0, 1, 0]}), "no count"),
     ],
 )
 def test_without_an_open_breaker_or_a_count_the_goal_is_not_judged(frame: pd.DataFrame, says: str) -> None:

@@ -20,7 +20,8 @@ from test_scenarios import FAST_ORIGIN, assert_counts_match_locust, fake_server,
 from cachebench.load import histograms, records  # noqa: E402
 from cachebench.load.histograms import Aggregate, Recorder  # noqa: E402
 from cachebench.load.outcomes import classify_cache_status  # noqa: E402
-from cachebench.load.records import RowLog  # noqa: E402
+from cachebench.load.records import READS_HEADER, RowLog  # noqa: E402
+from cachebench.results import READS_PREFIX  # noqa: E402
 from cachebench.run.processes.launcher import TargetProcess  # noqa: E402
 
 if not _skip_patch_was_set:
@@ -151,13 +152,13 @@ def test_rates_cover_the_full_seconds_after_ramp_up():
 
 
 def test_row_logs_appear_only_when_complete(tmp_path):
-    rows = RowLog(tmp_path, "reads", "t_unix_s,item_id,version,outcome\n")
+    rows = RowLog(tmp_path, READS_PREFIX, READS_HEADER)
     rows.write("1.000000,5,1,miss\n")
     rows.flush()
     assert not rows.path.exists()
     rows.close()
     with gzip.open(rows.path, "rt") as file:
-        assert file.read() == "t_unix_s,item_id,version,outcome\n1.000000,5,1,miss\n"
+        assert file.read() == READS_HEADER + "1.000000,5,1,miss\n"
     assert [p.name for p in tmp_path.iterdir()] == [rows.path.name]
 
 
@@ -177,9 +178,7 @@ def test_two_worker_processes_merge_into_locusts_own_totals(tmp_path):
     per_worker = latency.per_worker_counts
     assert len(per_worker) == 2 and all(n > 0 for n in per_worker.values())
     assert sum(per_worker.values()) == latency.requests
-    outcomes = [
-        key for key in latency.histograms if key.startswith(f"{GET}|") and key.endswith("|service")
-    ]
+    outcomes = [key for key in latency.histograms if key.startswith(f"{GET}|") and key.endswith("|service")]
     parts = sum(run.histogram(key).get_total_count() for key in outcomes if "|all|" not in key)
     assert parts == run.histogram(f"{GET}|all|service").get_total_count()
     # Every worker logged its own reads and writes; together they are every successful request.

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from cachebench.metrics_text import metric_changes
-from cachebench.results import Cpus, Window
+from cachebench.results import SAMPLE, Cpus, Window
 from cachebench.run.sampling import Sampler, tree
 from cachebench.run.summary import BUSY_MACHINE_OTHER_CORES, cpu_per_request, saturation, window_rows
 
@@ -72,7 +72,7 @@ def test_cpu_of_processes_outside_the_benchmark_is_counted_as_other(tmp_path: Pa
             os.kill(burner, signal.SIGTERM)
         with suppress(psutil.NoSuchProcess):
             psutil.Process(burner).wait(timeout=5)
-    other = [row["other_cpu_percent"] for row in rows]
+    other = [row[SAMPLE.other_cpu_percent] for row in rows]
     assert other and all(value is not None for value in other)
     assert max(other) >= 50, other  # one core spinning, seen as another process's load
     verdict = saturation(rows, Cpus())
@@ -117,9 +117,7 @@ def test_the_target_side_is_the_target_and_the_redis_pinned_beside_it() -> None:
     rows = [{"target_cpu_percent": 89, "redis_cpu_percent": 6, "generator_cpu_percent": 69}] * 5
     verdict = saturation(rows, cpus)
     assert verdict.verdict == "target-bound"
-    assert (
-        round(verdict.target_cpu_share, 2) == 0.89 and round(verdict.target_side_cpu_share, 2) == 0.95
-    )
+    assert round(verdict.target_cpu_share, 2) == 0.89 and round(verdict.target_side_cpu_share, 2) == 0.95
     without_redis = [{**row, "redis_cpu_percent": None} for row in rows]
     assert saturation(without_redis, cpus).verdict == "neither"
 
@@ -182,5 +180,5 @@ def test_the_seconds_after_the_last_whole_one_get_a_row_when_stopped():
     # Locust exits 0.1 s after its users stop: without this a 3 s phase had two rows, and its
     # cell was marked incomplete for too few samples.
     rows = _sample(2.75)
-    assert [round(row["t_s"]) for row in rows] == [1, 2, 3], rows
-    assert 2.5 < rows[-1]["t_s"] < 3.0
+    assert [round(row[SAMPLE.t_s]) for row in rows] == [1, 2, 3], rows
+    assert 2.5 < rows[-1][SAMPLE.t_s] < 3.0

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from cachebench import staleness
-from cachebench.results import read_manifest
+from cachebench.results import READ, CsvRow, OriginWriteRow, ReadRow, read_manifest
 from cachebench.run.driver import run_bench
 from cachebench.run.matrix import load_matrix
 
 
-def _write_gz(path: Path, header: str, rows: list[tuple]) -> None:
-    text = header + "\n" + "".join(",".join(str(v) for v in row) + "\n" for row in rows)
+def _write_gz(path: Path, row_model: type[CsvRow], rows: list[tuple]) -> None:
+    text = row_model.header() + "".join(",".join(str(v) for v in row) + "\n" for row in rows)
     path.write_bytes(gzip.compress(text.encode()))
 
 
@@ -24,7 +24,7 @@ def known_cell(tmp_path: Path) -> Path:
     Reads come from two Locust processes (two files)."""
     _write_gz(
         tmp_path / "origin_writes.csv.gz",
-        "item_id,version,at_unix_s",
+        OriginWriteRow,
         [
             (1, 2, 10.0),
             (2, 2, 15.0),
@@ -33,7 +33,7 @@ def known_cell(tmp_path: Path) -> Path:
     )
     _write_gz(
         tmp_path / "reads-host-100.csv.gz",
-        "t_unix_s,item_id,version,outcome",
+        ReadRow,
         [
             (5.0, 1, 1, "miss"),  # before any write: fresh
             (10.0, 1, 1, "l1_hit"),  # the write committed at exactly t: stale, age 0
@@ -43,7 +43,7 @@ def known_cell(tmp_path: Path) -> Path:
     )
     _write_gz(
         tmp_path / "reads-host-200.csv.gz",
-        "t_unix_s,item_id,version,outcome",
+        ReadRow,
         [
             (19.999, 1, 2, "l1_hit"),  # v3 not committed yet: fresh
             (21.0, 1, 2, "l1_hit"),  # stale, age 1 (v2 obsolete since 20)
@@ -90,7 +90,7 @@ def test_classify_keeps_the_reads_in_their_order(known_cell):
     reads = staleness.load_reads(known_cell)
     classified = staleness.classify(reads, staleness.load_origin_writes(known_cell))
 
-    assert list(classified["t_unix_s"]) == list(reads["t_unix_s"])
+    assert list(classified[READ.t_unix_s]) == list(reads[READ.t_unix_s])
     stale_ages = classified.loc[classified["stale"], "age_s"].tolist()
     assert sorted(stale_ages) == pytest.approx([0.0, 1.0, 1.0, 5.0, 15.0])
     assert list(classified["current_version"])[:4] == [1, 2, 2, 2]
@@ -102,8 +102,8 @@ def test_a_cell_without_records_says_why(tmp_path):
         False,
         "no origin_writes.csv.gz (a target cachebench did not start)",
     )
-    _write_gz(tmp_path / "origin_writes.csv.gz", "item_id,version,at_unix_s", [])
-    _write_gz(tmp_path / "reads-h-1.csv.gz", "t_unix_s,item_id,version,outcome", [])
+    _write_gz(tmp_path / "origin_writes.csv.gz", OriginWriteRow, [])
+    _write_gz(tmp_path / "reads-h-1.csv.gz", ReadRow, [])
     assert staleness.summarize_cell(tmp_path).available is False
 
 

@@ -16,23 +16,36 @@ import pandas as pd
 from analysis import rendering
 from analysis.results_frames import Run, strategy_order
 from analysis.run_report.figures.style import color
-from cachebench.results import FAULTS_FILE, FaultPhase, FaultsEvaluation, FaultsFile, write_atomic
+from cachebench.results import (
+    FAULTS_FILE,
+    LAYER,
+    SAMPLE,
+    FaultPhase,
+    FaultsEvaluation,
+    FaultsFile,
+    layer_column,
+    write_atomic,
+)
 
-#: The timeline's panels: (label, [(column, legend)]) from the cell's per-second series.
+#: The timeline's panels: (label, [(column, legend)]) from the cell's per-second series (Locust's
+#: counts, and the samples' columns under their samples.csv names).
 PANELS = [
     ("requests/s", [("completed_per_s", "completed")]),
     ("p99 ms", [("p99_ms", "p99 (per second)")]),
-    ("hit ratio", [("l1_hit_ratio", "L1"), ("redis_hit_ratio", "Redis")]),
+    (
+        "hit ratio",
+        [(layer_column("l1", LAYER.hit_ratio), "L1"), (layer_column("redis", LAYER.hit_ratio), "Redis")],
+    ),
     (
         "per s",
         [
-            ("server_5xx_per_s", "5xx"),
+            (SAMPLE.server_5xx_per_s, "5xx"),
             ("error", "failed requests"),
-            ("redis_errors_per_s", "failed Redis calls"),
-            ("redis_open_timeouts_per_s", "Redis timeouts waited, breaker open"),
+            (layer_column("redis", LAYER.errors_per_s), "failed Redis calls"),
+            (layer_column("redis", LAYER.open_timeouts_per_s), "Redis timeouts waited, breaker open"),
         ],
     ),
-    ("breaker open", [("redis_circuit_open_workers", "workers with it open")]),
+    ("breaker open", [(layer_column("redis", LAYER.circuit_open_workers), "workers with it open")]),
 ]
 #: The phase table's columns: (figure of the phase, label, format).
 PHASE_COLUMNS: list[tuple[Callable[[FaultPhase], float | None], str, str]] = [

@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis import rendering
 from analysis.results_frames import Run, strategy_order
-from cachebench.results import FAULTS_FILE
+from cachebench.results import FAULTS_FILE, SAMPLE
 
 MIN_SAMPLES = 30
 TOLERANCE_MB_PER_MIN = 0.05
@@ -71,28 +71,22 @@ def beyond_bound(memory: Slope, cache: Slope | None) -> bool:
 
 def cell_slopes(samples: pd.DataFrame) -> list[dict[str, object]]:
     """Per memory series of one cell: its slope, the cache's slope it is held against, the flag."""
-    if samples.empty or "t_s" not in samples or len(samples) < MIN_SAMPLES:
+    if samples.empty or SAMPLE.t_s not in samples or len(samples) < MIN_SAMPLES:
         return []
-    t = samples["t_s"]
-    workers = samples.get("target_processes", pd.Series(1, index=samples.index)).clip(lower=1)
+    t = samples[SAMPLE.t_s]
+    workers = samples.get(SAMPLE.target_processes, pd.Series(1, index=samples.index)).clip(lower=1)
+    l1_bytes, redis_bytes = samples.get(SAMPLE.l1_bytes), samples.get(SAMPLE.redis_used_memory_bytes)
     series = []
-    if "target_rss_max_process_bytes" in samples:
-        l1 = slope(t, samples["l1_bytes"] / workers) if "l1_bytes" in samples else None
-        series.append(("worker RSS", samples["target_rss_max_process_bytes"], l1, "L1 bytes per worker"))
-    if (
-        samples.get("redis_used_memory_bytes") is not None
-        and samples["redis_used_memory_bytes"].notna().any()
-    ):
-        keys = samples.get("redis_keys")
-        per_key = (
-            (samples["redis_used_memory_bytes"] / keys.where(keys > 0)).mean() if keys is not None else None
-        )
+    if SAMPLE.target_rss_max_process_bytes in samples:
+        l1 = slope(t, l1_bytes / workers) if l1_bytes is not None else None
+        series.append(("worker RSS", samples[SAMPLE.target_rss_max_process_bytes], l1, "L1 bytes per worker"))
+    if redis_bytes is not None and redis_bytes.notna().any():
+        keys = samples.get(SAMPLE.redis_keys)
+        per_key = (redis_bytes / keys.where(keys > 0)).mean() if keys is not None else None
         held = slope(t, keys * per_key) if keys is not None and pd.notna(per_key) else None
-        series.append(
-            ("Redis used_memory", samples["redis_used_memory_bytes"], held, "Redis keys × mean size")
-        )
-    if "l1_bytes" in samples and samples["l1_bytes"].notna().any():
-        series.append(("L1 bytes", samples["l1_bytes"], None, "none (it is the cache)"))
+        series.append(("Redis used_memory", redis_bytes, held, "Redis keys × mean size"))
+    if l1_bytes is not None and l1_bytes.notna().any():
+        series.append(("L1 bytes", l1_bytes, None, "none (it is the cache)"))
     rows = []
     for name, values, cache, against in series:
         found = slope(t, values)

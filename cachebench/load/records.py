@@ -1,7 +1,9 @@
 """Per-request records for the staleness analysis: the version each read got and each write made.
 
 Every process that runs users writes one gzip CSV of reads and one of writes, named after the
-process, under a hidden temporary name that is renamed into place when the process quits.
+process, under a hidden temporary name that is renamed into place when the process quits. Their
+rows are ``ReadRow`` and ``ClientWriteRow`` (``cachebench.results.row_log_record``): the lines
+are written in those models' column order.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import os
 import socket
 from pathlib import Path
 
-from cachebench.results import ROW_LOG_SUFFIX
+from cachebench.results import ROW_LOG_SUFFIX, ClientWriteRow, ReadRow
 
-READS_HEADER = "t_unix_s,item_id,version,outcome\n"
-WRITES_HEADER = "t_unix_s,item_id,new_version\n"
+READS_HEADER = ReadRow.header()
+WRITES_HEADER = ClientWriteRow.header()
 
 
 def process_name() -> str:

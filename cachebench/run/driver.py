@@ -10,7 +10,17 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from cachebench.results import RESULTS_ROOT, CellSpec, Headline, Manifest, SearchHeadline, new_run_dir
+from cachebench.results import (
+    LAYER,
+    RESULTS_ROOT,
+    SAMPLE,
+    CellSpec,
+    Headline,
+    Manifest,
+    SearchHeadline,
+    by_layer,
+    new_run_dir,
+)
 from cachebench.run.matrix import Matrix, expand
 from cachebench.run.processes.redis_server import RedisServer
 from cachebench.run.runner import run_cells
@@ -50,12 +60,10 @@ class Progress:
             f"run ≈{run_left_s / 60:4.1f} min left",
         )
         hit_ratios = ", ".join(
-            f"{k.removesuffix('_hit_ratio')} {v:.0%}"
-            for k, v in latest.items()
-            if k.endswith("_hit_ratio") and v is not None
+            f"{layer} {v:.0%}" for layer, v in by_layer(latest, LAYER.hit_ratio).items() if v is not None
         )
-        rps = latest.get("requests_per_s")
-        cpu = latest.get("generator_cpu_percent")
+        rps = latest.get(SAMPLE.requests_per_s)
+        cpu = latest.get(SAMPLE.generator_cpu_percent)
         table.add_row(
             f"req/s {rps:,.0f}" if rps is not None else "req/s –",
             f"hit {hit_ratios or '–'}",

@@ -1,4 +1,5 @@
-"""Once a second while a cell is measured: memory, CPU, request rate and hit ratio per layer.
+"""Once a second while a cell is measured: memory, CPU, request rate and hit ratio per layer,
+the rows of ``samples.csv`` (their columns: ``cachebench.results.sample_record``).
 
 CPU is taken from each process's cumulative CPU time (psutil ``cpu_times``) rather than
 ``cpu_percent``, so processes that appear mid-run (Locust workers, uvicorn workers) are counted
@@ -18,6 +19,7 @@ import psutil
 import redis
 
 from cachebench.metrics_text import metric_changes, metric_sum, parse_metrics
+from cachebench.results import LAYER, SAMPLE, layer_column
 
 SAMPLE_INTERVAL_S = 1.0
 #: When stopped, the seconds since the last row get a row of their own if at least this long.
@@ -25,6 +27,10 @@ SAMPLE_INTERVAL_S = 1.0
 #: 0.5 s here one step of a default run still had two rows (marked incomplete). Measured while
 #: Locust's runs still ended 0.5 s early (measurement.on_init), which shortened the last row.
 LAST_ROW_MIN_S = 0.2
+
+
+#: The cache operations' ``result`` label counted per layer, and the figure each one's rate is.
+_LAYER_RESULTS = (("hit", LAYER.hits_per_s), ("error", LAYER.errors_per_s), ("bypass", LAYER.bypasses_per_s))
 
 
 def scrape_metrics(client: httpx.Client, url: str) -> dict[tuple[str, tuple], float]:
@@ -44,24 +50,24 @@ def fault_figures(before: dict, after: dict, elapsed_s: float) -> dict[str, floa
         return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
 
     statuses = {dict(lbls).get("status", "") for (n, lbls) in after if n == "cachebench_http_requests_total"}
-    values["server_5xx_per_s"] = (
+    values[SAMPLE.server_5xx_per_s] = (
         sum(delta("cachebench_http_requests_total", status=s) for s in statuses if s.startswith("5"))
         / elapsed_s
     )
     layers = {dict(lbls).get("layer") for (n, lbls) in after if n == "cachebench_cache_operations_total"}
     for layer in sorted(filter(None, layers)):
-        for result, column in (("hit", "hits"), ("error", "errors"), ("bypass", "bypasses")):
+        for result, figure in _LAYER_RESULTS:
             changed = delta("cachebench_cache_operations_total", layer=layer, result=result)
-            values[f"{layer}_{column}_per_s"] = changed / elapsed_s
+            values[layer_column(layer, figure)] = changed / elapsed_s
         if any(n == "cachebench_cache_timeouts_total" for (n, _) in after):
             waited = delta("cachebench_cache_timeouts_total", layer=layer, breaker="open")
-            values[f"{layer}_open_timeouts_per_s"] = waited / elapsed_s
+            values[layer_column(layer, LAYER.open_timeouts_per_s)] = waited / elapsed_s
     for (name, lbls), value in after.items():
         if name == "cachebench_circuit_open":
-            values[f"{dict(lbls).get('layer')}_circuit_open_workers"] = value
+            values[layer_column(str(dict(lbls).get("layer")), LAYER.circuit_open_workers)] = value
     if ("cachebench_l1_entries", ()) in after:
-        values["l1_entries"] = after[("cachebench_l1_entries", ())]
-        values["l1_bytes"] = after.get(("cachebench_l1_bytes", ()))
+        values[SAMPLE.l1_entries] = after[("cachebench_l1_entries", ())]
+        values[SAMPLE.l1_bytes] = after.get(("cachebench_l1_bytes", ()))
     return values
 
 
@@ -124,8 +130,8 @@ class Sampler:
     #: The Redis server's PID, or a callable that says it each time: a fault may restart it.
     redis_pid: int | Callable[[], int | None] | None = None
     #: Every process of the benchmark (the runner and all it started), when all of them are ours:
-    #: the machine's busy time minus theirs is what other work took ("other_cpu_percent"), and
-    #: what no one used is "idle_cpu_percent" (both in % of one core).
+    #: the machine's busy time minus theirs is what other work took (``other_cpu_percent``), and
+    #: what no one used is ``idle_cpu_percent`` (both in % of one core).
     all_ours: Callable[[], list[psutil.Process]] | None = None
     #: Per INFO call: short for a cell whose Redis is paused on purpose, so a sample is not late.
     redis_timeout_s: float = 1.0
@@ -186,16 +192,21 @@ class Sampler:
             if stopped and elapsed_s < LAST_ROW_MIN_S:
                 return
             metrics_now = self._scrape()
-            row: dict[str, float | int | None] = {"t_s": round(now - started, 3), "unix_s": time.time()}
+            row: dict[str, float | int | None] = {
+                SAMPLE.t_s: round(now - started, 3),
+                SAMPLE.unix_s: time.time(),
+            }
             row.update(self._rates(previous_metrics, metrics_now, elapsed_s))
             row.update(fault_figures(previous_metrics, metrics_now, elapsed_s) if previous_metrics else {})
             row.update(self._memory())
-            row["target_cpu_percent"] = 100 * self._target_cpu.sample() / elapsed_s
-            row["generator_cpu_percent"] = 100 * self._generator_cpu.sample() / elapsed_s
-            row["redis_cpu_percent"] = 100 * self._redis_cpu.sample() / elapsed_s if self._redis_cpu else None
+            row[SAMPLE.target_cpu_percent] = 100 * self._target_cpu.sample() / elapsed_s
+            row[SAMPLE.generator_cpu_percent] = 100 * self._generator_cpu.sample() / elapsed_s
+            row[SAMPLE.redis_cpu_percent] = (
+                100 * self._redis_cpu.sample() / elapsed_s if self._redis_cpu else None
+            )
             other_s, idle_s = self._machine_cpu_s(elapsed_s)
-            row["other_cpu_percent"] = None if other_s is None else 100 * other_s / elapsed_s
-            row["idle_cpu_percent"] = None if idle_s is None else 100 * idle_s / elapsed_s
+            row[SAMPLE.other_cpu_percent] = None if other_s is None else 100 * other_s / elapsed_s
+            row[SAMPLE.idle_cpu_percent] = None if idle_s is None else 100 * idle_s / elapsed_s
             self.rows.append(row)
             previous_metrics, previous_at = metrics_now or previous_metrics, now
             if stopped:
@@ -221,26 +232,26 @@ class Sampler:
 
     def _rates(self, before: dict, after: dict, elapsed_s: float) -> dict[str, float | None]:
         if not before or not after:
-            return {"requests_per_s": None, "origin_reads_per_s": None}
+            return {SAMPLE.requests_per_s: None, SAMPLE.origin_reads_per_s: None}
         return metric_changes(before, after, elapsed_s).sample_columns()
 
     def _memory(self) -> dict[str, int | None]:
         sizes = rss_bytes(self.target_processes())
         row: dict[str, int | None] = {
-            "target_rss_bytes": sum(sizes),
+            SAMPLE.target_rss_bytes: sum(sizes),
             # The largest process is a worker (a supervisor holds no cache): what a soak watches.
-            "target_rss_max_process_bytes": max(sizes, default=None),
-            "target_processes": len(sizes),
-            "redis_used_memory_bytes": None,
-            "redis_rss_bytes": None,
-            "redis_keys": None,
+            SAMPLE.target_rss_max_process_bytes: max(sizes, default=None),
+            SAMPLE.target_processes: len(sizes),
+            SAMPLE.redis_used_memory_bytes: None,
+            SAMPLE.redis_rss_bytes: None,
+            SAMPLE.redis_keys: None,
         }
         if self._redis is not None:
             try:
                 info = self._redis.info("memory")
-                row["redis_used_memory_bytes"] = info["used_memory"]
-                row["redis_rss_bytes"] = info["used_memory_rss"]
-                row["redis_keys"] = self._redis.dbsize()
+                row[SAMPLE.redis_used_memory_bytes] = info["used_memory"]
+                row[SAMPLE.redis_rss_bytes] = info["used_memory_rss"]
+                row[SAMPLE.redis_keys] = self._redis.dbsize()
             except redis.RedisError:
                 pass
         return row

@@ -12,6 +12,7 @@ from cachebench import staleness
 from cachebench.metrics_text import MetricChanges, metric_changes, parse_metrics
 from cachebench.results import (
     LATENCY_FILE,
+    SAMPLE,
     CellSpec,
     CellSummary,
     Cpus,
@@ -19,7 +20,7 @@ from cachebench.results import (
     IdleCpu,
     LatencyRecord,
     Saturation,
-    rows_csv,
+    samples_csv,
     write_atomic,
 )
 from cachebench.results.latency_record import Window
@@ -39,7 +40,7 @@ MIN_SAMPLE_COVERAGE = 0.8
 
 
 def write_samples(path: Path, rows: list[dict]) -> None:
-    write_atomic(path, rows_csv(rows, "t_s"))
+    write_atomic(path, samples_csv(rows))
 
 
 def merged_histogram(
@@ -78,8 +79,8 @@ def window_rows(rows: list[dict], window: Window | None) -> list[dict]:
     if not window:
         return rows
     begin, end = float(window.from_unix_s), float(window.to_unix_s)
-    timed = [r for r in rows if r.get("unix_s") not in (None, "")]
-    inside = [r for r in timed if begin <= float(r["unix_s"]) - SAMPLE_INTERVAL_S / 2 <= end]
+    timed = [r for r in rows if r.get(SAMPLE.unix_s) not in (None, "")]
+    inside = [r for r in timed if begin <= float(r[SAMPLE.unix_s]) - SAMPLE_INTERVAL_S / 2 <= end]
     return inside or rows
 
 
@@ -101,8 +102,8 @@ def cpu_per_request(
     """
     costs: dict[str, float | None] = {}
     full_rate = window_rows(rows, window)
-    for side in ("target", "redis"):
-        column = f"{side}_cpu_percent"
+    for side, column in (("target", SAMPLE.target_cpu_percent), ("redis", SAMPLE.redis_cpu_percent)):
+        # IdleCpu names its figures as the samples' columns they are means of.
         idle = (getattr(idle_cpu, column) if idle_cpu is not None else None) or 0.0
         shares = [r[column] for r in rows if r.get(column) is not None]
         cpu_s = (mean(shares) - idle) / 100 * duration_s if shares else None
@@ -110,9 +111,9 @@ def cpu_per_request(
             max(cpu_s, 0.0) / requests * 1e6 if cpu_s is not None and requests else None
         )
         per_second = [
-            (r[column] - idle) / 100 / r["requests_per_s"] * 1e6
+            (r[column] - idle) / 100 / r[SAMPLE.requests_per_s] * 1e6
             for r in full_rate
-            if r.get(column) is not None and r.get("requests_per_s")
+            if r.get(column) is not None and r.get(SAMPLE.requests_per_s)
         ]
         costs[f"{side}_cpu_us_per_request_ci95"] = (
             1.96 * stdev(per_second) / math.sqrt(len(per_second)) if len(per_second) >= 3 else None
@@ -130,14 +131,14 @@ def saturation(rows: list[dict], cpus: Cpus) -> Saturation:
         cores = len(getattr(cpus, side) or []) or None
         return mean(values) / 100 / (cores or 1)
 
-    generator = share("generator", "generator_cpu_percent")
-    target = share("target", "target_cpu_percent")
+    generator = share("generator", SAMPLE.generator_cpu_percent)
+    target = share("target", SAMPLE.target_cpu_percent)
     # The suite's Redis is pinned to the target's CPUs: together they use the target side's CPUs.
-    target_side = share("target", "target_cpu_percent", "redis_cpu_percent")
-    redis = [r["redis_cpu_percent"] for r in rows if r.get("redis_cpu_percent") is not None]
-    other = [r["other_cpu_percent"] for r in rows if r.get("other_cpu_percent") is not None]
+    target_side = share("target", SAMPLE.target_cpu_percent, SAMPLE.redis_cpu_percent)
+    redis = [r[SAMPLE.redis_cpu_percent] for r in rows if r.get(SAMPLE.redis_cpu_percent) is not None]
+    other = [r[SAMPLE.other_cpu_percent] for r in rows if r.get(SAMPLE.other_cpu_percent) is not None]
     other_cores = mean(other) / 100 if other else None
-    idle = [r["idle_cpu_percent"] for r in rows if r.get("idle_cpu_percent") is not None]
+    idle = [r[SAMPLE.idle_cpu_percent] for r in rows if r.get(SAMPLE.idle_cpu_percent) is not None]
     idle_cores = mean(idle) / 100 if idle else None
     busy = (
         other_cores is not None
@@ -192,8 +193,8 @@ def summarize(
     requests = latency.requests if latency is not None else None
     changes = _metric_changes(metrics_before, metrics_after, cell.duration_s)
     costs = cpu_per_request(rows, requests, cell.duration_s, idle_cpu, latency.window if latency else None)
-    rss = [r["target_rss_bytes"] for r in rows if r.get("target_rss_bytes")]
-    redis_memory = [r["redis_used_memory_bytes"] for r in rows if r.get("redis_used_memory_bytes")]
+    rss = [r[SAMPLE.target_rss_bytes] for r in rows if r.get(SAMPLE.target_rss_bytes)]
+    redis_memory = [r[SAMPLE.redis_used_memory_bytes] for r in rows if r.get(SAMPLE.redis_used_memory_bytes)]
     stale = staleness.summarize_cell(cell_dir)
     verdict = saturation(rows, cpus)
     headline = Headline(

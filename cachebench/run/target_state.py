@@ -12,7 +12,7 @@ import httpx
 import psutil
 
 from cachebench.metrics_text import parse_metrics
-from cachebench.results import IdleCpu, write_atomic
+from cachebench.results import SAMPLE, IdleCpu, write_atomic
 from cachebench.run.sampling import Sampler
 
 
@@ -44,7 +44,8 @@ def idle_cpu(
         return sum(values) / len(values) if values else None
 
     return IdleCpu(
-        target_cpu_percent=mean_of("target_cpu_percent"), redis_cpu_percent=mean_of("redis_cpu_percent")
+        target_cpu_percent=mean_of(SAMPLE.target_cpu_percent),
+        redis_cpu_percent=mean_of(SAMPLE.redis_cpu_percent),
     )
 
 

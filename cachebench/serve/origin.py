@@ -48,11 +48,17 @@ def user_token(user_id: int, seed: int = 42) -> str:
 
 
 def export_write_log(origin_path: Path, out_path: Path) -> int:
-    """Copy the origin's write log (item_id, version, at_unix_s) to a gzipped CSV; returns rows."""
+    """Copy the origin's write log to a gzipped CSV of ``OriginWriteRow``s; returns rows."""
+    # Here, not at the top: only the runner calls this. A target's processes import this module
+    # and load no results record (pydantic models for every file): their start-up and RSS, which
+    # cells measure, stay as they were.
+    from cachebench.results.row_log_record import OriginWriteRow
+
     with sqlite3.connect(f"file:{origin_path}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT item_id, version, at_unix_s FROM writes ORDER BY at_unix_s").fetchall()
     db.close()
-    text = "item_id,version,at_unix_s\n" + "".join(f"{i},{v},{t:.6f}\n" for i, v, t in rows)
+    # The table's columns are OriginWriteRow's, in its order.
+    text = OriginWriteRow.header() + "".join(f"{i},{v},{t:.6f}\n" for i, v, t in rows)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     tmp.write_bytes(gzip.compress(text.encode()))
     os.replace(tmp, out_path)

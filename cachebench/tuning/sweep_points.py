@@ -21,7 +21,10 @@ import pandas as pd
 
 from cachebench import staleness
 from cachebench.results import (
+    CLIENT_WRITE,
     LATENCY_FILE,
+    READ,
+    SAMPLE,
     SAMPLES_FILE,
     SUMMARY_FILE,
     CellSummary,
@@ -107,7 +110,13 @@ def calibrate_timing(directory: Path, spec: SweepSpec, trace: Trace, latency_s: 
         return None
     duration_s = min(spec.duration_s, (len(reads) + len(client)) / spec.offered_rate_per_s)
     default = default_timing(spec)
-    acknowledged = set(zip(client["item_id"].astype(int), client["new_version"].astype(int), strict=True))
+    acknowledged = set(
+        zip(
+            client[CLIENT_WRITE.item_id].astype(int),
+            client[CLIENT_WRITE.new_version].astype(int),
+            strict=True,
+        )
+    )
     warm_walls: dict[int, list[float]] = {}
     for item, version, at in sorted(origin.itertuples(index=False), key=lambda row: row[2]):
         if (int(item), int(version)) not in acknowledged:
@@ -133,7 +142,7 @@ def calibrate_timing(directory: Path, spec: SweepSpec, trace: Trace, latency_s: 
     measured_start_s = trace.load.warmup_s + trace.load.gap_s if trace.load.warmup_s > 0 else 0.0
     measured_offset_s = trace.times_s[first_read] - measured_start_s  # the first read's pacer phase
     warm_start_wall = found[1] - found[0]
-    measured_start_wall = float(reads["t_unix_s"].min()) - measured_offset_s
+    measured_start_wall = float(reads[READ.t_unix_s].min()) - measured_offset_s
     gap_s = max(0.0, measured_start_wall - (warm_start_wall + warmup_s))
     return PhaseTiming(warmup_s=warmup_s, duration_s=duration_s, gap_s=gap_s, source="live records")
 
@@ -141,10 +150,10 @@ def calibrate_timing(directory: Path, spec: SweepSpec, trace: Trace, latency_s: 
 def _live_l1_entries(directory: Path) -> float | None:
     """The most L1 entries the target held (all workers), from the cell's per-second samples."""
     try:
-        samples = pd.read_csv(directory / SAMPLES_FILE, usecols=["l1_entries"])
+        samples = pd.read_csv(directory / SAMPLES_FILE, usecols=[SAMPLE.l1_entries])
     except (OSError, ValueError):
         return None
-    entries = pd.to_numeric(samples["l1_entries"], errors="coerce").max()
+    entries = pd.to_numeric(samples[SAMPLE.l1_entries], errors="coerce").max()
     return None if pd.isna(entries) else float(entries)
 
 

@@ -10,6 +10,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from analysis.rendering import new_figure
 from analysis.results_frames import strategy_order
 from analysis.run_report.figures.style import color, empty_panel, legend_name, select, title
+from cachebench.results import SAMPLE
 
 
 def _time_lines(ax: Axes, series: pd.DataFrame, column: str, scale: float = 1.0) -> bool:
@@ -61,7 +62,7 @@ def memory(wide: pd.DataFrame, series: pd.DataFrame, scenario: str, variant: str
     rss_ax.set_title("Target RSS per worker process", fontsize=10)
     rss_ax.set_ylabel("MB")
     rss_ax.set_xlabel("seconds (0 = first full second at full load)")
-    if ts.empty or not _time_lines(redis_ax, ts, "redis_used_memory_bytes", 1e6):
+    if ts.empty or not _time_lines(redis_ax, ts, SAMPLE.redis_used_memory_bytes, 1e6):
         empty_panel(redis_ax, "no Redis in these cells")
     else:
         redis_ax.legend(fontsize=7)

@@ -24,6 +24,7 @@ from cachebench.load.histograms import LATENCY_BUCKET_PREFIX, percentile_from_bu
 from cachebench.load.workload import STEP_SEED_OFFSET
 from cachebench.results import (
     LATENCY_FILE,
+    SAMPLE,
     SAMPLES_FILE,
     STEPS_DIR,
     AtCapacity,
@@ -104,18 +105,20 @@ def step_of(summary: CellSummary, cell: CellSpec, samples: Path) -> StepFigures:
         p99_ms=p99_ms if p99_ms is not None else headline.p99_ms,
         errors=headline.failures or 0.0,
         requests=headline.requests or 0.0,
-        generator_cpu=share("generator_cpu_percent", 100.0 * processes),
+        generator_cpu=share(SAMPLE.generator_cpu_percent, 100.0 * processes),
         # The Redis the suite starts runs on the target's cores (the runner pins both there), so
         # what those cores have left is the target's and Redis's CPU together: apart, a search over
         # Redis failed at 67% + 6% with "no resource 70% busy".
         target_cpu=share(
-            "target_cpu_percent", 100.0 * (len(summary.cpus.target or []) or 1), also="redis_cpu_percent"
+            SAMPLE.target_cpu_percent,
+            100.0 * (len(summary.cpus.target or []) or 1),
+            also=SAMPLE.redis_cpu_percent,
         ),
-        redis_cpu=share("redis_cpu_percent", 100.0),
+        redis_cpu=share(SAMPLE.redis_cpu_percent, 100.0),
         # The busiest second: misses come in waves (entries filled together expire together), and
         # a pool full for one second queues that second's reads even if the mean looks idle.
         origin_pool=share(
-            "origin_connections_in_use", float(settings.origin_concurrency * cell.workers), busiest=True
+            SAMPLE.origin_connections_in_use, float(settings.origin_concurrency * cell.workers), busiest=True
         ),
         origin_queue_ms_mean=headline.origin_queue_ms_mean,
         generator_cores=processes,

@@ -19,6 +19,9 @@ from cachebench import staleness
 from cachebench.load.histograms import percentile_from_buckets
 from cachebench.metrics_text import metric_sum, parse_metrics
 from cachebench.results import (
+    LAYER,
+    READ,
+    SAMPLE,
     FaultEvent,
     FaultGoal,
     FaultPhase,
@@ -26,6 +29,7 @@ from cachebench.results import (
     FaultSpec,
     FaultWindow,
     LatencyRecord,
+    layer_column,
 )
 from cachebench.serve.invalidation import HEARTBEAT_DEADLINE_S, HEARTBEAT_INTERVAL_S
 
@@ -103,18 +107,18 @@ def phase_figures(
         phase.errors = int(own.get("error", pd.Series(dtype=float)).sum())
         p99_us = percentile_from_buckets(own.sum().to_dict(), 99)
         phase.p99_ms = None if p99_us is None else p99_us / 1000
-    if not samples.empty and "unix_s" in samples:
+    if not samples.empty and SAMPLE.unix_s in samples:
         # A sample at unix time t covers the second before it.
-        own = samples[_inside(samples["unix_s"] - 1.0, begin, end)]
+        own = samples[_inside(samples[SAMPLE.unix_s] - 1.0, begin, end)]
 
         def total(column: str) -> int | None:
             return int(round(own[column].fillna(0).sum())) if column in own else None
 
-        phase.server_5xx = total("server_5xx_per_s")
-        phase.redis_errors = total("redis_errors_per_s")
-        phase.redis_open_timeouts = total("redis_open_timeouts_per_s")
+        phase.server_5xx = total(SAMPLE.server_5xx_per_s)
+        phase.redis_errors = total(layer_column("redis", LAYER.errors_per_s))
+        phase.redis_open_timeouts = total(layer_column("redis", LAYER.open_timeouts_per_s))
     if reads is not None and not reads.empty:
-        own = reads[(reads["t_unix_s"] >= begin) & (reads["t_unix_s"] < end)]
+        own = reads[(reads[READ.t_unix_s] >= begin) & (reads[READ.t_unix_s] < end)]
         stale = own[own["stale"]]
         phase.stale_reads = len(stale)
         phase.staleness_max_s = float(stale["age_s"].max()) if len(stale) else None
@@ -124,8 +128,8 @@ def phase_figures(
 def first_redis_hit_s(back_unix_s: float, reads: pd.DataFrame | None, per_s: pd.DataFrame) -> float | None:
     """Seconds from Redis answering again to the first read served by Redis sent after it."""
     if reads is not None and not reads.empty:
-        hits = reads[(reads["outcome"] == "redis_hit") & (reads["t_unix_s"] >= back_unix_s)]
-        return float(hits["t_unix_s"].min() - back_unix_s) if len(hits) else None
+        hits = reads[(reads[READ.outcome] == "redis_hit") & (reads[READ.t_unix_s] >= back_unix_s)]
+        return float(hits[READ.t_unix_s].min() - back_unix_s) if len(hits) else None
     if not per_s.empty and "redis_hit" in per_s:  # only seconds: the end of the first such second
         seconds = per_s.index[(per_s["redis_hit"] > 0) & (per_s.index + 1 > back_unix_s)]
         return float(seconds.min() + 1 - back_unix_s) if len(seconds) else None
@@ -143,7 +147,8 @@ def timeout_goal(samples: pd.DataFrame, cooldown_s: float) -> FaultGoal:
         "one_timeout_per_cooldown",
         ("while the breaker is open, no request waits for a Redis timeout more than once per cool-down"),
     )
-    open_column, waits_column = "redis_circuit_open_workers", "redis_open_timeouts_per_s"
+    open_column = layer_column("redis", LAYER.circuit_open_workers)
+    waits_column = layer_column("redis", LAYER.open_timeouts_per_s)
     if samples.empty or open_column not in samples or not samples[open_column].fillna(0).gt(0).any():
         return FaultGoal(goal=goal, text=text, met=None, value="the breaker never opened")
     if waits_column not in samples:
