@@ -229,3 +229,14 @@ def test_schema_check_names_a_csv_file_whose_header_does_not_match(tmp_path: Pat
     relative = samples.relative_to(run).as_posix()
     assert f"{relative} does not match SampleRow: 'unix_seconds' is not one of its columns" in out, out
     assert f"{relative} does not match SampleRow: no column 'unix_s'" in out, out
+
+
+def test_schema_of_one_file_prints_only_that_file_json_or_csv(capsys) -> None:
+    assert main(["schema", "samples.csv"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert not printed["files"] and set(printed["csv_files"]) == {
+        "cells/<cell>/samples.csv",
+        "cells/<cell>/steps/<step>/samples.csv",
+    }
+    assert main(["schema", "nothing.txt"]) == 2
+    assert "samples.csv" in capsys.readouterr().err
