@@ -33,7 +33,7 @@ def test_perf_prints_checked_ratios_the_l1_memory_figure_a_library_and_the_cpu_c
     # 0: all requirements met; 1: a figure missed; 2: the machine was too busy to trust it.
     assert done.returncode in (0, 1, 2), f"exit {done.returncode}\n{output}\n{done.stderr}"
     assert "Traceback" not in done.stderr, done.stderr
-    for strategy, required in (("l1", "0.95"), ("redis", "0.6")):
+    for strategy, required in (("l1", "0.85"), ("redis", "0.6")):
         line = re.search(rf"^ratio {strategy} (\d+\.\d+) \(hit \d+ / constant \d+ req/s; "
                          rf"required >= {required}\) (PASS|MISS)$", output, re.MULTILINE)  # fmt: skip
         assert line, f"no ratio line for {strategy}:\n{output}"
@@ -46,9 +46,10 @@ def test_perf_prints_checked_ratios_the_l1_memory_figure_a_library_and_the_cpu_c
                        output, re.MULTILINE)  # fmt: skip
     assert memory, output
     assert float(memory.group(1)) > 0
-    # A library gets figures beside l1 but no requirement.
+    # A library in memory is held against our l1 hit: ours at least 1.5x its own.
     line = re.search(r"^library cashews (\d+\.\d+) of constant \(hit \d+ / constant \d+ req/s\); "
-                     r"(\d+\.\d+) of l1 hit$", output, re.MULTILINE)  # fmt: skip
+                     r"(\d+\.\d+) of our l1 hit \(required <= 0\.67: ours >= 1\.5x\) (PASS|MISS)$",
+                     output, re.MULTILINE)  # fmt: skip
     assert line, output
     assert 0 < float(line.group(1)) < 5 and 0 < float(line.group(2)) < 5
     # CPU per hit two ways: wrk's and the runner's, on a single key that every read hits.
