@@ -1,9 +1,11 @@
-"""Drive a whole run: make the results folder, show live progress, print the summary table."""
+"""Drive a whole run: make the results folder, run its sessions and record each cell's state in the
+manifest, show live progress, print the summary table."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -23,8 +25,9 @@ from cachebench.results import (
 )
 from cachebench.run.matrix import Matrix, expand
 from cachebench.run.processes.redis_server import RedisServer
-from cachebench.run.runner import run_cells
+from cachebench.run.runner import CellRunner
 from cachebench.run.sampling import Sampler
+from cachebench.run.session import sessions
 
 #: Seconds a cell costs besides warm-up and measurement (start, verify, stop), for time-left estimates.
 CELL_OVERHEAD_S = 8.0
@@ -122,6 +125,46 @@ def summary_table(manifest: Manifest) -> Table:
 
 def _fmt(value: object, pattern: str) -> str:
     return "–" if value is None else pattern.format(value)
+
+
+def run_cells(
+    cells: list[CellSpec],
+    run_dir: Path,
+    manifest: Manifest,
+    on_tick: Callable[..., None] = lambda *a: None,
+    external_url: str | None = None,
+) -> str:
+    """Run every cell, session by session, recording each one's status; returns the run's status."""
+    runner = CellRunner(run_dir, on_tick, external_url)
+    status = "complete"
+    for session in sessions(cells):
+        pending = list(session)
+        manifest.set_cell(pending[0].index, "running")
+        try:
+            for cell, outcome in runner.run_session(session):
+                pending.remove(cell)
+                if pending:
+                    manifest.set_cell(pending[0].index, "running")
+                if isinstance(outcome, Exception):
+                    manifest.set_cell(cell.index, "failed", f"{type(outcome).__name__}: {outcome}")
+                    status = "complete_with_failures"
+                    continue
+                state = "complete" if outcome.complete else "incomplete"
+                if state != "complete":
+                    status = "complete_with_failures"
+                manifest.set_cell(cell.index, state, outcome.incomplete_reason, summary=outcome.headline)
+        except KeyboardInterrupt:
+            manifest.set_cell(pending[0].index, "incomplete", "interrupted")
+            for later in cells[pending[0].index :]:
+                manifest.set_cell(later.index, "not_run", "run interrupted")
+            manifest.finish("incomplete")
+            raise
+        except Exception as exc:  # a session that could not start must not end the run
+            for cell in pending:
+                manifest.set_cell(cell.index, "failed", f"{type(exc).__name__}: {exc}")
+            status = "complete_with_failures"
+    manifest.finish(status)
+    return status
 
 
 def run_bench(

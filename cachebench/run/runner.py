@@ -1,6 +1,7 @@
-"""``cachebench run``: every cell of the matrix on fresh processes, into one results folder.
+"""A session's cells on the processes they share (``CellRunner``); the whole run and its manifest
+are ``cachebench.run.driver``'s.
 
-Per cell: a fresh empty Redis, the target with its settings, ``verify`` (a target that fails
+Per session: a fresh empty Redis, the target with its settings, ``verify`` (a target that fails
 is not measured), an unrecorded warm-up, the measured Locust phase with a per-second sampler,
 ``/metrics`` before and after, then everything stopped by PID — also on failure or Ctrl-C.
 """
@@ -28,7 +29,6 @@ from cachebench.results import (
     CheckOutcome,
     Cpus,
     FaultsFile,
-    Manifest,
     SearchSummary,
     VerifyFile,
     WarmupRecord,
@@ -51,7 +51,7 @@ from cachebench.run.processes.locust_process import (
 )
 from cachebench.run.processes.redis_server import RedisServer
 from cachebench.run.sampling import Sampler, tree
-from cachebench.run.session import Session, sessions
+from cachebench.run.session import Session
 from cachebench.run.verify.verification import verify
 from cachebench.run.warmup_settle import WINDOW_S, settle_watch
 from cachebench.serve.origin import export_write_log
@@ -367,46 +367,6 @@ def _after_recorded(marks: dict[str, float], stopped: float | None, keeper: obje
 
     resumed = since("keep_warm_resumed") if keeper is not None else None
     return AfterRecorded(generator_exited_s=since("generator_exited"), keep_warm_resumed_s=resumed)
-
-
-def run_cells(
-    cells: list[CellSpec],
-    run_dir: Path,
-    manifest: Manifest,
-    on_tick: Callable[..., None] = lambda *a: None,
-    external_url: str | None = None,
-) -> str:
-    """Run every cell, session by session, recording each one's status; returns the run's status."""
-    runner = CellRunner(run_dir, on_tick, external_url)
-    status = "complete"
-    for session in sessions(cells):
-        pending = list(session)
-        manifest.set_cell(pending[0].index, "running")
-        try:
-            for cell, outcome in runner.run_session(session):
-                pending.remove(cell)
-                if pending:
-                    manifest.set_cell(pending[0].index, "running")
-                if isinstance(outcome, Exception):
-                    manifest.set_cell(cell.index, "failed", f"{type(outcome).__name__}: {outcome}")
-                    status = "complete_with_failures"
-                    continue
-                state = "complete" if outcome.complete else "incomplete"
-                if state != "complete":
-                    status = "complete_with_failures"
-                manifest.set_cell(cell.index, state, outcome.incomplete_reason, summary=outcome.headline)
-        except KeyboardInterrupt:
-            manifest.set_cell(pending[0].index, "incomplete", "interrupted")
-            for later in cells[pending[0].index :]:
-                manifest.set_cell(later.index, "not_run", "run interrupted")
-            manifest.finish("incomplete")
-            raise
-        except Exception as exc:  # a session that could not start must not end the run
-            for cell in pending:
-                manifest.set_cell(cell.index, "failed", f"{type(exc).__name__}: {exc}")
-            status = "complete_with_failures"
-    manifest.finish(status)
-    return status
 
 
 def _warmup_record(warmup: WarmupRecord | None, position: int, first: CellSpec) -> WarmupRecord | None:
