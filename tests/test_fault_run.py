@@ -7,6 +7,7 @@ import pytest
 
 from analysis.run_report import run_page
 from cachebench.results import FAULTS_FILE, SUMMARY_FILE, FaultsFile, read_manifest, read_summary
+from cachebench.results.schema import check_folder
 from cachebench.run.driver import run_bench
 from cachebench.run.matrix import load_matrix
 
@@ -43,6 +44,7 @@ def test_a_paused_redis_cell_writes_its_fault_timeline_and_meets_its_goals(tmp_p
     assert cell.status == "complete", cell.reason
     cell_dir = run_dir / "cells" / cell.name
     faults = FaultsFile.read(cell_dir / FAULTS_FILE)
+    assert check_folder(run_dir)[1] == []  # faults.json among every file, each as its model says
 
     assert [e.action for e in faults.events] == ["pause", "resume"]
     assert all(e.applied for e in faults.events)
