@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import tempfile
 from datetime import UTC, datetime
@@ -54,7 +53,6 @@ __all__ = [
     "PARETO_FRONT_FILE",
     "cell_dir",
     "write_atomic",
-    "write_json",
     "csv_text",
     "rows_csv",
     "new_run_dir",
@@ -126,10 +124,6 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def write_json(path: Path, value: object) -> None:
-    write_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def csv_text(columns: list[str], rows: list[dict]) -> str:

@@ -26,6 +26,17 @@ class RecordError(ValueError):
     """A results file that cannot be read: missing, not JSON, another version or another shape."""
 
 
+def load_json(path: Path) -> object:
+    """A results file's JSON; RecordError with one line when it is missing or not JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RecordError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path} is not valid JSON: {exc}") from None
+
+
 class Part(BaseModel):
     """A typed piece of a record: unknown fields are refused, so the schema is the whole truth."""
 
@@ -41,14 +52,7 @@ class Record(Part):
     @classmethod
     def read(cls, path: Path) -> Self:
         """The record in ``path``; RecordError with one line for anything that cannot be read."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise RecordError(f"{path}: no such file") from None
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"{path} is not valid JSON: {exc}") from None
-        return cls.parse(data, where=str(path))
+        return cls.parse(load_json(path), where=str(path))
 
     @classmethod
     def read_if_present(cls, path: Path) -> Self | None:

@@ -7,17 +7,16 @@ tells them apart, so a reader takes ``read_summary`` and gets the right one.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field
 
 from cachebench.results.cell_spec import CellSpec, WarmupKind
 from cachebench.results.fault_record import FaultsEvaluation
 from cachebench.results.folder import SUMMARY_FILE
 from cachebench.results.headlines import Headline, SearchHeadline, Verdict
-from cachebench.results.record import SCHEMA_VERSION, Part, Record, RecordError
+from cachebench.results.record import Part, Record, load_json
 
 
 class Saturation(Part):
@@ -175,28 +174,17 @@ class SearchSummary(Record):
     warmup: WarmupRecord | None = None
 
 
+#: Either summary, told apart by ``kind`` (the schema's one type for ``summary.json``).
 AnySummary = Annotated[CellSummary | SearchSummary, Field(discriminator="kind")]
-_SUMMARY = TypeAdapter(AnySummary)
 
 
 def parse_summary(data: object, where: str = "summary") -> CellSummary | SearchSummary:
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
-        return CellSummary.parse(data, where)  # raises the one line naming the version
-    try:
-        return _SUMMARY.validate_python(data)
-    except ValidationError:
-        kind = data.get("kind") if isinstance(data, dict) else None
-        return (SearchSummary if kind == "search" else CellSummary).parse(data, where)
+    """A summary of either kind, by its ``kind``; RecordError with one line when it does not fit."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return (SearchSummary if kind == "search" else CellSummary).parse(data, where)
 
 
 def read_summary(path: Path) -> CellSummary | SearchSummary | None:
     """A cell's ``summary.json`` (None when the cell wrote none); RecordError when unreadable."""
     path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"{path} is not valid JSON: {exc}") from None
-    return parse_summary(data, str(path))
+    return parse_summary(load_json(path), str(path)) if path.exists() else None
